@@ -1,0 +1,47 @@
+# The two commands of the README: `make demo` and `make test`. Both install what is missing first;
+# a second run installs nothing (stamp files record what was installed from which manifest).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PY_STAMP := $(VENV)/.installed
+NPM_STAMP := verifier_contracts/node_modules/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install demo test lint typecheck pytest bench clean
+
+install: $(PY_STAMP) $(NPM_STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# torch comes from the export extra, pinned to the CPU build that lies on disk (see README).
+$(PY_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev,export]"
+	touch $@
+
+$(NPM_STAMP): verifier_contracts/package.json verifier_contracts/package-lock.json
+	cd verifier_contracts && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: install
+	$(VENV)/bin/zkinfer demo
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check prover tests scripts models
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+pytest: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+bench: install
+	$(VENV)/bin/zkinfer bench
+
+clean:
+	rm -rf .zkinfer .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,72 @@
+"""zkinfer: zero-knowledge proofs of ML inference with ezkl, checkable locally and on chain.
+
+The typed Python API mirrors the CLI::
+
+    from prover import compile_model, prove, verify
+    compiled = compile_model(Path("network.onnx"), Path("input.json"), Path("bundle"), ...)
+    proved = prove(Path("bundle"), Path("input.json"), Path("proof.json"))
+    verdict = verify(Path("proof.json"), Path("bundle"))
+
+Every deliberate failure is a :class:`ZkinferError`. Heavy modules load on first use, so
+``import prover`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from prover.errors import (
+    ArtifactError,
+    CircuitError,
+    InputError,
+    ModelError,
+    ProofInvalid,
+    SrsError,
+    ToolchainError,
+    UsageError,
+    ZkinferError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArtifactError",
+    "CircuitError",
+    "CompileOptions",
+    "CompileResult",
+    "InputError",
+    "ModelError",
+    "ProofInvalid",
+    "ProveResult",
+    "SrsError",
+    "ToolchainError",
+    "UsageError",
+    "VerifyResult",
+    "ZkinferError",
+    "__version__",
+    "compile_model",
+    "prove",
+    "verify",
+]
+
+_LAZY = {
+    "CompileOptions": "prover.core.compile",
+    "CompileResult": "prover.core.compile",
+    "compile_model": "prover.core.compile",
+    "ProveResult": "prover.core.prove",
+    "prove": "prover.core.prove",
+    "VerifyResult": "prover.core.verify",
+    "verify": "prover.core.verify",
+}
+
+if TYPE_CHECKING:
+    from prover.core.compile import CompileOptions, CompileResult, compile_model
+    from prover.core.prove import ProveResult, prove
+    from prover.core.verify import VerifyResult, verify
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'prover' has no attribute {name!r}")

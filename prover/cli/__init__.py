@@ -1,0 +1,1 @@
+"""The ``zkinfer`` command line: the outermost ring, parsing arguments and rendering results."""

@@ -1,0 +1,227 @@
+"""``zkinfer``: compile ONNX models to circuits, prove inferences, verify proofs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from prover import __version__
+from prover.cli.output import RichProgress, emit, run_command, stderr_console
+from prover.errors import EXIT_INVALID
+
+app = typer.Typer(
+    name="zkinfer",
+    help="Zero-knowledge proofs of ML inference: compile an ONNX model, prove, verify.\n\n"
+    "Exit codes: 0 success / proof valid, 1 proof invalid, 2 usage error, "
+    "3 environment or artifact error.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+srs_app = typer.Typer(help="Manage structured reference strings (SRS).", no_args_is_help=True)
+app.add_typer(srs_app, name="srs")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+def _progress(as_json: bool) -> RichProgress:
+    return RichProgress(stderr_console())
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"zkinfer {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Zero-knowledge proofs of ML inference."""
+
+
+@app.command("compile")
+def compile_cmd(
+    model: Annotated[Path, typer.Argument(help="The ONNX model to compile.")],
+    sample: Annotated[Path, typer.Option("--sample", help="An input file (ezkl JSON format).")],
+    out: Annotated[Path, typer.Option("--out", help="Bundle folder to write.")],
+    calibration: Annotated[
+        Path | None, typer.Option(help="Calibration inputs (default: the sample).")
+    ] = None,
+    input_visibility: Annotated[str, typer.Option(help="public | hashed")] = "public",
+    output_visibility: Annotated[str, typer.Option(help="public | hashed")] = "public",
+    param_visibility: Annotated[str, typer.Option(help="fixed | hashed")] = "fixed",
+    target: Annotated[
+        str, typer.Option(help="Calibration target: resources | accuracy")
+    ] = "resources",
+    srs: Annotated[
+        Path | None,
+        typer.Option(help="SRS file; 'ceremony' provenance only if its digest matches."),
+    ] = None,
+    dev_srs: Annotated[
+        bool, typer.Option("--dev-srs", help="Generate a local, UNSAFE development SRS.")
+    ] = False,
+    batch: Annotated[int, typer.Option(help="Inputs per proof (the batch dimension).")] = 1,
+    max_logrows: Annotated[int | None, typer.Option(help="Upper bound for calibration.")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing, different bundle.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Compile MODEL into a bundle: circuit, keys, SRS and Solidity verifier."""
+    from prover.core.compile import CompileOptions, compile_model
+
+    with run_command(as_json):
+        options = CompileOptions(
+            input_visibility=input_visibility,
+            output_visibility=output_visibility,
+            param_visibility=param_visibility,
+            target=target,
+            batch_size=batch,
+            srs=srs,
+            dev_srs=dev_srs,
+            max_logrows=max_logrows,
+            force=force,
+        )
+        result = compile_model(
+            model,
+            sample,
+            out,
+            calibration=calibration,
+            options=options,
+            progress=_progress(as_json),
+        )
+        payload = result.to_json()
+
+        def human(c: Console) -> None:
+            c.print(f"bundle  {payload['bundle']}  ({'reused' if result.reused else 'compiled'})")
+            c.print(f"model   {payload['model_id']}")
+            c.print(f"logrows {payload['logrows']}   verifier {payload['verifier_runtime_size']} B")
+            _print_srs(c, payload["srs_provenance"])
+
+        emit(as_json, {"ok": True, **payload}, human)
+
+
+def _print_srs(c: Console, provenance: str) -> None:
+    style = "bold red" if provenance == "dev-unsafe" else "green"
+    c.print(f"srs     [{style}]{provenance}[/{style}]")
+
+
+@app.command("prove")
+def prove_cmd(
+    bundle: Annotated[Path, typer.Argument(help="A bundle folder made by `zkinfer compile`.")],
+    input: Annotated[Path, typer.Option("--input", help="The input file (ezkl JSON format).")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the proof JSON.")],
+    allow_out_of_range: Annotated[
+        bool, typer.Option(help="Prove inputs far outside the calibrated range.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Prove one inference; print the proven outputs beside ONNX Runtime's."""
+    from prover.core.prove import prove
+
+    with run_command(as_json):
+        result = prove(
+            bundle,
+            input,
+            out,
+            allow_out_of_range=allow_out_of_range,
+            progress=_progress(as_json),
+        )
+        payload = result.to_json()
+
+        def human(c: Console) -> None:
+            c.print(f"proof   {result.proof_path}")
+            _print_outputs(c, result.outputs, result.onnxruntime_outputs)
+            c.print(f"max |proven - onnxruntime| = {result.max_abs_diff:.6g}")
+            if result.input_hash:
+                c.print(f"input hash (Poseidon) {result.input_hash}")
+            _print_srs(c, result.srs_provenance)
+
+        emit(as_json, {"ok": True, **payload}, human)
+
+
+def _print_outputs(c: Console, proven: Any, reference: Any) -> None:
+    if proven is None:
+        c.print("outputs are hashed in the proof; ONNX Runtime gives " + _fmt(reference))
+        return
+    c.print(f"proven outputs       {_fmt(proven)}")
+    c.print(f"ONNX Runtime outputs {_fmt(reference)}")
+
+
+def _fmt(groups: list[list[float]]) -> str:
+    return "; ".join("[" + ", ".join(f"{v:.4f}" for v in g) + "]" for g in groups)
+
+
+@app.command("verify")
+def verify_cmd(
+    proof: Annotated[Path, typer.Argument(help="The proof JSON to check.")],
+    bundle: Annotated[Path, typer.Option("--bundle", help="The bundle of the model.")],
+    input: Annotated[
+        Path | None, typer.Option("--input", help="Also require the proof to be about this input.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Verify a proof against a bundle: exit 0 valid, 1 invalid, 3 artifact error."""
+    from prover.core.verify import verify
+
+    with run_command(as_json):
+        result = verify(proof, bundle, input_path=input, progress=_progress(as_json))
+
+        def human(c: Console) -> None:
+            if result.valid:
+                c.print(f"[bold green]VALID[/bold green] {proof} for model {result.model_id[:16]}…")
+                if result.outputs is not None:
+                    c.print(f"proven outputs {_fmt(result.outputs)}")
+                if result.input_hash:
+                    c.print(f"input hash (Poseidon) {result.input_hash}")
+            else:
+                c.print(f"[bold red]INVALID[/bold red] {proof}: {result.reason}")
+            for w in result.warnings:
+                c.print(f"[yellow]warning: {w}[/yellow]")
+
+        emit(as_json, {"ok": True, **result.to_json()}, human)
+    if not result.valid:
+        raise typer.Exit(EXIT_INVALID)
+
+
+@srs_app.command("import")
+def srs_import_cmd(
+    file: Annotated[Path, typer.Argument(help="A ceremony kzg<k>.srs file.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a ceremony SRS file against its published digest and cache it for compile."""
+    from prover.core.srs import import_ceremony_srs
+
+    with run_command(as_json):
+        cached = import_ceremony_srs(file)
+        emit(as_json, {"ok": True, "cached": str(cached)}, lambda c: c.print(f"cached {cached}"))
+
+
+@app.command("demo")
+def demo_cmd(
+    model_dir: Annotated[Path, typer.Option("--model", help="A reference model folder.")] = Path(
+        "models/breast_cancer_mlp"
+    ),
+    workdir: Annotated[Path, typer.Option(help="Where bundles and proofs go.")] = Path(
+        ".zkinfer/demo"
+    ),
+    as_json: JsonOpt = False,
+) -> None:
+    """Compile a reference model (dev SRS), prove its sample input and verify the proof."""
+    from prover.demo import run_demo
+
+    with run_command(as_json):
+        payload = run_demo(model_dir, workdir, progress=_progress(as_json))
+        emit(as_json, {"ok": True, **payload}, lambda c: None)
+    if not payload["verify"]["valid"]:
+        raise typer.Exit(EXIT_INVALID)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app()

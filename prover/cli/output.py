@@ -1,0 +1,92 @@
+"""Rendering for the CLI: progress and human text on stderr, one JSON object on stdout with --json.
+
+The console writes to a duplicate of the original stderr descriptor, so it keeps working while
+the ezkl adapter temporarily points descriptors 1 and 2 at a capture file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.status import Status
+
+from prover.errors import EXIT_ENVIRONMENT, ZkinferError
+
+__all__ = ["RichProgress", "emit", "fail", "run_command", "stderr_console"]
+
+_console: Console | None = None
+
+
+def stderr_console() -> Console:
+    """A console on a private copy of stderr, created once."""
+    global _console
+    if _console is None:
+        stream = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1)
+        _console = Console(file=stream, highlight=False, soft_wrap=True)
+    return _console
+
+
+class RichProgress:
+    """Shows a spinner for the running step and a line with its time when it ends."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._status: Status | None = None
+        self._started = time.perf_counter()
+
+    def start(self, step: str, detail: str = "") -> None:
+        text = f"[bold]{step}[/bold]" + (f" [dim]({detail})[/dim]" if detail else "")
+        if self.console.is_terminal:
+            self._status = self.console.status(text)
+            self._status.start()
+        else:
+            self.console.print(f"… {step}" + (f" ({detail})" if detail else ""))
+
+    def done(self, step: str, seconds: float) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        self.console.print(f"[green]✓[/green] {step} [dim]{seconds:.2f}s[/dim]")
+
+    def note(self, message: str) -> None:
+        self.console.print(f"[yellow]{message}[/yellow]")
+
+
+def emit(as_json: bool, payload: dict[str, Any], human: Callable[[Console], None]) -> None:
+    """Print the result: the JSON object on stdout, or the human rendering on stderr."""
+    if as_json:
+        sys.stdout.write(json.dumps(payload, default=str) + "\n")
+        sys.stdout.flush()
+    else:
+        human(stderr_console())
+
+
+def fail(as_json: bool, exc: ZkinferError | Exception, code: int) -> NoReturn:
+    """Report an error without a traceback and exit with its code."""
+    kind = type(exc).__name__
+    stderr_console().print(f"[red]error[/red] ({kind}): {escape(str(exc))}")
+    if as_json:
+        sys.stdout.write(
+            json.dumps({"ok": False, "error": {"type": kind, "message": str(exc)}}) + "\n"
+        )
+    raise typer.Exit(code)
+
+
+@contextmanager
+def run_command(as_json: bool) -> Iterator[None]:
+    """Map every :class:`ZkinferError` to its exit code; nothing a user causes shows a traceback."""
+    try:
+        yield
+    except ZkinferError as exc:
+        fail(as_json, exc, exc.exit_code)
+    except OSError as exc:  # disk full, permission denied: the environment, not the user
+        fail(as_json, exc, EXIT_ENVIRONMENT)

@@ -1,0 +1,112 @@
+"""The model bundle: one folder holding everything to prove and verify one compiled model.
+
+``manifest.json`` records the SHA-256 of every other file; anything that reads a bundle checks the
+digests of the files it uses first, so a swapped key or settings file is caught before ezkl sees it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prover.core.srs import sha256_file
+from prover.errors import ArtifactError
+
+__all__ = [
+    "BUNDLE_FORMAT",
+    "FILES",
+    "Bundle",
+    "canonical_json",
+    "load_bundle",
+]
+
+BUNDLE_FORMAT = "zkinfer-bundle/1"
+ONNX = "network.onnx"
+SETTINGS = "settings.json"
+COMPILED = "network.compiled"
+VK = "vk.key"
+PK = "pk.key"
+SRS = "kzg.srs"
+SOLIDITY = "Verifier.sol"
+VERIFIER_JSON = "verifier.json"
+MANIFEST = "manifest.json"
+FILES = (ONNX, SETTINGS, COMPILED, VK, PK, SRS, SOLIDITY, VERIFIER_JSON)
+#: What each operation reads; only these files are hashed for it.
+VERIFY_FILES = (SETTINGS, VK, SRS)
+PROVE_FILES = (ONNX, SETTINGS, COMPILED, VK, PK, SRS)
+
+
+def canonical_json(obj: Any) -> bytes:
+    """Deterministic JSON bytes (sorted keys, no spaces) for digests."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A compiled model on disk and its parsed manifest."""
+
+    root: Path
+    manifest: dict[str, Any]
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    @property
+    def model_id(self) -> str:
+        return str(self.manifest["model_id"])
+
+    @property
+    def srs_provenance(self) -> str:
+        return str(self.manifest["srs"]["provenance"])
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the canonical manifest: one value that pins every file of the bundle."""
+        return sha256_bytes(canonical_json(self.manifest))
+
+    def check(self, names: tuple[str, ...]) -> None:
+        """Check that each named file exists and matches its recorded digest."""
+        recorded: dict[str, str] = self.manifest.get("files", {})
+        for name in names:
+            path = self.path(name)
+            if name not in recorded:
+                raise ArtifactError(f"{self.root / MANIFEST}: records no digest for {name}")
+            if not path.is_file():
+                raise ArtifactError(
+                    f"{path}: missing from the bundle; recompile with `zkinfer compile`"
+                )
+            actual = sha256_file(path)
+            if actual != recorded[name]:
+                raise ArtifactError(
+                    f"{path}: digest mismatch (manifest {recorded[name][:16]}..., file "
+                    f"{actual[:16]}...): the file was changed or corrupted after compile; "
+                    "restore it or recompile the bundle"
+                )
+
+
+def load_bundle(root: Path, check: tuple[str, ...] = ()) -> Bundle:
+    """Open a bundle folder, parse its manifest and check the digests of ``check`` files."""
+    root = Path(root)
+    manifest_path = root / MANIFEST
+    if not root.is_dir():
+        raise ArtifactError(f"{root}: no such bundle folder; create one with `zkinfer compile`")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except FileNotFoundError:
+        raise ArtifactError(f"{manifest_path}: missing; {root} is not a zkinfer bundle") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{manifest_path}: unreadable or not JSON ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
+        raise ArtifactError(
+            f"{manifest_path}: not a {BUNDLE_FORMAT} manifest; recompile with this zkinfer"
+        )
+    bundle = Bundle(root=root, manifest=manifest)
+    bundle.check(check)
+    return bundle

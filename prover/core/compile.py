@@ -1,0 +1,324 @@
+"""``compile_model``: from an ONNX file to a checked, content-addressed bundle.
+
+Steps: inspect the ONNX, check the sample, settings and calibration, circuit compile, SRS, witness
+of the sample (checked against ONNX Runtime), key setup, a self-test proof verified locally, and the
+Solidity verifier rendered by ezkl and compiled with solc-js. The bundle is built in a temporary
+folder beside the destination and moved into place only when every step passed, so a failure never
+leaves a half-written bundle or clobbers a good one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prover.core import bundle as b
+from prover.core import ezkl_backend
+from prover.core.inputs import InputRange, load_inputs, validate_inputs
+from prover.core.onnx_model import OnnxInfo, inspect_onnx
+from prover.core.progress import Progress, StepTimer
+from prover.core.solidity import EIP170_LIMIT, compile_solidity
+from prover.core.srs import resolve_srs, sha256_file
+from prover.core.witness import check_against_onnxruntime, instance_layout
+from prover.errors import ArtifactError, CircuitError, UsageError
+
+__all__ = ["CompileOptions", "CompileResult", "compile_model"]
+
+_VISIBILITY = {
+    "input": ("public", "hashed"),
+    "output": ("public", "hashed"),
+    "param": ("fixed", "hashed"),
+}
+_TARGETS = ("resources", "accuracy")
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """Choices for :func:`compile_model`; the defaults are the safe, cheap ones."""
+
+    input_visibility: str = "public"
+    output_visibility: str = "public"
+    param_visibility: str = "fixed"
+    target: str = "resources"
+    batch_size: int = 1
+    srs: Path | None = None
+    dev_srs: bool = False
+    max_logrows: int | None = None
+    force: bool = False
+
+    def validate(self) -> None:
+        for what, value in (
+            ("input", self.input_visibility),
+            ("output", self.output_visibility),
+            ("param", self.param_visibility),
+        ):
+            if value not in _VISIBILITY[what]:
+                allowed = " or ".join(_VISIBILITY[what])
+                extra = (
+                    " (private params would let a prover swap the weights)"
+                    if what == "param"
+                    else ""
+                )
+                raise UsageError(f"--{what}-visibility {value!r}: use {allowed}{extra}")
+        if self.target not in _TARGETS:
+            raise UsageError(f"--target {self.target!r}: use resources or accuracy")
+        if self.batch_size < 1:
+            raise UsageError(f"--batch {self.batch_size}: must be at least 1")
+        if self.srs is not None and self.dev_srs:
+            raise UsageError("--srs and --dev-srs exclude each other: pick one")
+
+    def run_args_json(self) -> dict[str, Any]:
+        return {
+            "input_visibility": self.input_visibility,
+            "output_visibility": self.output_visibility,
+            "param_visibility": self.param_visibility,
+            "target": self.target,
+            "batch_size": self.batch_size,
+        }
+
+
+@dataclass(frozen=True)
+class CompileResult:
+    """A compiled bundle: where it is, its manifest, and whether it was reused from a prior run."""
+
+    bundle: b.Bundle
+    reused: bool
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        m = self.bundle.manifest
+        return {
+            "bundle": str(self.bundle.root),
+            "model_id": m["model_id"],
+            "bundle_digest": self.bundle.digest,
+            "reused": self.reused,
+            "logrows": m["circuit"]["logrows"],
+            "srs_provenance": m["srs"]["provenance"],
+            "visibility": m["visibility"],
+            "instances": m["instances"],
+            "verifier_runtime_size": m["verifier"]["runtime_size"],
+            "pk_bytes": m["sizes"][b.PK],
+            "timings": self.timings or m["timings"],
+        }
+
+
+def _model_id(info: OnnxInfo, options: CompileOptions, calibration_sha: str) -> str:
+    material = {
+        "onnx_sha256": b.sha256_bytes(info.data),
+        "run_args": options.run_args_json(),
+        "calibration_sha256": calibration_sha,
+    }
+    return b.sha256_bytes(b.canonical_json(material))
+
+
+def _variables(info: OnnxInfo, batch: int) -> tuple[tuple[str, int], ...]:
+    """Every symbolic dimension is the batch dimension; ezkl needs it fixed at settings time."""
+    names = info.symbolic_dims or ("batch_size",)
+    return tuple((name, batch) for name in names)
+
+
+def _reusable(out: Path, model_id: str) -> b.Bundle | None:
+    if not (out / b.MANIFEST).is_file():
+        return None
+    try:
+        existing = b.load_bundle(out, check=b.FILES)
+    except ArtifactError:
+        return None
+    return existing if existing.model_id == model_id else None
+
+
+def _write_calibration(path: Path, rows: list[list[float]]) -> None:
+    path.write_text(json.dumps({"input_data": rows}))
+
+
+def compile_model(
+    model: Path,
+    sample: Path,
+    out: Path,
+    *,
+    calibration: Path | None = None,
+    options: CompileOptions | None = None,
+    progress: Progress | None = None,
+) -> CompileResult:
+    """Compile ``model`` into a bundle at ``out``; reuse ``out`` if it already holds this model.
+
+    Raises :class:`~prover.errors.ModelError` for an unusable ONNX file,
+    :class:`~prover.errors.InputError` for a bad sample or calibration file,
+    :class:`~prover.errors.SrsError` when no SRS is available, and
+    :class:`~prover.errors.CircuitError` / :class:`~prover.errors.ToolchainError` when ezkl or
+    solc-js fail. ``out`` is left untouched on any failure.
+    """
+    options = options or CompileOptions()
+    options.validate()
+    timer = StepTimer(progress)
+    out = Path(out)
+    started = time.perf_counter()
+
+    with timer.step("inspect model"):
+        info = inspect_onnx(Path(model))
+        variables = _variables(info, options.batch_size)
+        shapes = [s.resolved(dict(variables)) for s in info.inputs]
+        sample_values = load_inputs(Path(sample), len(info.inputs))
+        validate_inputs(sample_values, shapes, None, str(sample))
+        calib_values = (
+            load_inputs(Path(calibration), len(info.inputs)) if calibration else sample_values
+        )
+        validate_inputs(calib_values, shapes, None, str(calibration or sample), samples=0)
+        calibration_sha = b.sha256_bytes(b.canonical_json(calib_values))
+        model_id = _model_id(info, options, calibration_sha)
+
+    existing = _reusable(out, model_id)
+    if existing is not None and not options.force:
+        timer.progress.note(f"{out} already holds model {model_id[:16]}; reusing it")
+        return CompileResult(bundle=existing, reused=True, timings=timer.timings)
+    if out.exists() and any(out.iterdir()) and not options.force:
+        raise UsageError(
+            f"{out} exists and holds something else; pick another --out or pass --force "
+            "to replace it"
+        )
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        manifest = _build(work, info, variables, shapes, sample, calib_values, options, timer)
+        manifest.update(model_id=model_id, calibration_sha256=calibration_sha)
+        manifest["timings"] = {**timer.timings, "total": round(time.perf_counter() - started, 3)}
+        manifest["files"] = {name: sha256_file(work / name) for name in b.FILES}
+        manifest["sizes"] = {name: (work / name).stat().st_size for name in b.FILES}
+        (work / b.MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        work.chmod(0o755)
+        os.replace(work, out)
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+    return CompileResult(bundle=b.load_bundle(out), reused=False, timings=manifest["timings"])
+
+
+def _build(
+    work: Path,
+    info: OnnxInfo,
+    variables: tuple[tuple[str, int], ...],
+    shapes: list[tuple[int, ...]],
+    sample: Path,
+    calib_values: list[list[float]],
+    options: CompileOptions,
+    timer: StepTimer,
+) -> dict[str, Any]:
+    """Run every ezkl step inside ``work`` and return the manifest (without digests)."""
+    onnx_path, settings = work / b.ONNX, work / b.SETTINGS
+    compiled, vk, pk, srs_path = work / b.COMPILED, work / b.VK, work / b.PK, work / b.SRS
+    onnx_path.write_bytes(info.data)
+    calib_file = work / "calibration.json"
+    _write_calibration(calib_file, calib_values)
+    run_args = ezkl_backend.RunArgs(
+        input_visibility=options.input_visibility,
+        output_visibility=options.output_visibility,
+        param_visibility=options.param_visibility,
+        variables=variables,
+    )
+    with timer.step("settings"):
+        ezkl_backend.gen_settings(onnx_path, settings, run_args)
+    with timer.step("calibrate", f"target={options.target}"):
+        ezkl_backend.calibrate(calib_file, onnx_path, settings, options.target, options.max_logrows)
+    with timer.step("compile circuit"):
+        ezkl_backend.compile_circuit(onnx_path, compiled, settings)
+    circuit = json.loads(settings.read_text())
+    logrows = int(circuit["run_args"]["logrows"])
+
+    srs = resolve_srs(logrows, srs_file=options.srs, dev=options.dev_srs, timer=timer)
+    shutil.copyfile(srs.path, srs_path)
+
+    sample_file = work / "sample.json"
+    sample_file.write_text(json.dumps({"input_data": load_inputs(sample, len(info.inputs))}))
+    with timer.step("witness", "sample input, checked against ONNX Runtime"):
+        witness = ezkl_backend.gen_witness(sample_file, compiled, work / "witness.json", None, None)
+        fidelity = check_against_onnxruntime(onnx_path, info, shapes, sample_file, witness, circuit)
+    layout = instance_layout(witness, options.input_visibility, options.output_visibility)
+
+    with timer.step("setup", f"proving and verifying keys, logrows {logrows}"):
+        ezkl_backend.setup(compiled, vk, pk, srs_path)
+    with timer.step("self-test proof", "prove and verify the sample"):
+        proof = ezkl_backend.prove(
+            work / "witness.json", compiled, pk, work / "proof.json", srs_path
+        )
+        ok, why = ezkl_backend.verify(work / "proof.json", settings, vk, srs_path)
+        if not ok:
+            raise CircuitError(f"the self-test proof of the sample did not verify: {why}")
+        if len(proof["instances"][0]) != layout["total"]:
+            raise CircuitError("the self-test proof's instance count differs from the witness")
+    with timer.step("solidity verifier", "render with ezkl, compile with solc-js"):
+        ezkl_backend.render_evm_verifier(vk, settings, work / b.SOLIDITY, srs_path)
+        contract = compile_solidity(work / b.SOLIDITY, "Halo2Verifier")
+        (work / b.VERIFIER_JSON).write_text(json.dumps(contract.to_json(), indent=1) + "\n")
+    if contract.runtime_size > EIP170_LIMIT:
+        timer.progress.note(
+            f"warning: verifier runtime bytecode is {contract.runtime_size} bytes, over the "
+            "EIP-170 "
+            f"limit of {EIP170_LIMIT}: it cannot be deployed on Ethereum mainnet"
+        )
+    for scratch in ("calibration.json", "sample.json", "witness.json", "proof.json"):
+        (work / scratch).unlink(missing_ok=True)
+
+    ranges = [InputRange.from_values(vals) for vals in calib_values]
+    return {
+        "format": b.BUNDLE_FORMAT,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "ezkl_version": ezkl_backend.EZKL_VERSION,
+        "zkinfer_version": _version(),
+        "run_args": options.run_args_json(),
+        "visibility": {
+            "input": options.input_visibility,
+            "output": options.output_visibility,
+            "param": options.param_visibility,
+        },
+        "batch_size": options.batch_size,
+        "variables": [list(v) for v in variables],
+        "onnx": {
+            "sha256": b.sha256_bytes(info.data),
+            "opset": info.opset,
+            "ops": list(info.op_types),
+        },
+        "inputs": [
+            {"name": s.name, "shape": list(shape), "range": r.to_json()}
+            for s, shape, r in zip(info.inputs, shapes, ranges, strict=True)
+        ],
+        "outputs": [
+            {"name": o.name, "shape": list(o.resolved(dict(variables)))} for o in info.outputs
+        ],
+        "circuit": {
+            "logrows": logrows,
+            "input_scales": circuit["model_input_scales"],
+            "output_scales": circuit["model_output_scales"],
+            "input_types": circuit.get("input_types"),
+            "num_rows": circuit.get("num_rows"),
+            "check_mode": circuit["run_args"].get("check_mode"),
+        },
+        "instances": layout,
+        "proof_bytes": len(proof["proof"]),
+        "srs": {
+            "sha256": srs.sha256,
+            "logrows": srs.logrows,
+            "provenance": srs.provenance,
+            "note": srs.note,
+        },
+        "verifier": {
+            "contract": contract.name,
+            "runtime_size": contract.runtime_size,
+            "compiler": contract.compiler,
+        },
+        "sample_fidelity": fidelity,
+    }
+
+
+def _version() -> str:
+    from prover import __version__
+
+    return __version__

@@ -1,0 +1,292 @@
+"""The one module that calls ezkl.
+
+It owns ezkl's quirks: keyword-only calls (positional order changed between versions), the async
+functions that need an event loop, the Rust side printing tables and logs straight to the process's
+file descriptors (which would corrupt ``--json`` on stdout), and errors that carry the useful part
+only in that log. Everything else in zkinfer speaks in paths, bundles and proofs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import os
+import re
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ezkl
+
+from prover.errors import CircuitError, ModelError
+
+__all__ = [
+    "EZKL_VERSION",
+    "RunArgs",
+    "calibrate",
+    "compile_circuit",
+    "float_to_felts",
+    "gen_settings",
+    "gen_srs",
+    "gen_witness",
+    "poseidon_hash",
+    "prove",
+    "render_evm_verifier",
+    "setup",
+    "verify",
+]
+
+EZKL_VERSION: str = getattr(ezkl, "__version__", "unknown")
+_FD_LOCK = threading.Lock()
+# ezkl names operators by tract's internal names; map the ones whose ONNX name differs.
+_TRACT_TO_ONNX = {"Rem": "Mod", "Scan": "Loop/Scan", "NonZero": "NonZero"}
+
+
+@dataclass(frozen=True)
+class RunArgs:
+    """Circuit choices zkinfer always sets (ezkl's defaults differ between its front ends)."""
+
+    input_visibility: str = "public"
+    output_visibility: str = "public"
+    param_visibility: str = "fixed"
+    variables: tuple[tuple[str, int], ...] = (("batch_size", 1),)
+
+    def to_py(self) -> Any:
+        ra: Any = ezkl.PyRunArgs()  # its attributes are missing from ezkl's type stubs
+        ra.input_visibility = self.input_visibility
+        ra.output_visibility = self.output_visibility
+        ra.param_visibility = self.param_visibility
+        ra.variables = list(self.variables)
+        return ra
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self, sink: list[str]) -> None:
+        super().__init__(logging.INFO)
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.sink.append(record.getMessage())
+
+
+@contextmanager
+def _captured_fds() -> Iterator[list[str]]:
+    """Capture what ezkl says while it runs: its Python log records (pyo3-log) and whatever the
+    Rust side writes to fds 1 and 2. Yields a list that receives the text."""
+    sink: list[str] = []
+    handler = _ListHandler(sink)
+    logger = logging.getLogger("ezkl")
+    with _FD_LOCK, tempfile.TemporaryFile(mode="w+b") as tmp:
+        logger.addHandler(handler)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        saved = os.dup(1), os.dup(2)
+        try:
+            os.dup2(tmp.fileno(), 1)
+            os.dup2(tmp.fileno(), 2)
+            yield sink
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+            logger.removeHandler(handler)
+            tmp.seek(0)
+            sink.append(tmp.read().decode("utf-8", "replace"))
+
+
+def _clean(message: str) -> str:
+    return re.sub(r"\s+", " ", message).strip()
+
+
+def _call(what: str, fn: Callable[..., Any], **kwargs: Any) -> tuple[Any, str]:
+    """Run one ezkl function with captured output; map every failure to :class:`CircuitError`.
+
+    ezkl's async functions need a running event loop at call time, not just at await time, so
+    every call is made from inside one.
+    """
+
+    async def in_loop() -> Any:
+        result = fn(**kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    with _captured_fds() as log:
+        try:
+            result = asyncio.run(in_loop())
+        # ezkl raises bare RuntimeError for everything; a Rust panic arrives as pyo3's
+        # PanicException, which derives from BaseException and must not escape as a crash
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+            error: str | None = str(exc) if isinstance(exc, Exception) else f"panicked: {exc}"
+        else:
+            error = None
+    text = "\n".join(log)
+    if error is not None:
+        raise CircuitError(f"ezkl {what} failed: {_clean(error)}", log=text) from None
+    return result, text
+
+
+def _unsupported_ops(log: str) -> list[str]:
+    return sorted(set(re.findall(r"Unknown op: ([A-Za-z0-9_]+)", log)))
+
+
+def gen_settings(model: Path, settings: Path, run_args: RunArgs) -> str:
+    """Write ``settings.json`` for the model; name unsupported operators when ezkl cannot."""
+    try:
+        _, log = _call(
+            "gen_settings",
+            ezkl.gen_settings,
+            model=str(model),
+            output=str(settings),
+            py_run_args=run_args.to_py(),
+        )
+    except CircuitError as exc:
+        ops = _unsupported_ops(exc.log)
+        if ops:
+            named = ", ".join(f"{op} (ONNX {_TRACT_TO_ONNX.get(op, op)})" for op in ops)
+            raise ModelError(
+                f"{model}: ezkl cannot compile the operator(s) {named}; replace them in the model "
+                "(see ezkl's list of supported ONNX operators) and export again"
+            ) from None
+        raise
+    return log
+
+
+def calibrate(
+    data: Path, model: Path, settings: Path, target: str, max_logrows: int | None = None
+) -> str:
+    """Choose scales and logrows from calibration data (``target``: resources or accuracy)."""
+    kwargs: dict[str, Any] = {
+        "data": str(data),
+        "model": str(model),
+        "settings": str(settings),
+        "target": target,
+    }
+    if max_logrows is not None:
+        kwargs["max_logrows"] = max_logrows
+    return _call("calibrate_settings", ezkl.calibrate_settings, **kwargs)[1]
+
+
+def compile_circuit(model: Path, compiled: Path, settings: Path) -> str:
+    """Compile the ONNX model and settings into ezkl's circuit file."""
+    return _call(
+        "compile_circuit",
+        ezkl.compile_circuit,
+        model=str(model),
+        compiled_circuit=str(compiled),
+        settings_path=str(settings),
+    )[1]
+
+
+def gen_srs(path: Path, logrows: int) -> None:
+    """Generate a development SRS. Its creator knows the toxic waste: never for real use."""
+    _call("gen_srs", ezkl.gen_srs, srs_path=str(path), logrows=logrows)
+
+
+def gen_witness(data: Path, compiled: Path, out: Path, vk: Path | None, srs: Path | None) -> Any:
+    """Run the circuit on an input file and write the witness; return it as parsed JSON."""
+    kwargs: dict[str, Any] = {"data": str(data), "model": str(compiled), "output": str(out)}
+    if vk is not None:
+        kwargs["vk_path"] = str(vk)
+    if srs is not None:
+        kwargs["srs_path"] = str(srs)
+    _call("gen_witness", ezkl.gen_witness, **kwargs)
+    return json.loads(out.read_text())
+
+
+def setup(compiled: Path, vk: Path, pk: Path, srs: Path) -> None:
+    """Generate the proving and verifying keys for the compiled circuit."""
+    ok, _ = _call(
+        "setup",
+        ezkl.setup,
+        model=str(compiled),
+        vk_path=str(vk),
+        pk_path=str(pk),
+        srs_path=str(srs),
+    )
+    if ok is not True:
+        raise CircuitError("ezkl setup reported failure", log="")
+
+
+def prove(witness: Path, compiled: Path, pk: Path, proof: Path, srs: Path) -> Any:
+    """Prove the witness; write and return the proof JSON."""
+    _call(
+        "prove",
+        ezkl.prove,
+        witness=str(witness),
+        model=str(compiled),
+        pk_path=str(pk),
+        proof_path=str(proof),
+        srs_path=str(srs),
+    )
+    return json.loads(proof.read_text())
+
+
+def verify(proof: Path, settings: Path, vk: Path, srs: Path) -> tuple[bool, str]:
+    """Verify a proof file. Fails closed: any exception or non-``True`` result is invalid.
+
+    Returns the verdict and, when invalid, ezkl's reason.
+    """
+    try:
+        ok, _ = _call(
+            "verify",
+            ezkl.verify,
+            proof_path=str(proof),
+            settings_path=str(settings),
+            vk_path=str(vk),
+            srs_path=str(srs),
+        )
+    except CircuitError as exc:
+        return False, str(exc).removeprefix("ezkl verify failed: ")
+    if ok is True:
+        return True, ""
+    return False, f"ezkl verify returned {ok!r}"
+
+
+def render_evm_verifier(vk: Path, settings: Path, sol: Path, srs: Path) -> None:
+    """Render the Solidity verifier for the circuit.
+
+    ezkl writes the .sol file and then tries to download solc to compile it, which fails offline;
+    the file is complete at that point, so that one error is expected and ignored. zkinfer compiles
+    the Solidity itself with solc-js.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            _call(
+                "create_evm_verifier",
+                ezkl.create_evm_verifier,
+                vk_path=str(vk),
+                settings_path=str(settings),
+                sol_code_path=str(sol),
+                abi_path=str(Path(tmp) / "abi.json"),
+                srs_path=str(srs),
+                reusable=False,
+            )
+        except CircuitError as exc:
+            if "svm" not in str(exc) or not sol.is_file():
+                raise
+    text = sol.read_text() if sol.is_file() else ""
+    if "function verifyProof" not in text:
+        raise CircuitError(f"ezkl did not render a complete Solidity verifier at {sol}", log="")
+
+
+def poseidon_hash(felts: list[str]) -> list[str]:
+    """Poseidon hash of field elements (ezkl's hex encoding), as ezkl's hashed visibility does."""
+    result, _ = _call("poseidon_hash", ezkl.poseidon_hash, message=felts)
+    return list(result)
+
+
+def float_to_felts(values: list[float], scale: int, input_type: str = "F32") -> list[str]:
+    """Quantize floats exactly as ezkl quantizes inputs of ``input_type`` (hex field elements)."""
+    kind = getattr(ezkl.PyInputType, input_type)
+    return [str(ezkl.float_to_felt(input=v, scale=scale, input_type=kind)) for v in values]

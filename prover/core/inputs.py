@@ -1,0 +1,147 @@
+"""Inference inputs: parsing ezkl's JSON format and refusing anything that would prove nonsense.
+
+ezkl quantizes NaN to 0 and wraps out-of-range values silently, so a proof over such an input
+would be valid for a number nobody sent. Every input is checked here before it reaches ezkl.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["InputRange", "flatten", "load_inputs", "parse_inputs", "validate_inputs"]
+
+from prover.errors import InputError
+
+#: How far (in multiples of the calibrated span) an input may lie outside the calibration data.
+DEFAULT_RANGE_MARGIN = 1.0
+
+
+@dataclass(frozen=True)
+class InputRange:
+    """The range seen in calibration for one model input, and the range accepted when proving."""
+
+    calibrated_min: float
+    calibrated_max: float
+    accepted_min: float
+    accepted_max: float
+
+    @classmethod
+    def from_values(cls, values: list[float], margin: float = DEFAULT_RANGE_MARGIN) -> InputRange:
+        lo, hi = min(values), max(values)
+        span = max(hi - lo, 1.0)
+        return cls(lo, hi, lo - margin * span, hi + margin * span)
+
+    def to_json(self) -> dict[str, list[float]]:
+        return {
+            "calibrated": [self.calibrated_min, self.calibrated_max],
+            "accepted": [self.accepted_min, self.accepted_max],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, list[float]]) -> InputRange:
+        (cmin, cmax), (amin, amax) = data["calibrated"], data["accepted"]
+        return cls(float(cmin), float(cmax), float(amin), float(amax))
+
+
+def flatten(value: Any, where: str) -> list[float]:
+    """Flatten nested lists of numbers into one list of floats; reject anything else by name."""
+    out: list[float] = []
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(reversed(item))
+        elif isinstance(item, bool) or not isinstance(item, int | float):
+            raise InputError(f"{where}: {item!r} is not a number; inputs must be lists of numbers")
+        else:
+            out.append(float(item))
+    return out
+
+
+def parse_inputs(doc: Any, where: str, n_inputs: int) -> list[list[float]]:
+    """Read ``{"input_data": [[...], ...]}`` (one flat list per input) or ``{"input": nested}``."""
+    if not isinstance(doc, dict) or not ({"input_data", "input"} & doc.keys()):
+        raise InputError(
+            f'{where}: expected a JSON object with "input_data" (one flat list of numbers per '
+            'model input) or "input" (a nested list), e.g. {"input_data": [[0.1, 0.2]]}'
+        )
+    if "input_data" in doc:
+        data = doc["input_data"]
+        if not isinstance(data, list) or not data:
+            raise InputError(f'{where}: "input_data" must be a non-empty list of lists of numbers')
+        if n_inputs == 1 and all(not isinstance(v, list) for v in data):
+            data = [data]  # a single flat list for a single-input model is unambiguous
+        if len(data) != n_inputs:
+            raise InputError(
+                f'{where}: "input_data" has {len(data)} lists but the model has {n_inputs} input(s)'
+            )
+        return [flatten(v, f"{where}: input_data[{i}]") for i, v in enumerate(data)]
+    data = doc["input"]
+    if n_inputs == 1:
+        return [flatten(data, f'{where}: "input"')]
+    if not isinstance(data, list) or len(data) != n_inputs:
+        raise InputError(f'{where}: "input" must hold one nested list per model input ({n_inputs})')
+    return [flatten(v, f"{where}: input[{i}]") for i, v in enumerate(data)]
+
+
+def load_inputs(path: Path, n_inputs: int) -> list[list[float]]:
+    """Load an input file; see :func:`parse_inputs` for the accepted formats."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such input file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read the input file: {exc}") from None
+    try:
+        doc = json.loads(text, parse_constant=float)  # keep NaN/Infinity to name them
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    return parse_inputs(doc, str(path), n_inputs)
+
+
+def validate_inputs(
+    values: list[list[float]],
+    shapes: list[tuple[int, ...]],
+    ranges: list[InputRange] | None,
+    where: str,
+    *,
+    samples: int = 1,
+) -> None:
+    """Check count, length, finiteness and range of every input; raise :class:`InputError`.
+
+    ``samples`` > 1 accepts that many inputs concatenated (calibration data).
+    """
+    for i, (flat, shape) in enumerate(zip(values, shapes, strict=True)):
+        want = math.prod(shape)
+        if samples == 1 and len(flat) != want:
+            raise InputError(
+                f"{where}: input {i} has {len(flat)} values but the model expects shape "
+                f"{list(shape)} ({want} values)"
+            )
+        if samples != 1 and (len(flat) == 0 or len(flat) % want):
+            raise InputError(
+                f"{where}: input {i} has {len(flat)} values, not a multiple of the model's "
+                f"{want} values per sample (shape {list(shape)})"
+            )
+        for j, v in enumerate(flat):
+            if not math.isfinite(v):
+                raise InputError(
+                    f"{where}: input {i} value {j} is {v}; NaN and infinity cannot be proven "
+                    "(ezkl would silently turn them into other numbers)"
+                )
+        if ranges is None:
+            continue
+        r = ranges[i]
+        for j, v in enumerate(flat):
+            if not r.accepted_min <= v <= r.accepted_max:
+                raise InputError(
+                    f"{where}: input {i} value {j} = {v:g} is far outside the calibrated range "
+                    f"[{r.calibrated_min:g}, {r.calibrated_max:g}] (accepted: "
+                    f"[{r.accepted_min:g}, {r.accepted_max:g}]); the circuit's fixed-point "
+                    "lookups would not represent it. Recompile with calibration data that covers it"
+                )

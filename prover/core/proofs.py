@@ -1,0 +1,91 @@
+"""The proof file: ezkl's proof JSON plus a ``zkinfer`` section of claims that verify never trusts.
+
+Only ``instances`` and ``proof`` carry meaning for verification. Before ezkl sees a proof it is
+re-encoded canonically: exactly one instance column of reduced field elements, of the count the
+bundle's layout records, and proof bytes of exactly the length the circuit produces (halo2 ignores
+trailing bytes, so without that check one proof would have many encodings).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prover.core.fields import felt_from_hex, felt_to_hex
+
+__all__ = ["MalformedProof", "ParsedProof", "parse_proof", "read_proof_file"]
+
+
+class MalformedProof(ValueError):
+    """The proof document is not a well-formed proof for this bundle (a verdict, not a crash)."""
+
+
+@dataclass(frozen=True)
+class ParsedProof:
+    """A structurally checked proof: canonical instances and bytes, and the unverified claims."""
+
+    instances: list[str]
+    proof: list[int]
+    protocol: Any
+    split: Any
+    claims: dict[str, Any]
+
+    def canonical(self) -> dict[str, Any]:
+        """The ezkl proof document rebuilt from the checked fields only."""
+        return {
+            "protocol": self.protocol,
+            "instances": [self.instances],
+            "proof": self.proof,
+            "split": self.split,
+        }
+
+
+def read_proof_file(path: Path) -> Any:
+    """Parse a proof file as JSON; :class:`MalformedProof` if it is not JSON."""
+    try:
+        return json.loads(Path(path).read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MalformedProof(f"not JSON ({exc})") from None
+
+
+def parse_proof(doc: Any, *, expected_instances: int, expected_bytes: int) -> ParsedProof:
+    """Check a proof document's structure against the bundle; raise :class:`MalformedProof`."""
+    if not isinstance(doc, dict) or "proof" not in doc or "instances" not in doc:
+        raise MalformedProof('not a proof: expected a JSON object with "proof" and "instances"')
+    columns = doc["instances"]
+    if not isinstance(columns, list) or len(columns) != 1 or not isinstance(columns[0], list):
+        raise MalformedProof(
+            '"instances" must be a list holding exactly one list of field elements'
+        )
+    try:
+        values = [felt_from_hex(v) for v in columns[0]]
+    except ValueError as exc:
+        raise MalformedProof(f'"instances": {exc}') from None
+    if len(values) != expected_instances:
+        raise MalformedProof(
+            f'"instances" has {len(values)} values; this bundle\'s circuit has {expected_instances}'
+        )
+    raw = doc["proof"]
+    if isinstance(raw, str):  # accept a hex string as well as ezkl's list of bytes
+        try:
+            raw = list(bytes.fromhex(raw.removeprefix("0x")))
+        except ValueError:
+            raise MalformedProof('"proof" is a string but not hex') from None
+    if not isinstance(raw, list) or not all(
+        isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= 255 for x in raw
+    ):
+        raise MalformedProof('"proof" must be a list of bytes (integers 0-255) or a hex string')
+    if len(raw) != expected_bytes:
+        raise MalformedProof(
+            f'"proof" has {len(raw)} bytes; proofs of this circuit have exactly {expected_bytes}'
+        )
+    claims = doc.get("zkinfer")
+    return ParsedProof(
+        instances=[felt_to_hex(v) for v in values],
+        proof=list(raw),
+        protocol=doc.get("protocol"),
+        split=doc.get("split"),
+        claims=claims if isinstance(claims, dict) else {},
+    )

@@ -1,0 +1,154 @@
+"""``prove``: one checked input to one proof, its proven outputs beside ONNX Runtime's."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prover.core import bundle as b
+from prover.core import ezkl_backend
+from prover.core.expected import expected_input_instances
+from prover.core.inputs import InputRange, load_inputs, validate_inputs
+from prover.core.onnx_model import inspect_onnx
+from prover.core.progress import Progress, StepTimer
+from prover.core.witness import check_against_onnxruntime, decode_outputs
+from prover.errors import CircuitError
+
+__all__ = ["ProveResult", "prove"]
+
+
+@dataclass(frozen=True)
+class ProveResult:
+    """A written proof and what it proves."""
+
+    proof_path: Path
+    model_id: str
+    outputs: list[list[float]] | None
+    onnxruntime_outputs: list[list[float]]
+    max_abs_diff: float
+    input_hash: list[str] | None
+    srs_provenance: str
+    timings: dict[str, float]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "proof": str(self.proof_path),
+            "model_id": self.model_id,
+            "outputs": self.outputs,
+            "onnxruntime_outputs": self.onnxruntime_outputs,
+            "max_abs_diff": self.max_abs_diff,
+            "input_hash": self.input_hash,
+            "srs_provenance": self.srs_provenance,
+            "timings": self.timings,
+        }
+
+
+def _shapes(bundle: b.Bundle) -> list[tuple[int, ...]]:
+    return [tuple(i["shape"]) for i in bundle.manifest["inputs"]]
+
+
+def load_checked_inputs(
+    bundle: b.Bundle, input_path: Path, *, allow_out_of_range: bool = False
+) -> list[list[float]]:
+    """Load an input file and check it against the bundle's shapes, finiteness and ranges."""
+    inputs = bundle.manifest["inputs"]
+    values = load_inputs(Path(input_path), len(inputs))
+    ranges = None if allow_out_of_range else [InputRange.from_json(i["range"]) for i in inputs]
+    validate_inputs(values, _shapes(bundle), ranges, str(input_path))
+    return values
+
+
+def prove(
+    bundle_dir: Path,
+    input_path: Path,
+    out: Path,
+    *,
+    allow_out_of_range: bool = False,
+    progress: Progress | None = None,
+) -> ProveResult:
+    """Prove the model of ``bundle_dir`` on ``input_path`` and write the proof to ``out``.
+
+    The input is checked before quantization (shape, NaN/inf, calibrated range), the witness is
+    compared with ONNX Runtime, and the proof is verified locally before it is written: a proof that
+    does not verify is never handed out.
+    """
+    timer = StepTimer(progress)
+    with timer.step("check bundle", "digests of keys, circuit and SRS"):
+        bundle = b.load_bundle(Path(bundle_dir), check=b.PROVE_FILES)
+    m = bundle.manifest
+    values = load_checked_inputs(bundle, input_path, allow_out_of_range=allow_out_of_range)
+    info = inspect_onnx(bundle.path(b.ONNX))
+    with tempfile.TemporaryDirectory(prefix="zkinfer-prove-") as tmp_name:
+        tmp = Path(tmp_name)
+        data = tmp / "input.json"
+        data.write_text(json.dumps({"input_data": values}))
+        with timer.step("witness"):
+            witness = ezkl_backend.gen_witness(
+                data,
+                bundle.path(b.COMPILED),
+                tmp / "witness.json",
+                bundle.path(b.VK),
+                bundle.path(b.SRS),
+            )
+            settings = json.loads(bundle.path(b.SETTINGS).read_text())
+            fidelity = check_against_onnxruntime(
+                bundle.path(b.ONNX), info, _shapes(bundle), data, witness, settings
+            )
+        with timer.step("prove", f"logrows {m['circuit']['logrows']}"):
+            doc = ezkl_backend.prove(
+                tmp / "witness.json",
+                bundle.path(b.COMPILED),
+                bundle.path(b.PK),
+                tmp / "proof.json",
+                bundle.path(b.SRS),
+            )
+        with timer.step("verify"):
+            ok, why = ezkl_backend.verify(
+                tmp / "proof.json", bundle.path(b.SETTINGS), bundle.path(b.VK), bundle.path(b.SRS)
+            )
+        if not ok:
+            raise CircuitError(f"the new proof does not verify against its own bundle: {why}")
+
+    instances: list[str] = doc["instances"][0]
+    layout = m["instances"]
+    outputs = decode_outputs(instances, m)
+    input_part = instances[
+        layout["input"]["offset"] : layout["input"]["offset"] + layout["input"]["count"]
+    ]
+    input_hash = input_part if layout["input"]["visibility"] == "hashed" else None
+    if input_part != expected_input_instances(bundle, values):
+        raise CircuitError(
+            "the proof's input instances do not match the input: refusing to write it"
+        )
+    doc.pop("pretty_public_inputs", None)  # ezkl's unverified rendering; ours is below
+    doc["zkinfer"] = {
+        "model_id": bundle.model_id,
+        "bundle_digest": bundle.digest,
+        "outputs": outputs,
+        "input_hash": input_hash,
+        "onnxruntime_outputs": fidelity["onnxruntime"],
+        "max_abs_diff": fidelity["max_abs_diff"],
+        "srs_provenance": bundle.srs_provenance,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "note": "claims for people; verification uses only instances and proof",
+    }
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    partial.write_text(json.dumps(doc) + "\n")
+    os.replace(partial, out)
+    return ProveResult(
+        proof_path=out,
+        model_id=bundle.model_id,
+        outputs=outputs,
+        onnxruntime_outputs=fidelity["onnxruntime"],
+        max_abs_diff=fidelity["max_abs_diff"],
+        input_hash=input_hash,
+        srs_provenance=bundle.srs_provenance,
+        timings=timer.timings,
+    )

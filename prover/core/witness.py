@@ -1,0 +1,115 @@
+"""ezkl witnesses and public instances: layout, decoded values, fidelity to ONNX Runtime."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from prover.core.fields import felt_from_hex, felt_to_signed, signed_to_float
+from prover.core.onnx_model import OnnxInfo, run_onnxruntime
+
+__all__ = [
+    "check_against_onnxruntime",
+    "decode_inputs",
+    "decode_outputs",
+    "felts_to_floats",
+    "instance_layout",
+]
+
+
+def _count(groups: list[list[str]]) -> int:
+    return sum(len(g) for g in groups)
+
+
+def instance_layout(witness: dict[str, Any], input_vis: str, output_vis: str) -> dict[str, Any]:
+    """Where the inputs (or their hash) and the outputs (or their hash) sit in the instances."""
+
+    def part(kind: str, vis: str, offset: int) -> dict[str, Any]:
+        if vis == "hashed":
+            count = len((witness.get(f"processed_{kind}s") or {}).get("poseidon_hash", []))
+        else:
+            count = _count(witness[f"{kind}s"])
+        return {"visibility": vis, "offset": offset, "count": count}
+
+    inputs = part("input", input_vis, 0)
+    outputs = part("output", output_vis, inputs["count"])
+    return {"input": inputs, "output": outputs, "total": inputs["count"] + outputs["count"]}
+
+
+def felts_to_floats(felts: list[str], scale: int) -> list[float]:
+    """Decode ezkl field elements (hex, little-endian) to floats at a fixed-point scale."""
+    return [signed_to_float(felt_to_signed(felt_from_hex(h)), scale) for h in felts]
+
+
+def decode_part(
+    instances: list[str], part: dict[str, Any], shapes: list[list[int]], scales: list[int]
+) -> list[list[float]] | None:
+    """One part of the instances (inputs or outputs) as floats, one flat list per tensor.
+
+    ``None`` when that part is hashed: only its Poseidon hash is public.
+    """
+    if part["visibility"] != "public":
+        return None
+    felts = instances[part["offset"] : part["offset"] + part["count"]]
+    result: list[list[float]] = []
+    start = 0
+    for shape, scale in zip(shapes, scales, strict=True):
+        n = math.prod(shape)
+        result.append(felts_to_floats(felts[start : start + n], scale))
+        start += n
+    return result
+
+
+def decode_outputs(instances: list[str], manifest: dict[str, Any]) -> list[list[float]] | None:
+    """The proven outputs of a bundle's circuit, from verified instances."""
+    return decode_part(
+        instances,
+        manifest["instances"]["output"],
+        [o["shape"] for o in manifest["outputs"]],
+        manifest["circuit"]["output_scales"],
+    )
+
+
+def decode_inputs(instances: list[str], manifest: dict[str, Any]) -> list[list[float]] | None:
+    """The proven (quantized) inputs of a bundle's circuit, from verified instances."""
+    return decode_part(
+        instances,
+        manifest["instances"]["input"],
+        [i["shape"] for i in manifest["inputs"]],
+        manifest["circuit"]["input_scales"],
+    )
+
+
+def check_against_onnxruntime(
+    onnx_path: Path,
+    info: OnnxInfo,
+    shapes: list[tuple[int, ...]],
+    input_file: Path,
+    witness: dict[str, Any],
+    settings: dict[str, Any],
+) -> dict[str, Any]:
+    """Run the same input through ONNX Runtime and compare with the witness outputs."""
+    values = json.loads(input_file.read_text())["input_data"]
+    arrays = [
+        np.asarray(v, dtype=np.float32).reshape(s) for v, s in zip(values, shapes, strict=True)
+    ]
+    reference = run_onnxruntime(onnx_path, arrays, [s.name for s in info.inputs])
+    circuit = [
+        felts_to_floats(group, scale)
+        for group, scale in zip(witness["outputs"], settings["model_output_scales"], strict=True)
+    ]
+    ref_flat = [r.reshape(-1).tolist() for r in reference]
+    diffs = [
+        abs(a - c)
+        for r, w in zip(ref_flat, circuit, strict=True)
+        for a, c in zip(r, w, strict=True)
+    ]
+    return {
+        "onnxruntime": ref_flat,
+        "circuit": circuit,
+        "max_abs_diff": max(diffs) if diffs else 0.0,
+    }

@@ -1,0 +1,70 @@
+"""Session-scoped artifacts: each reference model is compiled and proved once per test run.
+
+Everything here is real: ezkl builds the circuits, keys and proofs, solc-js compiles the verifiers.
+The development SRS is cached under .zkinfer/test-home so repeated runs skip its generation.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from prover import CompileOptions, compile_model, prove
+from prover.core.bundle import Bundle
+from tests.helpers import REPO, model_files
+
+os.environ.setdefault("ZKINFER_HOME", str(REPO / ".zkinfer" / "test-home"))
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A compiled reference model, its sample input and a proof of that sample."""
+
+    name: str
+    bundle: Bundle
+    sample: Path
+    proof: Path
+
+
+def _build(
+    tmp_path_factory: pytest.TempPathFactory, name: str, tag: str, **options: str
+) -> Compiled:
+    onnx, sample, calibration = model_files(name)
+    work = tmp_path_factory.mktemp(f"{name}-{tag}")
+    result = compile_model(
+        onnx,
+        sample,
+        work / "bundle",
+        calibration=calibration,
+        options=CompileOptions(dev_srs=True, **options),  # type: ignore[arg-type]
+    )
+    proof = work / "proof.json"
+    prove(work / "bundle", sample, proof)
+    return Compiled(name, result.bundle, sample, proof)
+
+
+@pytest.fixture(scope="session")
+def mlp(tmp_path_factory: pytest.TempPathFactory) -> Compiled:
+    """The breast-cancer MLP with public inputs and outputs, fixed params."""
+    return _build(tmp_path_factory, "breast_cancer_mlp", "public")
+
+
+@pytest.fixture(scope="session")
+def mlp_hashed(tmp_path_factory: pytest.TempPathFactory) -> Compiled:
+    """The breast-cancer MLP with Poseidon-hashed inputs."""
+    return _build(tmp_path_factory, "breast_cancer_mlp", "hashed", input_visibility="hashed")
+
+
+@pytest.fixture(scope="session")
+def cnn(tmp_path_factory: pytest.TempPathFactory) -> Compiled:
+    """The digits CNN with public inputs and outputs."""
+    return _build(tmp_path_factory, "digits_cnn", "public")
+
+
+@pytest.fixture(scope="session")
+def attention(tmp_path_factory: pytest.TempPathFactory) -> Compiled:
+    """The digits attention block (softmax, layer norm)."""
+    return _build(tmp_path_factory, "digits_attention", "public")

@@ -1,0 +1,61 @@
+"""Factories shared by the tests: running the real CLI and making bad artifacts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+MODELS = REPO / "models"
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """Exit code and output of one ``zkinfer`` run."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self) -> dict[str, Any]:
+        lines = [line for line in self.stdout.splitlines() if line.strip()]
+        assert len(lines) == 1, f"expected exactly one JSON line on stdout, got: {self.stdout!r}"
+        doc = json.loads(lines[0])
+        assert isinstance(doc, dict)
+        return doc
+
+
+def zkinfer(*args: str | Path, env: dict[str, str] | None = None) -> CliResult:
+    """Run the installed CLI in a subprocess, as a user would."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "prover", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+        timeout=900,
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def write_json(path: Path, doc: Any) -> Path:
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def model_files(name: str) -> tuple[Path, Path, Path]:
+    """The committed ONNX, sample input and calibration file of a reference model."""
+    folder = MODELS / name
+    return folder / "network.onnx", folder / "input.json", folder / "calibration.json"
+
+
+def sample_values(name: str) -> list[float]:
+    doc = json.loads((MODELS / name / "input.json").read_text())
+    values: list[float] = doc["input_data"][0]
+    return values

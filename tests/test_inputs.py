@@ -1,0 +1,84 @@
+"""Input parsing and validation: every bad input is refused by name, before ezkl sees it."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from prover.core.inputs import InputRange, load_inputs, parse_inputs, validate_inputs
+from prover.errors import InputError
+from tests.helpers import write_json
+
+RANGE = InputRange.from_values([-1.0, 1.0])
+
+
+def test_parse_accepts_ezkl_format_and_plain_nested_list() -> None:
+    assert parse_inputs({"input_data": [[1, 2, 3]]}, "x", 1) == [[1.0, 2.0, 3.0]]
+    assert parse_inputs({"input": [[1, 2], [3, 4]]}, "x", 1) == [[1.0, 2.0, 3.0, 4.0]]
+    assert parse_inputs({"input_data": [1, 2]}, "x", 1) == [[1.0, 2.0]]
+
+
+@pytest.mark.parametrize(
+    "doc, fragment",
+    [
+        ([1, 2], '"input_data"'),
+        ({"data": [1]}, '"input_data"'),
+        ({"input_data": []}, "non-empty"),
+        ({"input_data": [["a"]]}, "'a' is not a number"),
+        ({"input_data": [[True]]}, "True is not a number"),
+        ({"input_data": [[1], [2]]}, "2 lists but the model has 1"),
+    ],
+)
+def test_parse_rejects_malformed_documents(doc: object, fragment: str) -> None:
+    with pytest.raises(InputError, match=fragment):
+        parse_inputs(doc, "input.json", 1)
+
+
+def test_load_names_file_for_missing_and_non_json(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such input file"):
+        load_inputs(tmp_path / "absent.json", 1)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(InputError, match=r"bad.json: not valid JSON"):
+        load_inputs(bad, 1)
+
+
+def test_load_keeps_nan_and_infinity_so_validation_can_name_them(tmp_path: Path) -> None:
+    path = tmp_path / "nan.json"
+    path.write_text('{"input_data": [[NaN, Infinity, -Infinity]]}')
+    values = load_inputs(path, 1)[0]
+    assert math.isnan(values[0]) and values[1] == math.inf and values[2] == -math.inf
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_validate_rejects_non_finite(bad: float) -> None:
+    with pytest.raises(InputError, match="NaN and infinity cannot be proven"):
+        validate_inputs([[0.0, bad]], [(1, 2)], None, "input.json")
+
+
+def test_validate_rejects_wrong_length_naming_the_shape() -> None:
+    with pytest.raises(InputError, match=r"has 3 values but the model expects shape \[1, 2\]"):
+        validate_inputs([[0.0, 0.1, 0.2]], [(1, 2)], None, "input.json")
+
+
+def test_validate_rejects_values_far_outside_calibrated_range() -> None:
+    validate_inputs([[2.9, -2.9]], [(1, 2)], [RANGE], "input.json")
+    with pytest.raises(InputError, match="far outside the calibrated range"):
+        validate_inputs([[0.0, 1e6]], [(1, 2)], [RANGE], "input.json")
+
+
+def test_validate_calibration_accepts_whole_samples_only() -> None:
+    validate_inputs([[0.0] * 6], [(1, 2)], None, "cal.json", samples=0)
+    with pytest.raises(InputError, match="not a multiple"):
+        validate_inputs([[0.0] * 5], [(1, 2)], None, "cal.json", samples=0)
+
+
+def test_range_round_trips_through_json() -> None:
+    assert InputRange.from_json(RANGE.to_json()) == RANGE
+
+
+def test_write_json_helper_writes(tmp_path: Path) -> None:
+    path = write_json(tmp_path / "x.json", {"input": [1]})
+    assert load_inputs(path, 1) == [[1.0]]

@@ -1,0 +1,222 @@
+"""prove and verify via the real CLI: valid proofs pass; bad proofs, inputs and bundles fail."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from prover import verify
+from prover.core import bundle as b
+from tests.conftest import Compiled
+from tests.helpers import sample_values, write_json, zkinfer
+
+
+def _proof(c: Compiled) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(c.proof.read_text())
+    return doc
+
+
+def _bundle_copy(c: Compiled, tmp_path: Path) -> Path:
+    copy = tmp_path / "bundle"
+    shutil.copytree(c.bundle.root, copy)
+    return copy
+
+
+def test_prove_json_reports_outputs_beside_onnxruntime(mlp: Compiled, tmp_path: Path) -> None:
+    result = zkinfer(
+        "prove", mlp.bundle.root, "--input", mlp.sample, "--out", tmp_path / "p.json", "--json"
+    )
+    assert result.code == 0, result.stderr
+    doc = result.json
+    proven, reference = np.array(doc["outputs"][0]), np.array(doc["onnxruntime_outputs"][0])
+    assert proven.shape == reference.shape == (2,)
+    assert np.argmax(proven) == np.argmax(reference)
+    assert doc["max_abs_diff"] == pytest.approx(float(np.max(np.abs(proven - reference))))
+    assert doc["max_abs_diff"] < 0.01
+    assert doc["srs_provenance"] == "dev-unsafe"
+    assert {"witness", "prove", "verify"} <= doc["timings"].keys()
+    assert (tmp_path / "p.json").is_file()
+
+
+@pytest.mark.parametrize("fixture", ["mlp", "cnn", "attention"])
+def test_reference_model_proofs_verify_and_agree_with_onnxruntime(
+    fixture: str, request: pytest.FixtureRequest
+) -> None:
+    c: Compiled = request.getfixturevalue(fixture)
+    result = zkinfer("verify", c.proof, "--bundle", c.bundle.root, "--input", c.sample, "--json")
+    assert result.code == 0, result.stderr
+    doc = result.json
+    assert doc["valid"] is True and doc["model_id"] == c.bundle.model_id
+    claims = _proof(c)["zkinfer"]
+    assert np.argmax(doc["outputs"][0]) == np.argmax(claims["onnxruntime_outputs"][0])
+    assert doc["outputs"] == claims["outputs"]
+
+
+def test_hashed_input_proof_reports_the_poseidon_hash(mlp_hashed: Compiled) -> None:
+    claims = _proof(mlp_hashed)["zkinfer"]
+    assert isinstance(claims["input_hash"], list) and len(claims["input_hash"]) == 1
+    result = zkinfer(
+        "verify",
+        mlp_hashed.proof,
+        "--bundle",
+        mlp_hashed.bundle.root,
+        "--input",
+        mlp_hashed.sample,
+        "--json",
+    )
+    assert result.code == 0, result.stderr
+    assert result.json["input_hash"] == claims["input_hash"]
+    assert result.json["inputs"] is None
+    assert len(result.json["outputs"][0]) == 2
+
+
+@pytest.mark.parametrize("fixture", ["mlp", "mlp_hashed"])
+def test_verify_with_another_input_is_invalid(
+    fixture: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    c: Compiled = request.getfixturevalue(fixture)
+    values = sample_values("breast_cancer_mlp")
+    values[0] += 0.25
+    other = write_json(tmp_path / "other.json", {"input_data": [values]})
+    result = zkinfer("verify", c.proof, "--bundle", c.bundle.root, "--input", other, "--json")
+    assert result.code == 1
+    assert "not about the input" in result.json["reason"]
+
+
+@pytest.mark.parametrize(
+    "values, fragment",
+    [
+        ([0.1] * 29, "has 29 values but the model expects shape [1, 30]"),
+        ([float("nan")] + [0.0] * 29, "NaN and infinity cannot be proven"),
+        ([float("inf")] + [0.0] * 29, "NaN and infinity cannot be proven"),
+        ([1e9] + [0.0] * 29, "far outside the calibrated range"),
+    ],
+)
+def test_prove_refuses_bad_inputs_with_exit_2(
+    mlp: Compiled, tmp_path: Path, values: list[float], fragment: str
+) -> None:
+    data = tmp_path / "in.json"
+    data.write_text(json.dumps({"input_data": [values]}).replace("NaN", "NaN"))
+    out = tmp_path / "p.json"
+    result = zkinfer("prove", mlp.bundle.root, "--input", data, "--out", out, "--json")
+    assert result.code == 2
+    assert fragment in result.json["error"]["message"]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        ("{not json", "not JSON"),
+        ('{"input_data": [[1, 2]]}', "not a proof"),
+        ("[1, 2, 3]", "not a proof"),
+        ('{"proof": [1], "instances": "x"}', "exactly one list"),
+    ],
+)
+def test_malformed_proof_files_are_invalid(
+    mlp: Compiled, tmp_path: Path, content: str, fragment: str
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    result = zkinfer("verify", path, "--bundle", mlp.bundle.root, "--json")
+    assert result.code == 1
+    assert result.json["valid"] is False and fragment in result.json["reason"]
+
+
+def _verify_doc(c: Compiled, doc: dict[str, Any], path: Path) -> bool:
+    write_json(path, doc)
+    return verify(path, c.bundle.root).valid
+
+
+@pytest.mark.parametrize("position", [0, 1, 31, 32, 100, 500, 1000, 2000, 3000, -1])
+def test_flipped_proof_byte_is_invalid(mlp: Compiled, tmp_path: Path, position: int) -> None:
+    doc = _proof(mlp)
+    doc["proof"][position] ^= 0x01
+    assert not _verify_doc(mlp, doc, tmp_path / "p.json")
+
+
+def test_trailing_byte_makes_the_proof_invalid(mlp: Compiled, tmp_path: Path) -> None:
+    # halo2 ignores bytes after the transcript; a second encoding of one proof must not verify
+    doc = _proof(mlp)
+    doc["proof"].append(0)
+    result = verify(write_json(tmp_path / "p.json", doc), mlp.bundle.root)
+    assert not result.valid and "exactly" in result.reason
+
+
+@pytest.mark.parametrize("index", [0, 15, 29, 30, 31])
+def test_changed_instance_is_invalid(mlp: Compiled, tmp_path: Path, index: int) -> None:
+    doc = _proof(mlp)
+    felt = bytearray(bytes.fromhex(doc["instances"][0][index]))
+    felt[0] ^= 0x01
+    doc["instances"][0][index] = felt.hex()
+    assert not _verify_doc(mlp, doc, tmp_path / "p.json")
+
+
+def test_claims_section_cannot_change_the_verdict_or_outputs(mlp: Compiled, tmp_path: Path) -> None:
+    doc = _proof(mlp)
+    doc["zkinfer"]["outputs"] = [[1000.0, -1000.0]]
+    result = verify(write_json(tmp_path / "p.json", doc), mlp.bundle.root)
+    assert result.valid
+    assert result.outputs == _proof(mlp)["zkinfer"]["outputs"]
+
+
+def test_proof_of_one_model_is_invalid_for_another_bundle(mlp: Compiled, cnn: Compiled) -> None:
+    result = zkinfer("verify", cnn.proof, "--bundle", mlp.bundle.root, "--json")
+    assert result.code == 1 and result.json["valid"] is False
+
+
+def test_proof_without_claims_for_other_model_still_fails_cryptographically(
+    mlp: Compiled, mlp_hashed: Compiled, tmp_path: Path
+) -> None:
+    doc = _proof(mlp_hashed)
+    del doc["zkinfer"]
+    bundle = _bundle_copy(mlp, tmp_path)
+    manifest = json.loads((bundle / b.MANIFEST).read_text())
+    # make the structural checks pass so that only the cryptography can reject it
+    manifest["instances"]["total"] = len(doc["instances"][0])
+    manifest["proof_bytes"] = len(doc["proof"])
+    (bundle / b.MANIFEST).write_text(json.dumps(manifest))
+    result = verify(write_json(tmp_path / "p.json", doc), bundle)
+    assert not result.valid
+
+
+@pytest.mark.parametrize("name", [b.VK, b.SETTINGS, b.SRS])
+def test_tampered_verify_artifact_is_exit_3(mlp: Compiled, tmp_path: Path, name: str) -> None:
+    bundle = _bundle_copy(mlp, tmp_path)
+    data = bytearray((bundle / name).read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (bundle / name).write_bytes(bytes(data))
+    result = zkinfer("verify", mlp.proof, "--bundle", bundle, "--json")
+    assert result.code == 3
+    assert f"{name}: digest mismatch" in result.json["error"]["message"]
+
+
+@pytest.mark.parametrize("name", [b.PK, b.COMPILED, b.SETTINGS])
+def test_tampered_prove_artifact_is_exit_3(mlp: Compiled, tmp_path: Path, name: str) -> None:
+    bundle = _bundle_copy(mlp, tmp_path)
+    with (bundle / name).open("r+b") as f:
+        f.seek(100)
+        byte = f.read(1)
+        f.seek(100)
+        f.write(bytes([byte[0] ^ 0x01]))
+    out = tmp_path / "p.json"
+    result = zkinfer("prove", bundle, "--input", mlp.sample, "--out", out, "--json")
+    assert result.code == 3
+    assert f"{name}: digest mismatch" in result.json["error"]["message"]
+    assert not out.exists()
+
+
+def test_missing_bundle_file_and_missing_proof_are_exit_3(mlp: Compiled, tmp_path: Path) -> None:
+    bundle = _bundle_copy(mlp, tmp_path)
+    (bundle / b.VK).unlink()
+    result = zkinfer("verify", mlp.proof, "--bundle", bundle, "--json")
+    assert result.code == 3 and "vk.key: missing" in result.json["error"]["message"]
+    result = zkinfer("verify", tmp_path / "absent.json", "--bundle", mlp.bundle.root, "--json")
+    assert result.code == 3 and "no such proof file" in result.json["error"]["message"]
+    result = zkinfer("verify", mlp.proof, "--bundle", tmp_path / "nowhere", "--json")
+    assert result.code == 3 and "no such bundle folder" in result.json["error"]["message"]
