@@ -34,13 +34,6 @@ def run_demo(model_dir: Path, workdir: Path, progress: Progress | None = None) -
     )
     proved = prove(bundle, sample, proof, progress=progress)
     verdict = verify(proof, bundle, input_path=sample, progress=progress)
-    if progress is not None:
-        progress.note(
-            f"\nmodel {model_dir.name}: proven output {proved.outputs} | ONNX Runtime "
-            f"{proved.onnxruntime_outputs} | max diff {proved.max_abs_diff:.5f}\n"
-            f"proof {proof}: {'VALID' if verdict.valid else 'INVALID ' + verdict.reason} "
-            f"(SRS {compiled.bundle.srs_provenance}: development only)"
-        )
     return {
         "compile": compiled.to_json(),
         "prove": proved.to_json(),

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from prover.errors import ModelError
+
 if TYPE_CHECKING:
     import torch
 
@@ -25,7 +27,7 @@ __all__ = ["ExportMismatch", "ExportReport", "export_torch", "write_input_json"]
 _TORCH_MISSING = "torch is needed for export: pip install 'zkinfer[export]' (torch==2.13.0)"
 
 
-class ExportMismatch(ValueError):
+class ExportMismatch(ModelError):
     """The exported ONNX file's outputs differ from torch's beyond the stated tolerance."""
 
 

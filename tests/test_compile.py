@@ -195,3 +195,55 @@ def test_sample_of_wrong_shape_is_refused_before_any_circuit_work(tmp_path: Path
     result = zkinfer("compile", onnx_path, "--sample", sample, "--out", tmp_path / "o")
     assert result.code == 2
     assert "has 2 values but the model expects shape [1, 30]" in result.stderr
+
+
+def _dynamic_batch_model(path: Path) -> Path:
+    weights = onnx.numpy_helper.from_array(
+        __import__("numpy").linspace(-1, 1, 12, dtype="float32").reshape(4, 3), "w"
+    )
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch_size", 4])
+    y = helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch_size", 3])
+    nodes = [
+        helper.make_node("MatMul", ["input", "w"], ["h"]),
+        helper.make_node("Relu", ["h"], ["output"]),
+    ]
+    graph = helper.make_graph(nodes, "g", [x], [y], initializer=[weights])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_batch_compiles_a_symbolic_batch_axis_and_proves_every_row(tmp_path: Path) -> None:
+    model = _dynamic_batch_model(tmp_path / "dyn.onnx")
+    rows = [[0.1, 0.2, 0.3, 0.4], [0.5, -0.5, 0.25, 0.0], [-0.3, 0.9, 0.1, 0.2]]
+    sample = tmp_path / "in.json"
+    sample.write_text(json.dumps({"input_data": [[v for row in rows for v in row]]}))
+    result = zkinfer(
+        "compile",
+        model,
+        "--sample",
+        sample,
+        "--out",
+        tmp_path / "b",
+        "--batch",
+        "3",
+        "--dev-srs",
+        "--json",
+    )
+    assert result.code == 0, result.stderr
+    manifest = json.loads((tmp_path / "b" / b.MANIFEST).read_text())
+    assert manifest["batch_size"] == 3 and manifest["inputs"][0]["shape"] == [3, 4]
+    proved = zkinfer(
+        "prove", tmp_path / "b", "--input", sample, "--out", tmp_path / "p.json", "--json"
+    )
+    assert proved.code == 0, proved.stderr
+    assert len(proved.json["outputs"][0]) == 9
+    assert proved.json["max_abs_diff"] < 0.01
+
+
+def test_batch_on_a_fixed_batch_model_is_a_usage_error(tmp_path: Path) -> None:
+    onnx_path, sample, _ = model_files("breast_cancer_mlp")
+    result = zkinfer(
+        "compile", onnx_path, "--sample", sample, "--out", tmp_path / "o", "--batch", "4"
+    )
+    assert result.code == 2
+    assert "fixed batch dimension" in result.stderr

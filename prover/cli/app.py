@@ -217,9 +217,52 @@ def demo_cmd(
 
     with run_command(as_json):
         payload = run_demo(model_dir, workdir, progress=_progress(as_json))
-        emit(as_json, {"ok": True, **payload}, lambda c: None)
+        emit(as_json, {"ok": True, **payload}, lambda c: _print_demo(c, model_dir.name, payload))
     if not payload["verify"]["valid"]:
         raise typer.Exit(EXIT_INVALID)
+
+
+@app.command("bench")
+def bench_cmd(
+    models: Annotated[
+        list[Path] | None, typer.Option("--model", help="Model folder(s); default: models/*.")
+    ] = None,
+    repeat: Annotated[int, typer.Option(help="Prove/verify repetitions (median).")] = 3,
+    out: Annotated[Path, typer.Option(help="Markdown file to update.")] = Path(
+        "docs/benchmarks.md"
+    ),
+    workdir: Annotated[Path, typer.Option(help="Scratch folder.")] = Path(".zkinfer/bench"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure compile, prove, verify, sizes and peak memory per model; update the docs."""
+    from prover.bench import write_report
+
+    with run_command(as_json):
+        folders = models or sorted(p.parent for p in Path("models").glob("*/network.onnx"))
+        payload = write_report(folders, workdir, out, repeat=repeat, progress=_progress(as_json))
+        emit(as_json, {"ok": True, **payload}, lambda c: c.print(payload["markdown"]))
+
+
+def _print_demo(c: Console, name: str, payload: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    compiled, proved, verdict = payload["compile"], payload["prove"], payload["verify"]
+    table = Table(title=f"zkinfer demo: {name}", show_header=False)
+    table.add_row("bundle", f"{compiled['bundle']} (logrows {compiled['logrows']})")
+    table.add_row("proven output", _fmt(verdict["outputs"] or []))
+    table.add_row("ONNX Runtime output", _fmt(proved["onnxruntime_outputs"]))
+    table.add_row("max difference", f"{proved['max_abs_diff']:.6f}")
+    table.add_row("proof", f"{proved['proof']}")
+    ok = "[bold green]VALID[/bold green]" if verdict["valid"] else "[bold red]INVALID[/bold red]"
+    table.add_row("verification", f"{ok} {verdict['reason']}")
+    compile_time = "reused" if compiled["reused"] else f"{compiled['timings'].get('total', 0):.1f}s"
+    table.add_row(
+        "time",
+        f"compile {compile_time}, prove {proved['timings'].get('prove', 0):.1f}s, "
+        f"verify {verdict['timings']['verify']:.2f}s",
+    )
+    table.add_row("SRS", "[bold red]dev-unsafe[/bold red]: generated here, for development only")
+    c.print(table)
 
 
 def run() -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prover.core.ezkl_backend import EZKL_VERSION
 from prover.core.srs import sha256_file
 from prover.errors import ArtifactError
 
@@ -106,6 +107,13 @@ def load_bundle(root: Path, check: tuple[str, ...] = ()) -> Bundle:
     if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
         raise ArtifactError(
             f"{manifest_path}: not a {BUNDLE_FORMAT} manifest; recompile with this zkinfer"
+        )
+    made_with = manifest.get("ezkl_version")
+    if made_with != EZKL_VERSION:
+        raise ArtifactError(
+            f"{manifest_path}: made with ezkl {made_with}, but ezkl {EZKL_VERSION} is installed; "
+            "proof and key formats change between ezkl versions: recompile the bundle or install "
+            f"ezkl=={made_with}"
         )
     bundle = Bundle(root=root, manifest=manifest)
     bundle.check(check)

@@ -162,6 +162,11 @@ def compile_model(
 
     with timer.step("inspect model"):
         info = inspect_onnx(Path(model))
+        if options.batch_size > 1 and not info.symbolic_dims:
+            raise UsageError(
+                f"--batch {options.batch_size}: {model} has a fixed batch dimension; export it "
+                "with a symbolic batch axis (torch.onnx.export(..., dynamic_axes=...)) to batch"
+            )
         variables = _variables(info, options.batch_size)
         shapes = [s.resolved(dict(variables)) for s in info.inputs]
         sample_values = load_inputs(Path(sample), len(info.inputs))

@@ -1,0 +1,65 @@
+"""SRS provenance: ``ceremony`` only on a digest match; everything else is ``dev-unsafe``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from prover.core import srs as srs_mod
+from prover.core.progress import StepTimer
+from prover.errors import SrsError
+from tests.conftest import Compiled
+from tests.helpers import REPO
+
+
+def test_packaged_ceremony_table_covers_k1_to_26_with_sha256_digests() -> None:
+    digests = srs_mod.ceremony_digests()
+    assert sorted(digests) == list(range(1, 27))
+    assert all(len(d) == 64 and int(d, 16) >= 0 for d in digests.values())
+    shared = REPO.parent / "shared" / "ceremony_srs_sha256.json"
+    if shared.is_file():  # the project's copy must not drift from the published table
+        published = json.loads(shared.read_text())["sha256_by_k"]
+        assert {int(k): v for k, v in published.items()} == digests
+
+
+def test_header_gives_logrows(mlp: Compiled) -> None:
+    assert srs_mod.srs_logrows(mlp.bundle.path("kzg.srs")) == 15
+
+
+def test_file_matching_the_published_digest_is_ceremony(
+    mlp: Compiled, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = mlp.bundle.path("kzg.srs")
+    digest = srs_mod.sha256_file(path)
+    timer = StepTimer()
+    choice = srs_mod.resolve_srs(15, srs_file=path, dev=False, timer=timer)
+    assert choice.provenance == srs_mod.DEV_UNSAFE
+    # Pretend the published table lists this file: the decision must follow the digest alone.
+    table = {**srs_mod.ceremony_digests(), 15: digest}
+    monkeypatch.setattr(srs_mod, "ceremony_digests", lambda: table)
+    choice = srs_mod.resolve_srs(15, srs_file=path, dev=False, timer=timer)
+    assert choice.provenance == srs_mod.CEREMONY and choice.sha256 == digest
+    # ... and only for the k in the file's header
+    table = {**srs_mod.ceremony_digests(), 15: "0" * 64, 16: digest}
+    monkeypatch.setattr(srs_mod, "ceremony_digests", lambda: table)
+    assert srs_mod.resolve_srs(15, srs_file=path, dev=False, timer=timer).provenance == "dev-unsafe"
+
+
+def test_import_refuses_a_non_ceremony_file(mlp: Compiled) -> None:
+    with pytest.raises(SrsError, match="only ceremony files are imported"):
+        srs_mod.import_ceremony_srs(mlp.bundle.path("kzg.srs"))
+
+
+def test_srs_smaller_than_the_circuit_is_refused(mlp: Compiled) -> None:
+    with pytest.raises(SrsError, match="has logrows 15 but the circuit needs 16"):
+        srs_mod.resolve_srs(16, srs_file=mlp.bundle.path("kzg.srs"), dev=False, timer=StepTimer())
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00\x00\x00\x00rest", b"\xff\xff\xff\x7f"])
+def test_files_that_are_not_srs_are_refused(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "bad.srs"
+    path.write_bytes(content)
+    with pytest.raises(SrsError):
+        srs_mod.resolve_srs(15, srs_file=path, dev=False, timer=StepTimer())
