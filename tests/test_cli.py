@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.conftest import Compiled
@@ -49,3 +50,13 @@ def test_human_output_goes_to_stderr(mlp: Compiled) -> None:
     assert result.code == 0
     assert result.stdout == ""
     assert "VALID" in result.stderr and "dev-unsafe" in result.stderr
+
+
+def test_human_output_shows_bracketed_error_text_verbatim(mlp: Compiled, tmp_path: Path) -> None:
+    doc = json.loads(mlp.proof.read_text())
+    doc["proof"][100] ^= 0x01
+    path = tmp_path / "tampered.json"
+    path.write_text(json.dumps(doc))
+    result = zkinfer("verify", path, "--bundle", mlp.bundle.root)
+    assert result.code == 1
+    assert "INVALID" in result.stderr and "[halo2]" in result.stderr

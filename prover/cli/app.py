@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from prover import __version__
 from prover.cli.output import RichProgress, emit, run_command, stderr_console
@@ -98,7 +99,8 @@ def compile_cmd(
         payload = result.to_json()
 
         def human(c: Console) -> None:
-            c.print(f"bundle  {payload['bundle']}  ({'reused' if result.reused else 'compiled'})")
+            state = "reused" if result.reused else "compiled"
+            c.print(f"bundle  {escape(payload['bundle'])}  ({state})")
             c.print(f"model   {payload['model_id']}")
             c.print(f"logrows {payload['logrows']}   verifier {payload['verifier_runtime_size']} B")
             _print_srs(c, payload["srs_provenance"])
@@ -135,11 +137,11 @@ def prove_cmd(
         payload = result.to_json()
 
         def human(c: Console) -> None:
-            c.print(f"proof   {result.proof_path}")
+            c.print(f"proof   {escape(str(result.proof_path))}")
             _print_outputs(c, result.outputs, result.onnxruntime_outputs)
             c.print(f"max |proven - onnxruntime| = {result.max_abs_diff:.6g}")
             if result.input_hash:
-                c.print(f"input hash (Poseidon) {result.input_hash}")
+                c.print(f"input hash (Poseidon) {escape(', '.join(result.input_hash))}")
             _print_srs(c, result.srs_provenance)
 
         emit(as_json, {"ok": True, **payload}, human)
@@ -174,15 +176,18 @@ def verify_cmd(
 
         def human(c: Console) -> None:
             if result.valid:
-                c.print(f"[bold green]VALID[/bold green] {proof} for model {result.model_id[:16]}…")
+                name = escape(str(proof))
+                c.print(f"[bold green]VALID[/bold green] {name} for model {result.model_id[:16]}…")
                 if result.outputs is not None:
                     c.print(f"proven outputs {_fmt(result.outputs)}")
                 if result.input_hash:
-                    c.print(f"input hash (Poseidon) {result.input_hash}")
+                    c.print(f"input hash (Poseidon) {escape(', '.join(result.input_hash))}")
             else:
-                c.print(f"[bold red]INVALID[/bold red] {proof}: {result.reason}")
+                c.print(
+                    f"[bold red]INVALID[/bold red] {escape(str(proof))}: {escape(result.reason)}"
+                )
             for w in result.warnings:
-                c.print(f"[yellow]warning: {w}[/yellow]")
+                c.print(f"[yellow]warning: {escape(w)}[/yellow]")
 
         emit(as_json, {"ok": True, **result.to_json()}, human)
     if not result.valid:
@@ -199,7 +204,11 @@ def srs_import_cmd(
 
     with run_command(as_json):
         cached = import_ceremony_srs(file)
-        emit(as_json, {"ok": True, "cached": str(cached)}, lambda c: c.print(f"cached {cached}"))
+        emit(
+            as_json,
+            {"ok": True, "cached": str(cached)},
+            lambda c: c.print(f"cached {escape(str(cached))}"),
+        )
 
 
 @app.command("demo")
@@ -254,7 +263,7 @@ def _print_demo(c: Console, name: str, payload: dict[str, Any]) -> None:
     table.add_row("max difference", f"{proved['max_abs_diff']:.6f}")
     table.add_row("proof", f"{proved['proof']}")
     ok = "[bold green]VALID[/bold green]" if verdict["valid"] else "[bold red]INVALID[/bold red]"
-    table.add_row("verification", f"{ok} {verdict['reason']}")
+    table.add_row("verification", f"{ok} {escape(verdict['reason'])}")
     compile_time = "reused" if compiled["reused"] else f"{compiled['timings'].get('total', 0):.1f}s"
     table.add_row(
         "time",

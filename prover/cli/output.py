@@ -58,7 +58,7 @@ class RichProgress:
         self.console.print(f"[green]✓[/green] {step} [dim]{seconds:.2f}s[/dim]")
 
     def note(self, message: str) -> None:
-        self.console.print(f"[yellow]{message}[/yellow]")
+        self.console.print(f"[yellow]{escape(message)}[/yellow]")
 
 
 def emit(as_json: bool, payload: dict[str, Any], human: Callable[[Console], None]) -> None:
