@@ -76,7 +76,7 @@ def test_second_compile_into_same_folder_reuses_the_bundle(mlp: Compiled) -> Non
 def test_compile_refuses_to_overwrite_a_different_bundle(mlp: Compiled, tmp_path: Path) -> None:
     onnx_path, sample, _ = model_files("digits_cnn")
     before = sha256_file(mlp.bundle.path(b.MANIFEST))
-    with pytest.raises(UsageError, match="--force"):
+    with pytest.raises(UsageError, match="holds another model"):
         compile_model(onnx_path, sample, mlp.bundle.root, options=CompileOptions(dev_srs=True))
     assert sha256_file(mlp.bundle.path(b.MANIFEST)) == before
 
@@ -109,6 +109,7 @@ def test_unsupported_operator_is_named(tmp_path: Path) -> None:
     "args, fragment",
     [
         (["--param-visibility", "private"], "private params would let a prover swap the weights"),
+        (["--param-visibility", "hashed"], "hashed params need their hash pinned"),
         (["--input-visibility", "secret"], "--input-visibility 'secret'"),
         (["--target", "speed"], "--target 'speed'"),
         (["--batch", "0"], "--batch 0"),
@@ -238,6 +239,18 @@ def test_batch_compiles_a_symbolic_batch_axis_and_proves_every_row(tmp_path: Pat
     assert proved.code == 0, proved.stderr
     assert len(proved.json["outputs"][0]) == 9
     assert proved.json["max_abs_diff"] < 0.01
+
+
+def test_symbolic_dimension_other_than_batch_is_a_usage_error(tmp_path: Path) -> None:
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, "seq"])
+    y = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, "seq"])
+    graph = helper.make_graph([helper.make_node("Relu", ["input"], ["output"])], "g", [x], [y])
+    model = tmp_path / "seq.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), model)
+    sample = tmp_path / "in.json"
+    sample.write_text('{"input_data": [[0.5]]}')
+    with pytest.raises(UsageError, match=r"dimension 1 of 'input' is symbolic \('seq'\)"):
+        compile_model(model, sample, tmp_path / "o", options=CompileOptions(dev_srs=True))
 
 
 def test_batch_on_a_fixed_batch_model_is_a_usage_error(tmp_path: Path) -> None:

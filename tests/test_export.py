@@ -7,13 +7,15 @@ from pathlib import Path
 
 import pytest
 
-torch = pytest.importorskip("torch", reason="export needs the [export] extra (torch==2.13.0)")
+pytest.importorskip("torch", reason="export needs the [export] extra (torch==2.13.0)")
 
-from prover.errors import ModelError  # noqa: E402
-from prover.export import ExportMismatch, export_torch, write_input_json  # noqa: E402
+import torch
+
+from prover.errors import ModelError
+from prover.export import ExportMismatch, export_torch, write_input_json
 
 
-class Branchy(torch.nn.Module):  # type: ignore[misc]
+class Branchy(torch.nn.Module):
     """Tracing records one branch only: the exported graph disagrees on the other branch."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

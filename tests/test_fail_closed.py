@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import ezkl
 import pytest
 
 from prover import verify
-from prover.core import ezkl_backend
 from tests.conftest import Compiled
 
 
@@ -41,7 +41,7 @@ def _raise(exc: BaseException) -> Any:
 def test_anything_but_true_from_ezkl_is_invalid(
     mlp: Compiled, monkeypatch: pytest.MonkeyPatch, replacement: Any, reason: str
 ) -> None:
-    monkeypatch.setattr(ezkl_backend.ezkl, "verify", replacement)
+    monkeypatch.setattr(ezkl, "verify", replacement)
     result = verify(mlp.proof, mlp.bundle.root)
     assert result.valid is False
     assert reason in result.reason
@@ -50,7 +50,7 @@ def test_anything_but_true_from_ezkl_is_invalid(
 def test_keyboard_interrupt_is_not_swallowed(
     mlp: Compiled, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ezkl_backend.ezkl, "verify", _raise(KeyboardInterrupt()))
+    monkeypatch.setattr(ezkl, "verify", _raise(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
         verify(mlp.proof, mlp.bundle.root)
 

@@ -36,3 +36,13 @@ def test_decoding_matches_ezkl(x: float, scale: int) -> None:
 def test_non_canonical_encodings_are_rejected(text: str) -> None:
     with pytest.raises(ValueError):
         felt_from_hex(text)
+
+
+def test_fidelity_tolerance_is_relative_to_the_largest_output() -> None:
+    from prover.core.witness import fidelity_problem
+
+    close = {"onnxruntime": [[10.0, -2.0]], "max_abs_diff": 0.4}
+    far = {"onnxruntime": [[10.0, -2.0]], "max_abs_diff": 0.6}
+    assert fidelity_problem(close) is None
+    problem = fidelity_problem(far)
+    assert problem is not None and "6%" in problem

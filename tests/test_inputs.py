@@ -79,6 +79,23 @@ def test_range_round_trips_through_json() -> None:
     assert InputRange.from_json(RANGE.to_json()) == RANGE
 
 
-def test_write_json_helper_writes(tmp_path: Path) -> None:
-    path = write_json(tmp_path / "x.json", {"input": [1]})
-    assert load_inputs(path, 1) == [[1.0]]
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ('{"input_data": [[' + "9" * 400 + "]]}", "too large for a float"),
+        ('{"input_data": [[' + "9" * 5000 + "]]}", "not usable JSON"),
+        ('{"input_data": ' + "[" * 100_000 + "]" * 100_000 + "}", "not usable JSON"),
+    ],
+)
+def test_absurd_numbers_and_nesting_are_input_errors(
+    tmp_path: Path, text: str, fragment: str
+) -> None:
+    path = tmp_path / "x.json"
+    path.write_text(text)
+    with pytest.raises(InputError, match=fragment):
+        load_inputs(path, 1)
+
+
+def test_plain_nested_input_file_loads(tmp_path: Path) -> None:
+    path = write_json(tmp_path / "x.json", {"input": [[1, 2], [3]]})
+    assert load_inputs(path, 1) == [[1.0, 2.0, 3.0]]

@@ -102,6 +102,14 @@ def test_external_data_outside_model_folder_is_refused(tmp_path: Path, location:
         inspect_onnx(path)
 
 
+def test_external_data_inside_folder_is_refused_with_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "m.onnx"
+    (tmp_path / "weights.bin").write_bytes(b"\0" * 16)
+    path.write_bytes(_with_external_weight("weights.bin").SerializeToString())
+    with pytest.raises(ModelError, match="save_as_external_data=False"):
+        inspect_onnx(path)
+
+
 def test_missing_external_data_inside_folder_is_named(tmp_path: Path) -> None:
     path = tmp_path / "m.onnx"
     path.write_bytes(_with_external_weight("weights.bin").SerializeToString())

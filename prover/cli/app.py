@@ -57,7 +57,7 @@ def compile_cmd(
     ] = None,
     input_visibility: Annotated[str, typer.Option(help="public | hashed")] = "public",
     output_visibility: Annotated[str, typer.Option(help="public | hashed")] = "public",
-    param_visibility: Annotated[str, typer.Option(help="fixed | hashed")] = "fixed",
+    param_visibility: Annotated[str, typer.Option(help="fixed (weights in the circuit)")] = "fixed",
     target: Annotated[
         str, typer.Option(help="Calibration target: resources | accuracy")
     ] = "resources",
@@ -102,6 +102,7 @@ def compile_cmd(
             state = "reused" if result.reused else "compiled"
             c.print(f"bundle  {escape(payload['bundle'])}  ({state})")
             c.print(f"model   {payload['model_id']}")
+            c.print(f"digest  {payload['bundle_digest']}  (pin with verify --bundle-digest)")
             c.print(f"logrows {payload['logrows']}   verifier {payload['verifier_runtime_size']} B")
             _print_srs(c, payload["srs_provenance"])
 
@@ -140,11 +141,18 @@ def prove_cmd(
             c.print(f"proof   {escape(str(result.proof_path))}")
             _print_outputs(c, result.outputs, result.onnxruntime_outputs)
             c.print(f"max |proven - onnxruntime| = {result.max_abs_diff:.6g}")
-            if result.input_hash:
-                c.print(f"input hash (Poseidon) {escape(', '.join(result.input_hash))}")
+            _print_hashes(c, result.input_hash, result.output_hash)
             _print_srs(c, result.srs_provenance)
+            for w in result.warnings:
+                c.print(f"[yellow]warning: {escape(w)}[/yellow]")
 
         emit(as_json, {"ok": True, **payload}, human)
+
+
+def _print_hashes(c: Console, inputs: list[str] | None, outputs: list[str] | None) -> None:
+    for what, hashes in (("input", inputs), ("output", outputs)):
+        if hashes:
+            c.print(f"{what} hash (Poseidon) {escape(', '.join(hashes))}")
 
 
 def _print_outputs(c: Console, proven: Any, reference: Any) -> None:
@@ -166,13 +174,25 @@ def verify_cmd(
     input: Annotated[
         Path | None, typer.Option("--input", help="Also require the proof to be about this input.")
     ] = None,
+    bundle_digest: Annotated[
+        str | None,
+        typer.Option(
+            help="Pin the bundle: its digest as printed by compile (exit 3 if it differs)."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Verify a proof against a bundle: exit 0 valid, 1 invalid, 3 artifact error."""
     from prover.core.verify import verify
 
     with run_command(as_json):
-        result = verify(proof, bundle, input_path=input, progress=_progress(as_json))
+        result = verify(
+            proof,
+            bundle,
+            input_path=input,
+            bundle_digest=bundle_digest,
+            progress=_progress(as_json),
+        )
 
         def human(c: Console) -> None:
             if result.valid:
@@ -180,8 +200,7 @@ def verify_cmd(
                 c.print(f"[bold green]VALID[/bold green] {name} for model {result.model_id[:16]}…")
                 if result.outputs is not None:
                     c.print(f"proven outputs {_fmt(result.outputs)}")
-                if result.input_hash:
-                    c.print(f"input hash (Poseidon) {escape(', '.join(result.input_hash))}")
+                _print_hashes(c, result.input_hash, result.output_hash)
             else:
                 c.print(
                     f"[bold red]INVALID[/bold red] {escape(str(proof))}: {escape(result.reason)}"

@@ -6,13 +6,14 @@ the ezkl adapter temporarily points descriptors 1 and 2 at a capture file.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
 import typer
 from rich.console import Console
@@ -30,7 +31,10 @@ def stderr_console() -> Console:
     """A console on a private copy of stderr, created once."""
     global _console
     if _console is None:
-        stream = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1)
+        try:
+            stream: TextIO = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1)
+        except (AttributeError, OSError, io.UnsupportedOperation):  # stderr replaced in-process
+            stream = sys.stderr
         _console = Console(file=stream, highlight=False, soft_wrap=True)
     return _console
 
@@ -56,6 +60,12 @@ class RichProgress:
             self._status.stop()
             self._status = None
         self.console.print(f"[green]✓[/green] {step} [dim]{seconds:.2f}s[/dim]")
+
+    def failed(self, step: str) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        self.console.print(f"[red]✗[/red] {step}")
 
     def note(self, message: str) -> None:
         self.console.print(f"[yellow]{escape(message)}[/yellow]")
@@ -90,3 +100,9 @@ def run_command(as_json: bool) -> Iterator[None]:
         fail(as_json, exc, exc.exit_code)
     except OSError as exc:  # disk full, permission denied: the environment, not the user
         fail(as_json, exc, EXIT_ENVIRONMENT)
+    except Exception as exc:
+        # A bug, not a verdict: never exit 1 (which means "invalid"); keep the traceback on demand
+        if os.environ.get("ZKINFER_DEBUG"):
+            raise
+        internal = RuntimeError(f"internal error: {exc!r} (set ZKINFER_DEBUG=1 for details)")
+        fail(as_json, internal, EXIT_ENVIRONMENT)

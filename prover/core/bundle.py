@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from prover.core.ezkl_backend import EZKL_VERSION
+from prover.core.manifest import check_manifest
 from prover.core.srs import sha256_file
 from prover.errors import ArtifactError
 
@@ -36,7 +37,7 @@ VERIFIER_JSON = "verifier.json"
 MANIFEST = "manifest.json"
 FILES = (ONNX, SETTINGS, COMPILED, VK, PK, SRS, SOLIDITY, VERIFIER_JSON)
 #: What each operation reads; only these files are hashed for it.
-VERIFY_FILES = (SETTINGS, VK, SRS)
+VERIFY_FILES = (ONNX, SETTINGS, VK, SRS)
 PROVE_FILES = (ONNX, SETTINGS, COMPILED, VK, PK, SRS)
 
 
@@ -46,6 +47,7 @@ def canonical_json(obj: Any) -> bytes:
 
 
 def sha256_bytes(data: bytes) -> str:
+    """Hex SHA-256 of bytes."""
     return hashlib.sha256(data).hexdigest()
 
 
@@ -57,14 +59,17 @@ class Bundle:
     manifest: dict[str, Any]
 
     def path(self, name: str) -> Path:
+        """The path of one of the bundle's files."""
         return self.root / name
 
     @property
     def model_id(self) -> str:
+        """The content address of the compiled model (see :func:`model_id_for`)."""
         return str(self.manifest["model_id"])
 
     @property
     def srs_provenance(self) -> str:
+        """``ceremony`` (checked against the published digest) or ``dev-unsafe``."""
         return str(self.manifest["srs"]["provenance"])
 
     @property
@@ -117,4 +122,10 @@ def load_bundle(root: Path, check: tuple[str, ...] = ()) -> Bundle:
         )
     bundle = Bundle(root=root, manifest=manifest)
     bundle.check(check)
+    check_manifest(
+        manifest,
+        manifest_path,
+        settings_path=root / SETTINGS if SETTINGS in check else None,
+        srs_checked=SRS in check,
+    )
     return bundle

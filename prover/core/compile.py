@@ -21,19 +21,20 @@ from typing import Any
 from prover.core import bundle as b
 from prover.core import ezkl_backend
 from prover.core.inputs import InputRange, load_inputs, validate_inputs
+from prover.core.manifest import model_id_for
 from prover.core.onnx_model import OnnxInfo, inspect_onnx
 from prover.core.progress import Progress, StepTimer
 from prover.core.solidity import EIP170_LIMIT, compile_solidity
-from prover.core.srs import resolve_srs, sha256_file
-from prover.core.witness import check_against_onnxruntime, instance_layout
-from prover.errors import ArtifactError, CircuitError, UsageError
+from prover.core.srs import CEREMONY, cached_ceremony_srs, resolve_srs, sha256_file
+from prover.core.witness import check_against_onnxruntime, fidelity_problem, instance_layout
+from prover.errors import ArtifactError, CircuitError, SrsError, UsageError
 
 __all__ = ["CompileOptions", "CompileResult", "compile_model"]
 
 _VISIBILITY = {
     "input": ("public", "hashed"),
     "output": ("public", "hashed"),
-    "param": ("fixed", "hashed"),
+    "param": ("fixed",),
 }
 _TARGETS = ("resources", "accuracy")
 
@@ -61,7 +62,8 @@ class CompileOptions:
             if value not in _VISIBILITY[what]:
                 allowed = " or ".join(_VISIBILITY[what])
                 extra = (
-                    " (private params would let a prover swap the weights)"
+                    " (private params would let a prover swap the weights; hashed params need "
+                    "their hash pinned, which zkinfer does not do yet)"
                     if what == "param"
                     else ""
                 )
@@ -80,6 +82,7 @@ class CompileOptions:
             "param_visibility": self.param_visibility,
             "target": self.target,
             "batch_size": self.batch_size,
+            "max_logrows": self.max_logrows,
         }
 
 
@@ -108,29 +111,64 @@ class CompileResult:
         }
 
 
-def _model_id(info: OnnxInfo, options: CompileOptions, calibration_sha: str) -> str:
-    material = {
-        "onnx_sha256": b.sha256_bytes(info.data),
-        "run_args": options.run_args_json(),
-        "calibration_sha256": calibration_sha,
-    }
-    return b.sha256_bytes(b.canonical_json(material))
-
-
 def _variables(info: OnnxInfo, batch: int) -> tuple[tuple[str, int], ...]:
-    """Every symbolic dimension is the batch dimension; ezkl needs it fixed at settings time."""
+    """ezkl needs symbolic dimensions fixed at settings time; only a leading one is the batch."""
+    for spec in info.inputs + info.outputs:
+        for position, dim in enumerate(spec.dims):
+            if isinstance(dim, str) and position != 0:
+                raise UsageError(
+                    f"{info.path}: dimension {position} of {spec.name!r} is symbolic ({dim!r}); "
+                    "only the leading batch axis may be: export with fixed sizes for the others"
+                )
     names = info.symbolic_dims or ("batch_size",)
     return tuple((name, batch) for name in names)
 
 
-def _reusable(out: Path, model_id: str) -> b.Bundle | None:
+def _reusable(out: Path, model_id: str, options: CompileOptions) -> tuple[b.Bundle | None, str]:
+    """The bundle already at ``out`` if it is intact, this model, and on the SRS asked for;
+    otherwise ``None`` and what it holds instead."""
     if not (out / b.MANIFEST).is_file():
-        return None
+        return None, "something else"
     try:
         existing = b.load_bundle(out, check=b.FILES)
-    except ArtifactError:
-        return None
-    return existing if existing.model_id == model_id else None
+    except ArtifactError as exc:
+        return None, f"a damaged bundle ({exc})"
+    if existing.model_id != model_id:
+        return None, f"another model ({existing.model_id[:16]}...)"
+    srs = existing.manifest["srs"]
+    other_srs = f"this model built on another SRS ({srs['provenance']})"
+    if options.srs is not None:
+        same = sha256_file(Path(options.srs)) == srs["sha256"]
+        return (existing, "") if same else (None, other_srs)
+    if srs["provenance"] == CEREMONY:
+        return existing, ""
+    # a dev bundle is reused only while a dev SRS is asked for and no ceremony file is cached
+    if options.dev_srs and cached_ceremony_srs(srs["logrows"]) is None:
+        return existing, ""
+    return None, other_srs
+
+
+def _check_out(out: Path, force: bool, holds: str) -> None:
+    """Refuse an ``--out`` that would lose data: a file, or a folder that is not a bundle."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; pass a folder for the bundle")
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise UsageError(
+                f"{out} holds {holds}; pick another --out or pass --force to replace it"
+            )
+        if not (out / b.MANIFEST).is_file():
+            raise UsageError(f"--force replaces only a zkinfer bundle, and {out} is not one")
+
+
+def _move_into_place(work: Path, out: Path) -> None:
+    """Swap the finished bundle in; the old one is removed only once the new one is in place."""
+    work.chmod(0o755)
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    if out.exists():
+        os.replace(out, old)
+    os.replace(work, out)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _write_calibration(path: Path, rows: list[list[float]]) -> None:
@@ -176,17 +214,13 @@ def compile_model(
         )
         validate_inputs(calib_values, shapes, None, str(calibration or sample), samples=0)
         calibration_sha = b.sha256_bytes(b.canonical_json(calib_values))
-        model_id = _model_id(info, options, calibration_sha)
+        model_id = model_id_for(b.sha256_bytes(info.data), options.run_args_json(), calibration_sha)
 
-    existing = _reusable(out, model_id)
+    existing, holds = _reusable(out, model_id, options)
     if existing is not None and not options.force:
         timer.progress.note(f"{out} already holds model {model_id[:16]}; reusing it")
         return CompileResult(bundle=existing, reused=True, timings=timer.timings)
-    if out.exists() and any(out.iterdir()) and not options.force:
-        raise UsageError(
-            f"{out} exists and holds something else; pick another --out or pass --force "
-            "to replace it"
-        )
+    _check_out(out, options.force, holds)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -197,10 +231,7 @@ def compile_model(
         manifest["files"] = {name: sha256_file(work / name) for name in b.FILES}
         manifest["sizes"] = {name: (work / name).stat().st_size for name in b.FILES}
         (work / b.MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        work.chmod(0o755)
-        os.replace(work, out)
+        _move_into_place(work, out)
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
@@ -240,12 +271,20 @@ def _build(
 
     srs = resolve_srs(logrows, srs_file=options.srs, dev=options.dev_srs, timer=timer)
     shutil.copyfile(srs.path, srs_path)
+    if sha256_file(srs_path) != srs.sha256:  # provenance must describe the bytes in the bundle
+        raise SrsError(f"{srs.path}: the file changed while it was copied into the bundle")
 
     sample_file = work / "sample.json"
     sample_file.write_text(json.dumps({"input_data": load_inputs(sample, len(info.inputs))}))
     with timer.step("witness", "sample input, checked against ONNX Runtime"):
         witness = ezkl_backend.gen_witness(sample_file, compiled, work / "witness.json", None, None)
         fidelity = check_against_onnxruntime(onnx_path, info, shapes, sample_file, witness, circuit)
+    problem = fidelity_problem(fidelity)
+    if problem:
+        raise CircuitError(
+            f"on the sample input, {problem}; recompile with --target accuracy or with "
+            "calibration data that covers the inputs you will prove"
+        )
     layout = instance_layout(witness, options.input_visibility, options.output_visibility)
 
     with timer.step("setup", f"proving and verifying keys, logrows {logrows}"):

@@ -1,11 +1,26 @@
-"""What a proof's input instances must be for a given input: quantized values or their hash."""
+"""Inputs for a bundle: loading them checked, and the input instances a proof over them carries."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prover.core import bundle as b
 from prover.core import ezkl_backend
+from prover.core.inputs import InputRange, load_inputs, validate_inputs
 
-__all__ = ["expected_input_instances"]
+__all__ = ["expected_input_instances", "load_bundle_inputs"]
+
+
+def load_bundle_inputs(
+    bundle: b.Bundle, input_path: Path, *, allow_out_of_range: bool = False
+) -> list[list[float]]:
+    """Load an input file and check it against the bundle's shapes, finiteness and ranges."""
+    inputs = bundle.manifest["inputs"]
+    values = load_inputs(Path(input_path), len(inputs))
+    ranges = None if allow_out_of_range else [InputRange.from_json(i["range"]) for i in inputs]
+    shapes = [tuple(i["shape"]) for i in inputs]
+    validate_inputs(values, shapes, ranges, str(input_path))
+    return values
 
 
 def expected_input_instances(bundle: b.Bundle, values: list[list[float]]) -> list[str]:

@@ -9,6 +9,7 @@ only in that log. Everything else in zkinfer speaks in paths, bundles and proofs
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import inspect
 import json
 import logging
@@ -106,6 +107,17 @@ def _clean(message: str) -> str:
     return re.sub(r"\s+", " ", message).strip()
 
 
+def _run_in_own_loop(make: Callable[[], Any]) -> Any:
+    """``asyncio.run`` the coroutine, from a worker thread if this thread already runs a loop
+    (a notebook, or a caller inside an async service)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
+
+
 def _call(what: str, fn: Callable[..., Any], **kwargs: Any) -> tuple[Any, str]:
     """Run one ezkl function with captured output; map every failure to :class:`CircuitError`.
 
@@ -121,7 +133,7 @@ def _call(what: str, fn: Callable[..., Any], **kwargs: Any) -> tuple[Any, str]:
 
     with _captured_fds() as log:
         try:
-            result = asyncio.run(in_loop())
+            result = _run_in_own_loop(in_loop)
         # ezkl raises bare RuntimeError for everything; a Rust panic arrives as pyo3's
         # PanicException, which derives from BaseException and must not escape as a crash
         except BaseException as exc:

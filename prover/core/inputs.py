@@ -58,7 +58,10 @@ def flatten(value: Any, where: str) -> list[float]:
         elif isinstance(item, bool) or not isinstance(item, int | float):
             raise InputError(f"{where}: {item!r} is not a number; inputs must be lists of numbers")
         else:
-            out.append(float(item))
+            try:
+                out.append(float(item))
+            except OverflowError:
+                raise InputError(f"{where}: {str(item)[:20]}... is too large for a float") from None
     return out
 
 
@@ -101,6 +104,8 @@ def load_inputs(path: Path, n_inputs: int) -> list[list[float]]:
         doc = json.loads(text, parse_constant=float)  # keep NaN/Infinity to name them
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except (ValueError, RecursionError) as exc:  # integers past Python's digit limit, deep nesting
+        raise InputError(f"{path}: not usable JSON ({str(exc)[:120]})") from None
     return parse_inputs(doc, str(path), n_inputs)
 
 

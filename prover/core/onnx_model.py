@@ -75,6 +75,12 @@ def _check_external_data(model: Any, folder: Path) -> None:
             raise ModelError(
                 f"external data file {target} for initializer {tensor.name!r} is missing"
             )
+        # The bundle holds one self-contained network.onnx; weights elsewhere would be neither
+        # copied nor covered by the model id.
+        raise ModelError(
+            f"initializer {tensor.name!r} keeps its weights in external data ({location}); save "
+            "the model as one file: onnx.save(model, path, save_as_external_data=False)"
+        )
 
 
 def inspect_onnx(path: Path, *, max_bytes: int = MAX_ONNX_BYTES) -> OnnxInfo:

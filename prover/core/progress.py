@@ -19,6 +19,8 @@ class Progress(Protocol):
 
     def note(self, message: str) -> None: ...
 
+    def failed(self, step: str) -> None: ...
+
 
 class NullProgress:
     """A progress sink that shows nothing (the default for the Python API)."""
@@ -30,6 +32,9 @@ class NullProgress:
         pass
 
     def note(self, message: str) -> None:
+        pass
+
+    def failed(self, step: str) -> None:
         pass
 
 
@@ -44,7 +49,11 @@ class StepTimer:
     def step(self, name: str, detail: str = "") -> Iterator[None]:
         self.progress.start(name, detail)
         t0 = time.perf_counter()
-        yield
+        try:
+            yield
+        except BaseException:
+            self.progress.failed(name)
+            raise
         elapsed = round(time.perf_counter() - t0, 3)
         self.timings[name] = round(self.timings.get(name, 0.0) + elapsed, 3)
         self.progress.done(name, elapsed)

@@ -28,17 +28,15 @@ class ParsedProof:
 
     instances: list[str]
     proof: list[int]
-    protocol: Any
-    split: Any
     claims: dict[str, Any]
 
     def canonical(self) -> dict[str, Any]:
         """The ezkl proof document rebuilt from the checked fields only."""
         return {
-            "protocol": self.protocol,
+            "protocol": None,
             "instances": [self.instances],
             "proof": self.proof,
-            "split": self.split,
+            "split": None,
         }
 
 
@@ -46,8 +44,8 @@ def read_proof_file(path: Path) -> Any:
     """Parse a proof file as JSON; :class:`MalformedProof` if it is not JSON."""
     try:
         return json.loads(Path(path).read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MalformedProof(f"not JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, huge integers
+        raise MalformedProof(f"not JSON ({str(exc)[:200]})") from None
 
 
 def parse_proof(doc: Any, *, expected_instances: int, expected_bytes: int) -> ParsedProof:
@@ -81,11 +79,13 @@ def parse_proof(doc: Any, *, expected_instances: int, expected_bytes: int) -> Pa
         raise MalformedProof(
             f'"proof" has {len(raw)} bytes; proofs of this circuit have exactly {expected_bytes}'
         )
+    for field in ("protocol", "split"):
+        # both are null in every single-circuit proof; anything else is another encoding
+        if doc.get(field) is not None:
+            raise MalformedProof(f'"{field}" must be null for a zkinfer proof')
     claims = doc.get("zkinfer")
     return ParsedProof(
         instances=[felt_to_hex(v) for v in values],
         proof=list(raw),
-        protocol=doc.get("protocol"),
-        split=doc.get("split"),
         claims=claims if isinstance(claims, dict) else {},
     )

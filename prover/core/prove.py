@@ -12,11 +12,16 @@ from typing import Any
 
 from prover.core import bundle as b
 from prover.core import ezkl_backend
-from prover.core.expected import expected_input_instances
-from prover.core.inputs import InputRange, load_inputs, validate_inputs
+from prover.core.expected import expected_input_instances, load_bundle_inputs
 from prover.core.onnx_model import inspect_onnx
 from prover.core.progress import Progress, StepTimer
-from prover.core.witness import check_against_onnxruntime, decode_outputs
+from prover.core.witness import (
+    check_against_onnxruntime,
+    decode_outputs,
+    fidelity_problem,
+    hashed_part,
+    instance_part,
+)
 from prover.errors import CircuitError
 
 __all__ = ["ProveResult", "prove"]
@@ -32,6 +37,8 @@ class ProveResult:
     onnxruntime_outputs: list[list[float]]
     max_abs_diff: float
     input_hash: list[str] | None
+    output_hash: list[str] | None
+    warnings: list[str]
     srs_provenance: str
     timings: dict[str, float]
 
@@ -43,6 +50,8 @@ class ProveResult:
             "onnxruntime_outputs": self.onnxruntime_outputs,
             "max_abs_diff": self.max_abs_diff,
             "input_hash": self.input_hash,
+            "output_hash": self.output_hash,
+            "warnings": self.warnings,
             "srs_provenance": self.srs_provenance,
             "timings": self.timings,
         }
@@ -50,17 +59,6 @@ class ProveResult:
 
 def _shapes(bundle: b.Bundle) -> list[tuple[int, ...]]:
     return [tuple(i["shape"]) for i in bundle.manifest["inputs"]]
-
-
-def load_checked_inputs(
-    bundle: b.Bundle, input_path: Path, *, allow_out_of_range: bool = False
-) -> list[list[float]]:
-    """Load an input file and check it against the bundle's shapes, finiteness and ranges."""
-    inputs = bundle.manifest["inputs"]
-    values = load_inputs(Path(input_path), len(inputs))
-    ranges = None if allow_out_of_range else [InputRange.from_json(i["range"]) for i in inputs]
-    validate_inputs(values, _shapes(bundle), ranges, str(input_path))
-    return values
 
 
 def prove(
@@ -81,7 +79,7 @@ def prove(
     with timer.step("check bundle", "digests of keys, circuit and SRS"):
         bundle = b.load_bundle(Path(bundle_dir), check=b.PROVE_FILES)
     m = bundle.manifest
-    values = load_checked_inputs(bundle, input_path, allow_out_of_range=allow_out_of_range)
+    values = load_bundle_inputs(bundle, input_path, allow_out_of_range=allow_out_of_range)
     info = inspect_onnx(bundle.path(b.ONNX))
     with tempfile.TemporaryDirectory(prefix="zkinfer-prove-") as tmp_name:
         tmp = Path(tmp_name)
@@ -115,13 +113,14 @@ def prove(
             raise CircuitError(f"the new proof does not verify against its own bundle: {why}")
 
     instances: list[str] = doc["instances"][0]
-    layout = m["instances"]
     outputs = decode_outputs(instances, m)
-    input_part = instances[
-        layout["input"]["offset"] : layout["input"]["offset"] + layout["input"]["count"]
-    ]
-    input_hash = input_part if layout["input"]["visibility"] == "hashed" else None
-    if input_part != expected_input_instances(bundle, values):
+    input_hash, output_hash = (
+        hashed_part(instances, m, "input"),
+        hashed_part(instances, m, "output"),
+    )
+    problem = fidelity_problem(fidelity)
+    warnings = [problem] if problem else []
+    if instance_part(instances, m, "input") != expected_input_instances(bundle, values):
         raise CircuitError(
             "the proof's input instances do not match the input: refusing to write it"
         )
@@ -131,6 +130,7 @@ def prove(
         "bundle_digest": bundle.digest,
         "outputs": outputs,
         "input_hash": input_hash,
+        "output_hash": output_hash,
         "onnxruntime_outputs": fidelity["onnxruntime"],
         "max_abs_diff": fidelity["max_abs_diff"],
         "srs_provenance": bundle.srs_provenance,
@@ -140,8 +140,11 @@ def prove(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    partial.write_text(json.dumps(doc) + "\n")
-    os.replace(partial, out)
+    try:
+        partial.write_text(json.dumps(doc) + "\n")
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
     return ProveResult(
         proof_path=out,
         model_id=bundle.model_id,
@@ -149,6 +152,8 @@ def prove(
         onnxruntime_outputs=fidelity["onnxruntime"],
         max_abs_diff=fidelity["max_abs_diff"],
         input_hash=input_hash,
+        output_hash=output_hash,
+        warnings=warnings,
         srs_provenance=bundle.srs_provenance,
         timings=timer.timings,
     )

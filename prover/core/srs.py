@@ -21,7 +21,15 @@ from prover.core.paths import cache_dir
 from prover.core.progress import StepTimer
 from prover.errors import SrsError
 
-__all__ = ["CEREMONY", "DEV_UNSAFE", "SrsChoice", "ceremony_digests", "resolve_srs", "srs_logrows"]
+__all__ = [
+    "CEREMONY",
+    "DEV_UNSAFE",
+    "SrsChoice",
+    "cached_ceremony_srs",
+    "ceremony_digests",
+    "resolve_srs",
+    "srs_logrows",
+]
 
 CEREMONY = "ceremony"
 DEV_UNSAFE = "dev-unsafe"
@@ -77,7 +85,9 @@ def _dev_srs(logrows: int, timer: StepTimer) -> Path:
     return path
 
 
-def _cached_ceremony(logrows: int, digests: dict[int, str]) -> Path | None:
+def cached_ceremony_srs(logrows: int, digests: dict[int, str] | None = None) -> Path | None:
+    """A cached ceremony SRS file for ``logrows`` or more, checked against its digest."""
+    digests = digests or ceremony_digests()
     folder = cache_dir() / "srs" / CEREMONY
     for k in range(logrows, max(digests) + 1):
         candidate = folder / f"kzg{k}.srs"
@@ -127,7 +137,7 @@ def resolve_srs(logrows: int, *, srs_file: Path | None, dev: bool, timer: StepTi
     if srs_file is not None:
         return _check_supplied(Path(srs_file), logrows)
     digests = ceremony_digests()
-    cached = _cached_ceremony(logrows, digests)
+    cached = cached_ceremony_srs(logrows, digests)
     if cached is not None:
         k = srs_logrows(cached)
         return SrsChoice(cached, k, digests[k], CEREMONY, f"cached ceremony file for k={k}")

@@ -10,11 +10,11 @@ from typing import Any
 
 from prover.core import bundle as b
 from prover.core import ezkl_backend
-from prover.core.expected import expected_input_instances
+from prover.core.expected import expected_input_instances, load_bundle_inputs
 from prover.core.progress import Progress, StepTimer
 from prover.core.proofs import MalformedProof, parse_proof, read_proof_file
 from prover.core.srs import DEV_UNSAFE
-from prover.core.witness import decode_inputs, decode_outputs
+from prover.core.witness import decode_inputs, decode_outputs, hashed_part, instance_part
 from prover.errors import ArtifactError
 
 __all__ = ["VerifyResult", "verify"]
@@ -31,6 +31,7 @@ class VerifyResult:
     outputs: list[list[float]] | None = None
     inputs: list[list[float]] | None = None
     input_hash: list[str] | None = None
+    output_hash: list[str] | None = None
     srs_provenance: str = ""
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -44,6 +45,7 @@ class VerifyResult:
             "outputs": self.outputs,
             "inputs": self.inputs,
             "input_hash": self.input_hash,
+            "output_hash": self.output_hash,
             "srs_provenance": self.srs_provenance,
             "warnings": self.warnings,
             "timings": self.timings,
@@ -55,9 +57,13 @@ def verify(
     bundle_dir: Path,
     *,
     input_path: Path | None = None,
+    bundle_digest: str | None = None,
     progress: Progress | None = None,
 ) -> VerifyResult:
     """Check ``proof_path`` against the bundle; with ``input_path``, also that it proves that input.
+
+    ``bundle_digest`` pins the whole bundle (the SHA-256 of its canonical manifest, printed by
+    ``compile``): the manifest is not signed, so a CI that pins it knows which keys it trusts.
 
     Returns a verdict for anything about the proof itself (malformed, another model, tampered).
     Raises :class:`~prover.errors.ArtifactError` when the bundle or proof file cannot be used at
@@ -66,6 +72,11 @@ def verify(
     timer = StepTimer(progress)
     with timer.step("check bundle", "digests of settings, verifying key and SRS"):
         bundle = b.load_bundle(Path(bundle_dir), check=b.VERIFY_FILES)
+    if bundle_digest is not None and bundle.digest != bundle_digest.lower().removeprefix("0x"):
+        raise ArtifactError(
+            f"{bundle.root}: bundle digest {bundle.digest} is not the pinned {bundle_digest}; "
+            "this is not the bundle you pinned (recompiled or changed)"
+        )
     m = bundle.manifest
     proof_path = Path(proof_path)
     if not proof_path.is_file():
@@ -99,14 +110,9 @@ def verify(
             f"the proof says it is for model {str(claimed)[:16]}..., not this bundle's "
             f"model {bundle.model_id[:16]}..."
         )
-    layout = m["instances"]
-    part = layout["input"]
-    input_part = parsed.instances[part["offset"] : part["offset"] + part["count"]]
     if input_path is not None:
-        from prover.core.prove import load_checked_inputs
-
-        values = load_checked_inputs(bundle, Path(input_path), allow_out_of_range=True)
-        if input_part != expected_input_instances(bundle, values):
+        values = load_bundle_inputs(bundle, Path(input_path), allow_out_of_range=True)
+        if instance_part(parsed.instances, m, "input") != expected_input_instances(bundle, values):
             return invalid(f"the proof is not about the input in {input_path}")
 
     with timer.step("verify", "ezkl (halo2, KZG)"), tempfile.TemporaryDirectory() as tmp:
@@ -123,7 +129,8 @@ def verify(
         model_id=bundle.model_id,
         outputs=decode_outputs(parsed.instances, m),
         inputs=decode_inputs(parsed.instances, m),
-        input_hash=input_part if part["visibility"] == "hashed" else None,
+        input_hash=hashed_part(parsed.instances, m, "input"),
+        output_hash=hashed_part(parsed.instances, m, "output"),
         srs_provenance=bundle.srs_provenance,
         warnings=warnings,
         timings=timer.timings,

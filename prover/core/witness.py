@@ -17,7 +17,10 @@ __all__ = [
     "decode_inputs",
     "decode_outputs",
     "felts_to_floats",
+    "fidelity_problem",
+    "hashed_part",
     "instance_layout",
+    "instance_part",
 ]
 
 
@@ -38,6 +41,36 @@ def instance_layout(witness: dict[str, Any], input_vis: str, output_vis: str) ->
     inputs = part("input", input_vis, 0)
     outputs = part("output", output_vis, inputs["count"])
     return {"input": inputs, "output": outputs, "total": inputs["count"] + outputs["count"]}
+
+
+def instance_part(instances: list[str], manifest: dict[str, Any], kind: str) -> list[str]:
+    """The instances of one part (``input`` or ``output``) per the bundle's layout."""
+    part = manifest["instances"][kind]
+    return instances[part["offset"] : part["offset"] + part["count"]]
+
+
+def hashed_part(instances: list[str], manifest: dict[str, Any], kind: str) -> list[str] | None:
+    """The Poseidon hash(es) of a hashed part, or ``None`` when that part is public."""
+    if manifest["instances"][kind]["visibility"] != "hashed":
+        return None
+    return instance_part(instances, manifest, kind)
+
+
+#: Largest accepted difference between circuit and ONNX Runtime, relative to the largest output.
+FIDELITY_TOLERANCE = 0.05
+
+
+def fidelity_problem(fidelity: dict[str, Any]) -> str | None:
+    """Describe a circuit output too far from ONNX Runtime's, or ``None`` when within tolerance."""
+    reference = [abs(v) for group in fidelity["onnxruntime"] for v in group]
+    scale = max([*reference, 1e-9])
+    relative = fidelity["max_abs_diff"] / scale
+    if relative <= FIDELITY_TOLERANCE:
+        return None
+    return (
+        f"the circuit's output differs from ONNX Runtime's by {fidelity['max_abs_diff']:.4g} "
+        f"({relative:.0%} of the largest output, tolerance {FIDELITY_TOLERANCE:.0%})"
+    )
 
 
 def felts_to_floats(felts: list[str], scale: int) -> list[float]:

@@ -1,0 +1,138 @@
+"""The manifest is trusted only where digested files back it; anything else is exit 3."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prover.core import bundle as b
+from tests.conftest import Compiled
+from tests.helpers import model_files, zkinfer
+
+
+def _edited_copy(c: Compiled, tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> Path:
+    copy = tmp_path / "bundle"
+    shutil.copytree(c.bundle.root, copy)
+    manifest = json.loads((copy / b.MANIFEST).read_text())
+    change(manifest)
+    (copy / b.MANIFEST).write_text(json.dumps(manifest))
+    return copy
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(m: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node = m
+        for key in parents:
+            node = node[key]
+        node[last] = value
+
+    return change
+
+
+def _drop(path: str) -> Callable[[dict[str, Any]], None]:
+    def change(m: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node = m
+        for key in parents:
+            node = node[key]
+        del node[last]
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        (_set("circuit.output_scales", [9]), "output scales"),
+        (_set("circuit.input_scales", [7]), "input scales"),
+        (_set("circuit.logrows", 16), "logrows"),
+        (_set("srs.provenance", "ceremony"), "claims a ceremony SRS"),
+        (_set("instances.output.offset", 29), "instance layout"),
+        (_set("instances.input.visibility", "hashed"), "instance layout"),
+        (_set("model_id", "0" * 64), "model_id does not match"),
+        (_set("run_args.param_visibility", "hashed"), "model_id does not match"),
+        (_drop("instances.output"), "field instances.output.visibility is missing"),
+        (_set("proof_bytes", "3072"), "field proof_bytes has the wrong type"),
+    ],
+)
+def test_edited_manifest_is_an_artifact_error(
+    mlp: Compiled,
+    tmp_path: Path,
+    change: Callable[[dict[str, Any]], None],
+    fragment: str,
+) -> None:
+    bundle = _edited_copy(mlp, tmp_path, change)
+    result = zkinfer("verify", mlp.proof, "--bundle", bundle, "--json")
+    assert result.code == 3, result.stdout + result.stderr
+    assert fragment in result.json["error"]["message"]
+    assert "Traceback" not in result.stderr
+
+
+def test_pinned_bundle_digest_accepts_the_bundle_and_refuses_any_other(
+    mlp: Compiled, tmp_path: Path
+) -> None:
+    pinned = mlp.bundle.digest
+    ok = zkinfer("verify", mlp.proof, "--bundle", mlp.bundle.root, "--bundle-digest", pinned)
+    assert ok.code == 0, ok.stderr
+    other = _edited_copy(mlp, tmp_path, _set("created_at", "2000-01-01T00:00:00Z"))
+    refused = zkinfer("verify", mlp.proof, "--bundle", other, "--bundle-digest", pinned, "--json")
+    assert refused.code == 3
+    assert "not the pinned" in refused.json["error"]["message"]
+
+
+def test_force_replaces_only_a_bundle(tmp_path: Path, mlp: Compiled) -> None:
+    folder = tmp_path / "documents"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    result = zkinfer(
+        "compile",
+        mlp.bundle.path(b.ONNX),
+        "--sample",
+        mlp.sample,
+        "--out",
+        folder,
+        "--dev-srs",
+        "--force",
+    )
+    assert result.code == 2
+    assert "replaces only a zkinfer bundle" in result.stderr
+    assert (folder / "notes.txt").read_text() == "keep me"
+
+
+def test_out_that_is_a_file_is_a_usage_error(tmp_path: Path, mlp: Compiled) -> None:
+    target = tmp_path / "file.txt"
+    target.write_text("x")
+    result = zkinfer(
+        "compile", mlp.bundle.path(b.ONNX), "--sample", mlp.sample, "--out", target, "--dev-srs"
+    )
+    assert result.code == 2 and "is a file" in result.stderr
+
+
+def test_dev_bundle_is_not_reused_without_dev_srs(mlp: Compiled, tmp_path: Path) -> None:
+    copy = tmp_path / "bundle"
+    shutil.copytree(mlp.bundle.root, copy)
+    onnx_path, sample, calibration = model_files("breast_cancer_mlp")
+    args: list[str | Path] = [
+        "compile",
+        onnx_path,
+        "--sample",
+        sample,
+        "--calibration",
+        calibration,
+        "--out",
+        copy,
+    ]
+    result = zkinfer(*args, "--json", "--srs", copy / b.SRS)
+    assert result.code == 0 and result.json["reused"] is True
+    no_srs = {"ZKINFER_HOME": str(tmp_path / "no-srs")}
+    result = zkinfer(*args, "--json", env=no_srs)
+    assert result.code == 2 and "this model built on another SRS" in result.stderr
+    result = zkinfer(*args, "--json", "--force", env=no_srs)
+    assert result.code == 3 and result.json["error"]["type"] == "SrsError"
+    assert json.loads((copy / b.MANIFEST).read_text())["model_id"] == mlp.bundle.model_id
