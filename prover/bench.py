@@ -25,6 +25,8 @@ from prover.errors import ToolchainError
 
 __all__ = ["BenchRow", "render_markdown", "render_svg", "run_bench", "write_report"]
 
+# The baseline deliberately calls ezkl directly, outside prover.core.ezkl_backend: it measures
+# what a bare ezkl user pays, without any of zkinfer's checks.
 _BARE_PROVE = """
 import ezkl, sys
 b, inp, tmp = sys.argv[1:4]

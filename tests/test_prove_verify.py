@@ -228,15 +228,29 @@ def test_non_null_split_or_protocol_is_another_encoding_and_invalid(
         assert not result.valid and f'"{field}" must be null' in result.reason
 
 
-def test_same_circuit_shape_with_other_calibration_rejects_the_proof_by_its_key(
+def test_same_architecture_with_other_weights_rejects_the_proof_by_its_key(
     mlp: Compiled, tmp_path: Path
 ) -> None:
-    """Same architecture, instance count and proof length: only the verifying key differs."""
+    """Same shapes, instance count and proof length: only the weights (fixed in the key) differ."""
+    import onnx
+    from onnx import numpy_helper
+
     from prover import CompileOptions, compile_model
 
-    onnx_path, sample, _ = model_files("breast_cancer_mlp")
+    onnx_path, sample, calibration = model_files("breast_cancer_mlp")
+    model = onnx.load(onnx_path)
+    first = model.graph.initializer[0]
+    weights = numpy_helper.to_array(first).copy()
+    weights.flat[0] += 0.25
+    first.CopyFrom(numpy_helper.from_array(weights, first.name))
+    tweaked = tmp_path / "tweaked.onnx"
+    onnx.save(model, tweaked)
     other = compile_model(
-        onnx_path, sample, tmp_path / "other", options=CompileOptions(dev_srs=True)
+        tweaked,
+        sample,
+        tmp_path / "other",
+        calibration=calibration,
+        options=CompileOptions(dev_srs=True),
     ).bundle
     assert other.model_id != mlp.bundle.model_id
     assert other.manifest["instances"] == mlp.bundle.manifest["instances"]

@@ -54,6 +54,7 @@ class CompileOptions:
     force: bool = False
 
     def validate(self) -> None:
+        """Raise :class:`UsageError` for unknown or unsafe choices."""
         for what, value in (
             ("input", self.input_visibility),
             ("output", self.output_visibility),
@@ -76,6 +77,7 @@ class CompileOptions:
             raise UsageError("--srs and --dev-srs exclude each other: pick one")
 
     def run_args_json(self) -> dict[str, Any]:
+        """The choices that define the circuit (part of the model id)."""
         return {
             "input_visibility": self.input_visibility,
             "output_visibility": self.output_visibility,
@@ -95,6 +97,7 @@ class CompileResult:
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
+        """The result as printed by ``zkinfer compile --json``."""
         m = self.bundle.manifest
         return {
             "bundle": str(self.bundle.root),

@@ -60,6 +60,7 @@ class RunArgs:
     variables: tuple[tuple[str, int], ...] = (("batch_size", 1),)
 
     def to_py(self) -> Any:
+        """ezkl's ``PyRunArgs`` with every visibility set explicitly."""
         ra: Any = ezkl.PyRunArgs()  # its attributes are missing from ezkl's type stubs
         ra.input_visibility = self.input_visibility
         ra.output_visibility = self.output_visibility

@@ -31,11 +31,13 @@ class InputRange:
 
     @classmethod
     def from_values(cls, values: list[float], margin: float = DEFAULT_RANGE_MARGIN) -> InputRange:
+        """The calibrated range of ``values``, widened by ``margin`` spans on each side."""
         lo, hi = min(values), max(values)
         span = max(hi - lo, 1.0)
         return cls(lo, hi, lo - margin * span, hi + margin * span)
 
     def to_json(self) -> dict[str, list[float]]:
+        """The form stored in the manifest."""
         return {
             "calibrated": [self.calibrated_min, self.calibrated_max],
             "accepted": [self.accepted_min, self.accepted_max],
@@ -43,6 +45,7 @@ class InputRange:
 
     @classmethod
     def from_json(cls, data: dict[str, list[float]]) -> InputRange:
+        """Read the form stored in the manifest."""
         (cmin, cmax), (amin, amax) = data["calibrated"], data["accepted"]
         return cls(float(cmin), float(cmax), float(amin), float(amax))
 

@@ -47,6 +47,7 @@ class StepTimer:
 
     @contextmanager
     def step(self, name: str, detail: str = "") -> Iterator[None]:
+        """Time the enclosed block as step ``name``; report its start, end or failure."""
         self.progress.start(name, detail)
         t0 = time.perf_counter()
         try:

@@ -43,6 +43,7 @@ class ProveResult:
     timings: dict[str, float]
 
     def to_json(self) -> dict[str, Any]:
+        """The result as printed by ``zkinfer prove --json``."""
         return {
             "proof": str(self.proof_path),
             "model_id": self.model_id,

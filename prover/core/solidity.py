@@ -33,9 +33,11 @@ class CompiledContract:
 
     @property
     def runtime_size(self) -> int:
+        """Deployed bytecode size in bytes (the EIP-170 limit applies to it)."""
         return len(self.deployed_bytecode) // 2
 
     def to_json(self) -> dict[str, Any]:
+        """The form written to ``verifier.json``."""
         return {
             "contract": self.name,
             "abi": self.abi,

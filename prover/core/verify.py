@@ -37,6 +37,7 @@ class VerifyResult:
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
+        """The verdict as printed by ``zkinfer verify --json``."""
         return {
             "valid": self.valid,
             "proof": str(self.proof_path),
