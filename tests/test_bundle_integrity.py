@@ -12,7 +12,7 @@ import pytest
 
 from prover.core import bundle as b
 from tests.conftest import Compiled
-from tests.helpers import model_files, zkinfer
+from tests.helpers import compile_args, zkinfer
 
 
 def _edited_copy(c: Compiled, tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> Path:
@@ -117,17 +117,7 @@ def test_out_that_is_a_file_is_a_usage_error(tmp_path: Path, mlp: Compiled) -> N
 def test_dev_bundle_is_not_reused_without_dev_srs(mlp: Compiled, tmp_path: Path) -> None:
     copy = tmp_path / "bundle"
     shutil.copytree(mlp.bundle.root, copy)
-    onnx_path, sample, calibration = model_files("breast_cancer_mlp")
-    args: list[str | Path] = [
-        "compile",
-        onnx_path,
-        "--sample",
-        sample,
-        "--calibration",
-        calibration,
-        "--out",
-        copy,
-    ]
+    args = compile_args("breast_cancer_mlp", copy)
     result = zkinfer(*args, "--json", "--srs", copy / b.SRS)
     assert result.code == 0 and result.json["reused"] is True
     no_srs = {"ZKINFER_HOME": str(tmp_path / "no-srs")}

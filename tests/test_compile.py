@@ -14,7 +14,7 @@ from prover.core import bundle as b
 from prover.core.srs import sha256_file
 from prover.errors import ModelError, SrsError, UsageError
 from tests.conftest import Compiled
-from tests.helpers import model_files, zkinfer
+from tests.helpers import compile_args, model_files, zkinfer
 
 
 def test_bundle_holds_every_file_with_matching_digests(mlp: Compiled) -> None:
@@ -55,19 +55,7 @@ def test_model_id_depends_on_run_arguments(mlp: Compiled, mlp_hashed: Compiled) 
 
 
 def test_second_compile_into_same_folder_reuses_the_bundle(mlp: Compiled) -> None:
-    onnx_path, sample, calibration = model_files("breast_cancer_mlp")
-    result = zkinfer(
-        "compile",
-        onnx_path,
-        "--sample",
-        sample,
-        "--calibration",
-        calibration,
-        "--out",
-        mlp.bundle.root,
-        "--dev-srs",
-        "--json",
-    )
+    result = zkinfer(*compile_args("breast_cancer_mlp", mlp.bundle.root, "--dev-srs", "--json"))
     assert result.code == 0, result.stderr
     assert result.json["reused"] is True
     assert result.json["model_id"] == mlp.bundle.model_id

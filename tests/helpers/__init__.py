@@ -59,3 +59,9 @@ def sample_values(name: str) -> list[float]:
     doc = json.loads((MODELS / name / "input.json").read_text())
     values: list[float] = doc["input_data"][0]
     return values
+
+
+def compile_args(name: str, out: Path, *extra: str | Path) -> list[str | Path]:
+    """CLI arguments that compile a reference model with its calibration data into ``out``."""
+    onnx, sample, calibration = model_files(name)
+    return ["compile", onnx, "--sample", sample, "--calibration", calibration, "--out", out, *extra]
