@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from prover.core import bundle as b
+from prover.core.manifest import model_id_for
+from prover.core.srs import sha256_file
 from tests.conftest import Compiled
 from tests.helpers import compile_args, zkinfer
 
@@ -35,6 +37,16 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
     return change
 
 
+def _recomputed(change: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    """Apply ``change`` and then fix up the model id, so that only deeper checks can object."""
+
+    def both(m: dict[str, Any]) -> None:
+        change(m)
+        m["model_id"] = model_id_for(m["onnx"]["sha256"], m["run_args"], m["calibration_sha256"])
+
+    return both
+
+
 def _drop(path: str) -> Callable[[dict[str, Any]], None]:
     def change(m: dict[str, Any]) -> None:
         *parents, last = path.split(".")
@@ -52,7 +64,11 @@ def _drop(path: str) -> Callable[[dict[str, Any]], None]:
         (_set("circuit.output_scales", [9]), "output scales"),
         (_set("circuit.input_scales", [7]), "input scales"),
         (_set("circuit.logrows", 16), "logrows"),
-        (_set("srs.provenance", "ceremony"), "claims a ceremony SRS"),
+        (_set("srs.provenance", "ceremony"), "records SRS provenance 'ceremony'"),
+        (_set("srs.provenance", "production"), "records SRS provenance 'production'"),
+        (_set("circuit.input_types", ["Bogus"]), "input types"),
+        (_recomputed(_set("run_args.param_visibility", "hashed")), "param visibility"),
+        (_set("inputs", [{"name": "input", "shape": [1, 30]}]), "lacks a valid shape or range"),
         (_set("instances.output.offset", 29), "instance layout"),
         (_set("instances.input.visibility", "hashed"), "instance layout"),
         (_set("model_id", "0" * 64), "model_id does not match"),
@@ -126,3 +142,37 @@ def test_dev_bundle_is_not_reused_without_dev_srs(mlp: Compiled, tmp_path: Path)
     result = zkinfer(*args, "--json", "--force", env=no_srs)
     assert result.code == 3 and result.json["error"]["type"] == "SrsError"
     assert json.loads((copy / b.MANIFEST).read_text())["model_id"] == mlp.bundle.model_id
+
+
+def test_consistent_bundle_with_unbound_weights_is_refused(mlp: Compiled, tmp_path: Path) -> None:
+    """Even a bundle whose manifest agrees with its settings must bind the weights."""
+    copy = tmp_path / "bundle"
+    shutil.copytree(mlp.bundle.root, copy)
+    settings = json.loads((copy / b.SETTINGS).read_text())
+    settings["run_args"]["param_visibility"] = "Private"
+    (copy / b.SETTINGS).write_text(json.dumps(settings))
+    manifest = json.loads((copy / b.MANIFEST).read_text())
+    manifest["files"][b.SETTINGS] = sha256_file(copy / b.SETTINGS)
+    manifest["run_args"]["param_visibility"] = "private"
+    manifest["model_id"] = model_id_for(
+        manifest["onnx"]["sha256"], manifest["run_args"], manifest["calibration_sha256"]
+    )
+    (copy / b.MANIFEST).write_text(json.dumps(manifest))
+    result = zkinfer("verify", mlp.proof, "--bundle", copy, "--json")
+    assert result.code == 3
+    assert "the weights are not bound" in result.json["error"]["message"]
+
+
+def test_missing_srs_in_the_bundle_is_exit_3_for_prove_and_verify(
+    mlp: Compiled, tmp_path: Path
+) -> None:
+    copy = tmp_path / "bundle"
+    shutil.copytree(mlp.bundle.root, copy)
+    (copy / b.SRS).unlink()
+    commands: list[list[str | Path]] = [
+        ["verify", mlp.proof, "--bundle", copy],
+        ["prove", copy, "--input", mlp.sample, "--out", tmp_path / "p.json"],
+    ]
+    for args in commands:
+        result = zkinfer(*args, "--json")
+        assert result.code == 3 and "kzg.srs: missing" in result.json["error"]["message"]

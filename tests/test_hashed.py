@@ -70,6 +70,8 @@ def test_hashed_output_mode_reports_the_output_hash_and_binds_it(tmp_path: Path)
     )
     proved = prove(bundle, sample, tmp_path / "p.json")
     assert proved.outputs is None and proved.output_hash and len(proved.output_hash) == 1
+    circuit, reference = proved.circuit_outputs[0], proved.onnxruntime_outputs[0]
+    assert max(abs(c - r) for c, r in zip(circuit, reference, strict=True)) < 0.01
     result = zkinfer("verify", tmp_path / "p.json", "--bundle", bundle, "--input", sample, "--json")
     assert result.code == 0, result.stderr
     assert result.json["output_hash"] == proved.output_hash and result.json["outputs"] is None

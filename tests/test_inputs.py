@@ -96,6 +96,15 @@ def test_absurd_numbers_and_nesting_are_input_errors(
         load_inputs(path, 1)
 
 
-def test_plain_nested_input_file_loads(tmp_path: Path) -> None:
-    path = write_json(tmp_path / "x.json", {"input": [[1, 2], [3]]})
-    assert load_inputs(path, 1) == [[1.0, 2.0, 3.0]]
+def test_nested_input_must_have_the_model_shape(tmp_path: Path) -> None:
+    shape: list[tuple[int, ...]] = [(1, 2, 2)]
+    good = write_json(tmp_path / "good.json", {"input": [[1, 2], [3, 4]]})
+    assert load_inputs(good, 1, shape) == [[1.0, 2.0, 3.0, 4.0]]
+    flat = write_json(tmp_path / "flat.json", {"input": [1, 2, 3, 4]})
+    assert load_inputs(flat, 1, shape) == [[1.0, 2.0, 3.0, 4.0]]
+    transposed = write_json(tmp_path / "t.json", {"input": [[1, 2, 3, 4]]})
+    with pytest.raises(InputError, match=r"has shape \[1, 4\] but the model expects \[1, 2, 2\]"):
+        load_inputs(transposed, 1, shape)
+    ragged = write_json(tmp_path / "r.json", {"input": [[1, 2], [3]]})
+    with pytest.raises(InputError, match="ragged"):
+        load_inputs(ragged, 1, shape)

@@ -117,6 +117,7 @@ def test_prove_refuses_bad_inputs_with_exit_2(
         ("[1, 2, 3]", "not a proof"),
         ('{"proof": [1], "instances": "x"}', "exactly one list"),
         ('{"proof": [' + "9" * 5000 + '], "instances": [[]]}', "not JSON"),
+        (" " * (8 * 1024 * 1024 + 1), "far larger than any proof"),
     ],
 )
 def test_malformed_proof_files_are_invalid(
@@ -166,7 +167,9 @@ def test_claims_section_cannot_change_the_verdict_or_outputs(mlp: Compiled, tmp_
     assert result.outputs == _proof(mlp)["zkinfer"]["outputs"]
 
 
-def test_proof_of_one_model_is_invalid_for_another_bundle(mlp: Compiled, cnn: Compiled) -> None:
+def test_proof_of_another_circuit_shape_is_rejected_before_ezkl(
+    mlp: Compiled, cnn: Compiled
+) -> None:
     result = zkinfer("verify", cnn.proof, "--bundle", mlp.bundle.root, "--json")
     assert result.code == 1 and result.json["valid"] is False
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,7 +13,7 @@ from rich.markup import escape
 
 from prover import __version__
 from prover.cli.output import RichProgress, emit, run_command, stderr_console
-from prover.errors import EXIT_INVALID
+from prover.errors import EXIT_INVALID, UsageError
 
 app = typer.Typer(
     name="zkinfer",
@@ -139,7 +141,7 @@ def prove_cmd(
 
         def human(c: Console) -> None:
             c.print(f"proof   {escape(str(result.proof_path))}")
-            _print_outputs(c, result.outputs, result.onnxruntime_outputs)
+            _print_outputs(c, result.outputs, result.circuit_outputs, result.onnxruntime_outputs)
             c.print(f"max |proven - onnxruntime| = {result.max_abs_diff:.6g}")
             _print_hashes(c, result.input_hash, result.output_hash)
             _print_srs(c, result.srs_provenance)
@@ -155,11 +157,11 @@ def _print_hashes(c: Console, inputs: list[str] | None, outputs: list[str] | Non
             c.print(f"{what} hash (Poseidon) {escape(', '.join(hashes))}")
 
 
-def _print_outputs(c: Console, proven: Any, reference: Any) -> None:
+def _print_outputs(c: Console, proven: Any, circuit: Any, reference: Any) -> None:
     if proven is None:
-        c.print("outputs are hashed in the proof; ONNX Runtime gives " + _fmt(reference))
-        return
-    c.print(f"proven outputs       {_fmt(proven)}")
+        c.print(f"circuit outputs      {_fmt(circuit)}  (private: only their hash is public)")
+    else:
+        c.print(f"proven outputs       {_fmt(proven)}")
     c.print(f"ONNX Runtime outputs {_fmt(reference)}")
 
 
@@ -182,7 +184,7 @@ def verify_cmd(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Verify a proof against a bundle: exit 0 valid, 1 invalid, 3 artifact error."""
+    """Verify a proof against a bundle: exit 0 valid, 1 invalid, 2 usage, 3 artifact error."""
     from prover.core.verify import verify
 
     with run_command(as_json):
@@ -266,6 +268,8 @@ def bench_cmd(
     from prover.bench import write_report
 
     with run_command(as_json):
+        if repeat < 1:
+            raise UsageError(f"--repeat {repeat}: must be at least 1")
         folders = models or sorted(p.parent for p in Path("models").glob("*/network.onnx"))
         payload = write_report(folders, workdir, out, repeat=repeat, progress=_progress(as_json))
         emit(as_json, {"ok": True, **payload}, lambda c: c.print(payload["markdown"]))
@@ -289,10 +293,26 @@ def _print_demo(c: Console, name: str, payload: dict[str, Any]) -> None:
         f"compile {compile_time}, prove {proved['timings'].get('prove', 0):.1f}s, "
         f"verify {verdict['timings']['verify']:.2f}s",
     )
-    table.add_row("SRS", "[bold red]dev-unsafe[/bold red]: generated here, for development only")
+    if compiled["srs_provenance"] == "dev-unsafe":
+        table.add_row("SRS", "[bold red]dev-unsafe[/bold red]: for development only")
+    else:
+        table.add_row("SRS", f"[green]{compiled['srs_provenance']}[/green]")
     c.print(table)
 
 
 def run() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: argument errors, too, honour ``--json`` and exit 2."""
+    try:
+        code = app(standalone_mode=False)
+    except Exception as exc:  # click's argument errors carry show() and exit_code (2)
+        show, exit_code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if not callable(show) or not isinstance(exit_code, int):
+            raise
+        if "--json" in sys.argv[1:]:
+            formatter = getattr(exc, "format_message", None)
+            message = formatter() if callable(formatter) else str(exc)
+            error = {"type": "UsageError", "message": message}
+            sys.stdout.write(json.dumps({"ok": False, "error": error}) + "\n")
+        show()
+        sys.exit(exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

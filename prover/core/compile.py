@@ -73,6 +73,8 @@ class CompileOptions:
             raise UsageError(f"--target {self.target!r}: use resources or accuracy")
         if self.batch_size < 1:
             raise UsageError(f"--batch {self.batch_size}: must be at least 1")
+        if self.max_logrows is not None and not 1 <= self.max_logrows <= 26:
+            raise UsageError(f"--max-logrows {self.max_logrows}: must be between 1 and 26")
         if self.srs is not None and self.dev_srs:
             raise UsageError("--srs and --dev-srs exclude each other: pick one")
 
@@ -199,6 +201,8 @@ def compile_model(
     options.validate()
     timer = StepTimer(progress)
     out = Path(out)
+    if out.name in ("", ".", ".."):  # the bundle is swapped in beside its name: needs a real one
+        out = out.resolve()
     started = time.perf_counter()
 
     with timer.step("inspect model"):
@@ -210,7 +214,7 @@ def compile_model(
             )
         variables = _variables(info, options.batch_size)
         shapes = [s.resolved(dict(variables)) for s in info.inputs]
-        sample_values = load_inputs(Path(sample), len(info.inputs))
+        sample_values = load_inputs(Path(sample), len(info.inputs), shapes)
         validate_inputs(sample_values, shapes, None, str(sample))
         calib_values = (
             load_inputs(Path(calibration), len(info.inputs)) if calibration else sample_values
@@ -219,7 +223,8 @@ def compile_model(
         calibration_sha = b.sha256_bytes(b.canonical_json(calib_values))
         model_id = model_id_for(b.sha256_bytes(info.data), options.run_args_json(), calibration_sha)
 
-    existing, holds = _reusable(out, model_id, options)
+    with timer.step("check existing bundle", "digests of every file"):
+        existing, holds = _reusable(out, model_id, options)
     if existing is not None and not options.force:
         timer.progress.note(f"{out} already holds model {model_id[:16]}; reusing it")
         return CompileResult(bundle=existing, reused=True, timings=timer.timings)

@@ -16,9 +16,9 @@ def load_bundle_inputs(
 ) -> list[list[float]]:
     """Load an input file and check it against the bundle's shapes, finiteness and ranges."""
     inputs = bundle.manifest["inputs"]
-    values = load_inputs(Path(input_path), len(inputs))
-    ranges = None if allow_out_of_range else [InputRange.from_json(i["range"]) for i in inputs]
     shapes = [tuple(i["shape"]) for i in inputs]
+    values = load_inputs(Path(input_path), len(inputs), shapes)
+    ranges = None if allow_out_of_range else [InputRange.from_json(i["range"]) for i in inputs]
     validate_inputs(values, shapes, ranges, str(input_path))
     return values
 

@@ -94,8 +94,43 @@ def parse_inputs(doc: Any, where: str, n_inputs: int) -> list[list[float]]:
     return [flatten(v, f"{where}: input[{i}]") for i, v in enumerate(data)]
 
 
-def load_inputs(path: Path, n_inputs: int) -> list[list[float]]:
-    """Load an input file; see :func:`parse_inputs` for the accepted formats."""
+def nested_shape(value: Any) -> tuple[int, ...] | None:
+    """The shape of a regular nested list (``()`` for a number), ``None`` if it is ragged."""
+    if not isinstance(value, list):
+        return ()
+    shapes = {nested_shape(v) for v in value}
+    if len(shapes) > 1 or None in shapes:
+        return None
+    inner = shapes.pop() if shapes else ()
+    return None if inner is None else (len(value), *inner)
+
+
+def _check_nested(doc: Any, shapes: list[tuple[int, ...]], where: str) -> None:
+    """A nested ``"input"`` must have the model's shape (leading 1s optional) or be flat."""
+    tensors = [doc["input"]] if len(shapes) == 1 else doc["input"]
+    for i, (value, want) in enumerate(zip(tensors, shapes, strict=True)):
+        got = nested_shape(value)
+        if got is None:
+            raise InputError(f'{where}: "input" {i} is a ragged nested list; use the model shape')
+        if len(got) > 1 and _squeeze(got) != _squeeze(want):
+            raise InputError(
+                f'{where}: "input" {i} has shape {list(got)} but the model expects {list(want)}'
+            )
+
+
+def _squeeze(shape: tuple[int, ...]) -> tuple[int, ...]:
+    while shape and shape[0] == 1:
+        shape = shape[1:]
+    return shape
+
+
+def load_inputs(
+    path: Path, n_inputs: int, shapes: list[tuple[int, ...]] | None = None
+) -> list[list[float]]:
+    """Load an input file; see :func:`parse_inputs` for the accepted formats.
+
+    With ``shapes``, a nested ``"input"`` must also have those shapes (or be flat).
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -109,7 +144,10 @@ def load_inputs(path: Path, n_inputs: int) -> list[list[float]]:
         raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     except (ValueError, RecursionError) as exc:  # integers past Python's digit limit, deep nesting
         raise InputError(f"{path}: not usable JSON ({str(exc)[:120]})") from None
-    return parse_inputs(doc, str(path), n_inputs)
+    values = parse_inputs(doc, str(path), n_inputs)
+    if shapes is not None and "input_data" not in doc:
+        _check_nested(doc, shapes, str(path))
+    return values
 
 
 def validate_inputs(

@@ -40,6 +40,7 @@ _SCHEMA: dict[str, type | tuple[type, ...]] = {
     "srs.sha256": str,
     "srs.logrows": int,
     "srs.provenance": str,
+    "circuit.input_types": list,
 }
 
 
@@ -85,6 +86,19 @@ def _check_schema(m: dict[str, Any], where: Path) -> None:
             raise ArtifactError(f"{where}: field {dotted} has the wrong type; recompile the bundle")
 
 
+def _check_ranges(m: dict[str, Any], where: Path) -> None:
+    for i, tensor in enumerate(m["inputs"]):
+        r = tensor.get("range") if isinstance(tensor, dict) else None
+        ok = isinstance(r, dict) and all(
+            isinstance(r.get(k), list)
+            and len(r[k]) == 2
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in r[k])
+            for k in ("calibrated", "accepted")
+        )
+        if not ok or not isinstance(tensor.get("shape"), list):
+            raise ArtifactError(f"{where}: inputs[{i}] lacks a valid shape or range; recompile")
+
+
 def _expected_layout(m: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     """The instance layout implied by settings.json (public tensors, one hash per hashed one)."""
     shapes = [list(s) for s in settings.get("model_instance_shapes", [])]
@@ -105,6 +119,39 @@ def _expected_layout(m: dict[str, Any], settings: dict[str, Any]) -> dict[str, A
     return parts
 
 
+def _check_provenance(m: dict[str, Any], where: Path) -> None:
+    """Provenance is derived, not declared: `ceremony` exactly when the digest is published."""
+    from prover.core.srs import CEREMONY, DEV_UNSAFE, ceremony_digests
+
+    srs = m["srs"]
+    published = ceremony_digests().get(srs["logrows"])
+    matches = m["files"].get("kzg.srs") == srs["sha256"] == published
+    expected = CEREMONY if matches else DEV_UNSAFE
+    if srs["provenance"] != expected:
+        raise ArtifactError(
+            f"{where}: records SRS provenance {srs['provenance']!r}, but kzg.srs makes it "
+            f"{expected!r} (provenance follows the published ceremony digests only)"
+        )
+
+
+def _check_binding(run_args: dict[str, Any], where: Path) -> None:
+    """Refuse circuits whose weights or instances are not bound (DESIGN invariant 2)."""
+    param = settings_visibility(run_args.get("param_visibility"))
+    if param != "fixed":
+        raise ArtifactError(
+            f"{where}: params are {param!r}, not 'fixed': the weights are not bound"
+        )
+    for part in ("input", "output"):
+        value = run_args.get(f"{part}_visibility")
+        vis = settings_visibility(value)
+        public_hash = not isinstance(value, dict) or value.get("Hashed", {}).get("hash_is_public")
+        if vis not in ("public", "hashed") or not public_hash:
+            raise ArtifactError(
+                f"{where}: {part}s are {vis!r}, neither public nor publicly hashed: a proof "
+                "would not say what it was computed on"
+            )
+
+
 def check_manifest(
     m: dict[str, Any], where: Path, *, settings_path: Path | None, srs_checked: bool
 ) -> None:
@@ -114,28 +161,21 @@ def check_manifest(
     settings; ``srs_checked`` means ``kzg.srs`` matched its recorded digest.
     """
     _check_schema(m, where)
+    _check_ranges(m, where)
     if m["model_id"] != model_id_for(m["onnx"]["sha256"], m["run_args"], m["calibration_sha256"]):
         raise ArtifactError(f"{where}: model_id does not match the recorded digests and arguments")
     if m["files"].get("network.onnx") != m["onnx"]["sha256"]:
         raise ArtifactError(f"{where}: the ONNX digest is recorded inconsistently")
-    if m["srs"]["provenance"] == "ceremony" and srs_checked:
-        from prover.core.srs import ceremony_digests
-
-        if (
-            not m["files"].get("kzg.srs")
-            == m["srs"]["sha256"]
-            == ceremony_digests().get(m["srs"]["logrows"])
-        ):
-            raise ArtifactError(
-                f"{where}: claims a ceremony SRS, but kzg.srs does not match the published "
-                "ceremony digest"
-            )
+    if srs_checked:
+        _check_provenance(m, where)
     if settings_path is None:
         return
     settings = json.loads(settings_path.read_text())
     run_args = settings["run_args"]
+    _check_binding(run_args, where)
     circuit = m["circuit"]
     checks = {
+        "input types": (circuit.get("input_types"), settings.get("input_types")),
         "logrows": (circuit["logrows"], run_args.get("logrows")),
         "input scales": (circuit["input_scales"], settings.get("model_input_scales")),
         "output scales": (circuit["output_scales"], settings.get("model_output_scales")),

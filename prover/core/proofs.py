@@ -40,8 +40,15 @@ class ParsedProof:
         }
 
 
+#: Proofs of the circuits zkinfer builds are tens of kilobytes; refuse to parse far larger files.
+MAX_PROOF_FILE_BYTES = 8 * 1024 * 1024
+
+
 def read_proof_file(path: Path) -> Any:
-    """Parse a proof file as JSON; :class:`MalformedProof` if it is not JSON."""
+    """Parse a proof file as JSON; :class:`MalformedProof` if it is too large or not JSON."""
+    size = Path(path).stat().st_size
+    if size > MAX_PROOF_FILE_BYTES:
+        raise MalformedProof(f"{size} bytes is far larger than any proof (limit 8 MiB)")
     try:
         return json.loads(Path(path).read_bytes())
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, huge integers

@@ -22,18 +22,24 @@ from prover.core.witness import (
     hashed_part,
     instance_part,
 )
-from prover.errors import CircuitError
+from prover.errors import CircuitError, UsageError
 
 __all__ = ["ProveResult", "prove"]
 
 
 @dataclass(frozen=True)
 class ProveResult:
-    """A written proof and what it proves."""
+    """A written proof and what it proves.
+
+    ``outputs`` are decoded from the proof's public instances (``None`` when outputs are hashed);
+    ``circuit_outputs`` are the same values from the prover's witness, known to the prover even
+    when only their hash is public.
+    """
 
     proof_path: Path
     model_id: str
     outputs: list[list[float]] | None
+    circuit_outputs: list[list[float]]
     onnxruntime_outputs: list[list[float]]
     max_abs_diff: float
     input_hash: list[str] | None
@@ -48,6 +54,7 @@ class ProveResult:
             "proof": str(self.proof_path),
             "model_id": self.model_id,
             "outputs": self.outputs,
+            "circuit_outputs": self.circuit_outputs,
             "onnxruntime_outputs": self.onnxruntime_outputs,
             "max_abs_diff": self.max_abs_diff,
             "input_hash": self.input_hash,
@@ -77,6 +84,11 @@ def prove(
     does not verify is never handed out.
     """
     timer = StepTimer(progress)
+    out = Path(out)
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a folder; pass the path of the proof file to write")
+    if out.resolve().parent == Path(bundle_dir).resolve():
+        raise UsageError(f"--out {out} is inside the bundle; write proofs elsewhere")
     with timer.step("check bundle", "digests of keys, circuit and SRS"):
         bundle = b.load_bundle(Path(bundle_dir), check=b.PROVE_FILES)
     m = bundle.manifest
@@ -138,7 +150,6 @@ def prove(
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "note": "claims for people; verification uses only instances and proof",
     }
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
@@ -150,6 +161,7 @@ def prove(
         proof_path=out,
         model_id=bundle.model_id,
         outputs=outputs,
+        circuit_outputs=fidelity["circuit"],
         onnxruntime_outputs=fidelity["onnxruntime"],
         max_abs_diff=fidelity["max_abs_diff"],
         input_hash=input_hash,
