@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,14 @@ from prover.core.verify import verify
 from prover.errors import UsageError
 
 __all__ = ["run_demo"]
+
+
+def _label(outputs: list[list[float]] | None, labels: list[str] | None) -> str | None:
+    """The class name of the largest proven output, when the model folder names its classes."""
+    if not outputs or not labels or len(outputs[0]) != len(labels):
+        return None
+    scores = outputs[0]
+    return labels[max(range(len(scores)), key=scores.__getitem__)]
 
 
 def run_demo(model_dir: Path, workdir: Path, progress: Progress | None = None) -> dict[str, Any]:
@@ -34,7 +43,10 @@ def run_demo(model_dir: Path, workdir: Path, progress: Progress | None = None) -
     )
     proved = prove(bundle, sample, proof, progress=progress)
     verdict = verify(proof, bundle, input_path=sample, progress=progress)
+    labels_file = model_dir / "labels.json"
+    labels = json.loads(labels_file.read_text()) if labels_file.is_file() else None
     return {
+        "label": _label(verdict.outputs, labels),
         "compile": compiled.to_json(),
         "prove": proved.to_json(),
         "verify": verdict.to_json(),

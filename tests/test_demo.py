@@ -16,6 +16,7 @@ def test_demo_compiles_proves_and_verifies_a_reference_model(tmp_path: Path) -> 
     assert doc["verify"]["valid"] is True
     assert doc["verify"]["outputs"] == doc["prove"]["outputs"]
     assert doc["compile"]["srs_provenance"] == "dev-unsafe"
+    assert doc["label"] in ("malignant", "benign")
     again = zkinfer("demo", "--model", MODELS / "breast_cancer_mlp", "--workdir", tmp_path)
     assert again.code == 0 and again.stdout == ""
     for text in ("VALID", "ONNX Runtime output", "compile reused", "dev-unsafe"):

@@ -282,6 +282,8 @@ def _print_demo(c: Console, name: str, payload: dict[str, Any]) -> None:
     table = Table(title=f"zkinfer demo: {name}", show_header=False)
     table.add_row("bundle", f"{compiled['bundle']} (logrows {compiled['logrows']})")
     table.add_row("proven output", _fmt(verdict["outputs"] or []))
+    if payload["label"] is not None:
+        table.add_row("proven class", str(payload["label"]))
     table.add_row("ONNX Runtime output", _fmt(proved["onnxruntime_outputs"]))
     table.add_row("max difference", f"{proved['max_abs_diff']:.6f}")
     table.add_row("proof", f"{proved['proof']}")
