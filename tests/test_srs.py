@@ -63,3 +63,27 @@ def test_files_that_are_not_srs_are_refused(tmp_path: Path, content: bytes) -> N
     path.write_bytes(content)
     with pytest.raises(SrsError):
         srs_mod.resolve_srs(15, srs_file=path, dev=False, timer=StepTimer())
+
+
+def test_imported_ceremony_srs_is_used_by_compile_without_flags(
+    mlp: Compiled, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # No real ceremony file can be downloaded here: the published table is patched to list this
+    # file's digest, so everything downstream of the digest comparison runs for real.
+    from prover import CompileOptions, compile_model, prove, verify
+    from tests.helpers import model_files
+
+    srs_file = mlp.bundle.path("kzg.srs")
+    table = {**srs_mod.ceremony_digests(), 15: srs_mod.sha256_file(srs_file)}
+    monkeypatch.setattr(srs_mod, "ceremony_digests", lambda: table)
+    monkeypatch.setenv("ZKINFER_HOME", str(tmp_path / "home"))
+    cached = srs_mod.import_ceremony_srs(srs_file)
+    assert cached == tmp_path / "home" / "srs" / "ceremony" / "kzg15.srs"
+    onnx_path, sample, calibration = model_files("breast_cancer_mlp")
+    compiled = compile_model(
+        onnx_path, sample, tmp_path / "b", calibration=calibration, options=CompileOptions()
+    )
+    assert compiled.bundle.srs_provenance == "ceremony"
+    prove(tmp_path / "b", sample, tmp_path / "p.json")
+    verdict = verify(tmp_path / "p.json", tmp_path / "b")
+    assert verdict.valid and verdict.srs_provenance == "ceremony" and verdict.warnings == []
