@@ -62,6 +62,7 @@ def _drop(path: str) -> Callable[[dict[str, Any]], None]:
     "change, fragment",
     [
         (_set("circuit.output_scales", [9]), "output scales"),
+        (_set("ezkl_version", "22.0.0"), "made with ezkl 22.0.0"),
         (_set("circuit.input_scales", [7]), "input scales"),
         (_set("circuit.logrows", 16), "logrows"),
         (_set("srs.provenance", "ceremony"), "records SRS provenance 'ceremony'"),

@@ -211,16 +211,6 @@ def test_missing_bundle_file_and_missing_proof_are_exit_3(mlp: Compiled, tmp_pat
     assert result.code == 3 and "no such bundle folder" in result.json["error"]["message"]
 
 
-def test_bundle_from_another_ezkl_version_is_exit_3(mlp: Compiled, tmp_path: Path) -> None:
-    bundle = _bundle_copy(mlp, tmp_path)
-    manifest = json.loads((bundle / b.MANIFEST).read_text())
-    manifest["ezkl_version"] = "22.0.0"
-    (bundle / b.MANIFEST).write_text(json.dumps(manifest))
-    result = zkinfer("verify", mlp.proof, "--bundle", bundle, "--json")
-    assert result.code == 3
-    assert "made with ezkl 22.0.0" in result.json["error"]["message"]
-
-
 def test_non_null_split_or_protocol_is_another_encoding_and_invalid(
     mlp: Compiled, tmp_path: Path
 ) -> None:
