@@ -69,7 +69,7 @@ def _drop(path: str) -> Callable[[dict[str, Any]], None]:
         (_set("srs.provenance", "production"), "records SRS provenance 'production'"),
         (_set("circuit.input_types", ["Bogus"]), "input types"),
         (_recomputed(_set("run_args.param_visibility", "hashed")), "param visibility"),
-        (_set("inputs", [{"name": "input", "shape": [1, 30]}]), "lacks a valid shape or range"),
+        (_set("inputs", [{"name": "input", "shape": [1, 30]}]), "inputs[0] is malformed"),
         (_set("instances.output.offset", 29), "instance layout"),
         (_set("instances.input.visibility", "hashed"), "instance layout"),
         (_set("model_id", "0" * 64), "model_id does not match"),

@@ -233,7 +233,9 @@ def compile_model(
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        manifest = _build(work, info, variables, shapes, sample, calib_values, options, timer)
+        manifest = _build(
+            work, info, variables, shapes, sample_values, calib_values, options, timer
+        )
         manifest.update(model_id=model_id, calibration_sha256=calibration_sha)
         manifest["timings"] = {**timer.timings, "total": round(time.perf_counter() - started, 3)}
         manifest["files"] = {name: sha256_file(work / name) for name in b.FILES}
@@ -251,7 +253,7 @@ def _build(
     info: OnnxInfo,
     variables: tuple[tuple[str, int], ...],
     shapes: list[tuple[int, ...]],
-    sample: Path,
+    sample_values: list[list[float]],
     calib_values: list[list[float]],
     options: CompileOptions,
     timer: StepTimer,
@@ -283,10 +285,12 @@ def _build(
         raise SrsError(f"{srs.path}: the file changed while it was copied into the bundle")
 
     sample_file = work / "sample.json"
-    sample_file.write_text(json.dumps({"input_data": load_inputs(sample, len(info.inputs))}))
+    sample_file.write_text(json.dumps({"input_data": sample_values}))
     with timer.step("witness", "sample input, checked against ONNX Runtime"):
         witness = ezkl_backend.gen_witness(sample_file, compiled, work / "witness.json", None, None)
-        fidelity = check_against_onnxruntime(onnx_path, info, shapes, sample_file, witness, circuit)
+        fidelity = check_against_onnxruntime(
+            onnx_path, [s.name for s in info.inputs], shapes, sample_values, witness, circuit
+        )
     problem = fidelity_problem(fidelity)
     if problem:
         raise CircuitError(

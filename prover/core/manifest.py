@@ -86,17 +86,28 @@ def _check_schema(m: dict[str, Any], where: Path) -> None:
             raise ArtifactError(f"{where}: field {dotted} has the wrong type; recompile the bundle")
 
 
-def _check_ranges(m: dict[str, Any], where: Path) -> None:
-    for i, tensor in enumerate(m["inputs"]):
-        r = tensor.get("range") if isinstance(tensor, dict) else None
-        ok = isinstance(r, dict) and all(
-            isinstance(r.get(k), list)
-            and len(r[k]) == 2
-            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in r[k])
-            for k in ("calibrated", "accepted")
-        )
-        if not ok or not isinstance(tensor.get("shape"), list):
-            raise ArtifactError(f"{where}: inputs[{i}] lacks a valid shape or range; recompile")
+def _is_range(r: Any) -> bool:
+    return isinstance(r, dict) and all(
+        isinstance(r.get(k), list)
+        and len(r[k]) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in r[k])
+        for k in ("calibrated", "accepted")
+    )
+
+
+def _check_tensors(m: dict[str, Any], where: Path) -> None:
+    """Every input has a name, an integer shape and a range; every output a name and a shape."""
+    for kind in ("inputs", "outputs"):
+        for i, t in enumerate(m[kind]):
+            ok = (
+                isinstance(t, dict)
+                and isinstance(t.get("name"), str)
+                and isinstance(t.get("shape"), list)
+                and all(isinstance(d, int) and not isinstance(d, bool) for d in t["shape"])
+                and (kind == "outputs" or _is_range(t.get("range")))
+            )
+            if not ok:
+                raise ArtifactError(f"{where}: {kind}[{i}] is malformed; recompile the bundle")
 
 
 def _expected_layout(m: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
@@ -161,7 +172,7 @@ def check_manifest(
     settings; ``srs_checked`` means ``kzg.srs`` matched its recorded digest.
     """
     _check_schema(m, where)
-    _check_ranges(m, where)
+    _check_tensors(m, where)
     if m["model_id"] != model_id_for(m["onnx"]["sha256"], m["run_args"], m["calibration_sha256"]):
         raise ArtifactError(f"{where}: model_id does not match the recorded digests and arguments")
     if m["files"].get("network.onnx") != m["onnx"]["sha256"]:

@@ -13,7 +13,6 @@ from typing import Any
 from prover.core import bundle as b
 from prover.core import ezkl_backend
 from prover.core.expected import expected_input_instances, load_bundle_inputs
-from prover.core.onnx_model import inspect_onnx
 from prover.core.progress import Progress, StepTimer
 from prover.core.witness import (
     check_against_onnxruntime,
@@ -65,10 +64,6 @@ class ProveResult:
         }
 
 
-def _shapes(bundle: b.Bundle) -> list[tuple[int, ...]]:
-    return [tuple(i["shape"]) for i in bundle.manifest["inputs"]]
-
-
 def prove(
     bundle_dir: Path,
     input_path: Path,
@@ -93,7 +88,6 @@ def prove(
         bundle = b.load_bundle(Path(bundle_dir), check=b.PROVE_FILES)
     m = bundle.manifest
     values = load_bundle_inputs(bundle, input_path, allow_out_of_range=allow_out_of_range)
-    info = inspect_onnx(bundle.path(b.ONNX))
     with tempfile.TemporaryDirectory(prefix="zkinfer-prove-") as tmp_name:
         tmp = Path(tmp_name)
         data = tmp / "input.json"
@@ -108,7 +102,12 @@ def prove(
             )
             settings = json.loads(bundle.path(b.SETTINGS).read_text())
             fidelity = check_against_onnxruntime(
-                bundle.path(b.ONNX), info, _shapes(bundle), data, witness, settings
+                bundle.path(b.ONNX),
+                [i["name"] for i in m["inputs"]],
+                [tuple(i["shape"]) for i in m["inputs"]],
+                values,
+                witness,
+                settings,
             )
         with timer.step("prove", f"logrows {m['circuit']['logrows']}"):
             doc = ezkl_backend.prove(

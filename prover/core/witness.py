@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from prover.core.fields import felt_from_hex, felt_to_signed, signed_to_float
-from prover.core.onnx_model import OnnxInfo, run_onnxruntime
+from prover.core.onnx_model import run_onnxruntime
 
 __all__ = [
     "check_against_onnxruntime",
@@ -119,18 +118,17 @@ def decode_inputs(instances: list[str], manifest: dict[str, Any]) -> list[list[f
 
 def check_against_onnxruntime(
     onnx_path: Path,
-    info: OnnxInfo,
+    input_names: list[str],
     shapes: list[tuple[int, ...]],
-    input_file: Path,
+    values: list[list[float]],
     witness: dict[str, Any],
     settings: dict[str, Any],
 ) -> dict[str, Any]:
     """Run the same input through ONNX Runtime and compare with the witness outputs."""
-    values = json.loads(input_file.read_text())["input_data"]
     arrays = [
         np.asarray(v, dtype=np.float32).reshape(s) for v, s in zip(values, shapes, strict=True)
     ]
-    reference = run_onnxruntime(onnx_path, arrays, [s.name for s in info.inputs])
+    reference = run_onnxruntime(onnx_path, arrays, input_names)
     circuit = [
         felts_to_floats(group, scale)
         for group, scale in zip(witness["outputs"], settings["model_output_scales"], strict=True)
