@@ -34,7 +34,7 @@ def test_json_mode_keeps_ezkl_chatter_off_stdout(mlp: Compiled, tmp_path: Path) 
     # calibrate prints a table to fd 1 from Rust; it must not reach the JSON on stdout
     result = zkinfer(
         "compile",
-        mlp.bundle.root.parent / "bundle" / "network.onnx",
+        mlp.bundle.path("network.onnx"),
         "--sample",
         mlp.sample,
         "--out",

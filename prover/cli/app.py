@@ -30,7 +30,7 @@ app.add_typer(srs_app, name="srs")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 
-def _progress(as_json: bool) -> RichProgress:
+def _progress() -> RichProgress:
     return RichProgress(stderr_console())
 
 
@@ -96,7 +96,7 @@ def compile_cmd(
             out,
             calibration=calibration,
             options=options,
-            progress=_progress(as_json),
+            progress=_progress(),
         )
         payload = result.to_json()
 
@@ -135,7 +135,7 @@ def prove_cmd(
             input,
             out,
             allow_out_of_range=allow_out_of_range,
-            progress=_progress(as_json),
+            progress=_progress(),
         )
         payload = result.to_json()
 
@@ -193,7 +193,7 @@ def verify_cmd(
             bundle,
             input_path=input,
             bundle_digest=bundle_digest,
-            progress=_progress(as_json),
+            progress=_progress(),
         )
 
         def human(c: Console) -> None:
@@ -246,7 +246,7 @@ def demo_cmd(
     from prover.demo import run_demo
 
     with run_command(as_json):
-        payload = run_demo(model_dir, workdir, progress=_progress(as_json))
+        payload = run_demo(model_dir, workdir, progress=_progress())
         emit(as_json, {"ok": True, **payload}, lambda c: _print_demo(c, model_dir.name, payload))
     if not payload["verify"]["valid"]:
         raise typer.Exit(EXIT_INVALID)
@@ -271,7 +271,7 @@ def bench_cmd(
         if repeat < 1:
             raise UsageError(f"--repeat {repeat}: must be at least 1")
         folders = models or sorted(p.parent for p in Path("models").glob("*/network.onnx"))
-        payload = write_report(folders, workdir, out, repeat=repeat, progress=_progress(as_json))
+        payload = write_report(folders, workdir, out, repeat=repeat, progress=_progress())
         emit(as_json, {"ok": True, **payload}, lambda c: c.print(payload["markdown"]))
 
 

@@ -10,7 +10,6 @@ import io
 import json
 import os
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn, TextIO
@@ -45,7 +44,6 @@ class RichProgress:
     def __init__(self, console: Console) -> None:
         self.console = console
         self._status: Status | None = None
-        self._started = time.perf_counter()
 
     def start(self, step: str, detail: str = "") -> None:
         text = f"[bold]{step}[/bold]" + (f" [dim]({detail})[/dim]" if detail else "")

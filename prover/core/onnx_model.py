@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,8 +167,3 @@ def run_onnxruntime(
     except Exception as exc:  # onnxruntime raises its own untyped errors
         raise ModelError(f"{model_path}: ONNX Runtime cannot run the model: {exc}") from None
     return [np.asarray(o, dtype=np.float64) for o in outs]
-
-
-def element_count(dims: tuple[int, ...]) -> int:
-    """Number of elements of a tensor with these dimensions."""
-    return math.prod(dims)
