@@ -1,0 +1,263 @@
+"""Many proofs against one bundle: expanding folders and globs, and the aggregate verdict.
+
+The bundle is opened and its digests checked once; each proof then gets its own verdict, or an
+error when it could not be checked at all (a named file that does not exist or cannot be read).
+The run's exit code is the most serious of its proofs': 3 when any proof could not be checked,
+else 1 when any is invalid, else 0. An empty selection is a usage error, never "all valid".
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from prover.core.progress import Progress, StepTimer
+from prover.core.verify import (
+    CheckerFactory,
+    ExpectedInput,
+    VerifyResult,
+    bundle_warnings,
+    open_bundle,
+    verify_proof,
+)
+from prover.errors import (
+    EXIT_ENVIRONMENT,
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_USAGE,
+    ArtifactError,
+    UsageError,
+)
+
+__all__ = [
+    "ProofOutcome",
+    "ProofSelection",
+    "VerifyReport",
+    "check_each",
+    "select_proofs",
+    "verify_many",
+]
+
+_GLOB_CHARS = frozenset("*?[")
+
+Status = Literal["valid", "invalid", "error"]
+
+
+@dataclass(frozen=True)
+class ProofSelection:
+    """The proof files named on a command line, and whether they are to be reported as many."""
+
+    paths: list[Path]
+    #: True for several arguments, a folder or a glob, even when they name one file: the shape
+    #: of the output depends on the command line, never on how many files happen to match.
+    many: bool
+
+
+def _is_glob(arg: str) -> bool:
+    return any(c in _GLOB_CHARS for c in arg)
+
+
+def _inside(path: Path, folder: Path | None) -> bool:
+    return folder is not None and path.resolve().is_relative_to(folder)
+
+
+def select_proofs(args: Sequence[str | Path], *, exclude: Path | None = None) -> ProofSelection:
+    """Expand PROOF arguments into proof files, in argument order, each file once.
+
+    An existing folder stands for its ``*.json`` files (not recursive); an argument with ``*``,
+    ``?`` or ``[`` that is not an existing path is a glob pattern (``**`` recurses); anything else
+    is one proof file, kept even if it does not exist so that the verdict can say so. Files under
+    ``exclude`` (the bundle folder) are skipped when a folder or glob is expanded.
+
+    Raises :class:`UsageError` when there is no argument, or a folder or glob yields no file.
+    """
+    if not args:
+        raise UsageError("no proof given: name proof files, folders of proofs or glob patterns")
+    skip = None if exclude is None else Path(exclude).resolve()
+    paths: dict[Path, Path] = {}  # resolved -> as named; dicts keep insertion order
+    many = len(args) > 1
+    for arg in args:
+        text = str(arg)
+        path = Path(text)
+        if path.is_dir():
+            found = sorted(p for p in path.glob("*.json") if p.is_file())
+            empty = f"folder {text} holds no *.json file"
+        elif not path.exists() and _is_glob(text):
+            found = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+            empty = f"pattern {text!r} matches no file"
+        else:
+            paths.setdefault(path.resolve(), path)
+            continue
+        many = True
+        kept = [p for p in found if not _inside(p, skip)]
+        if not kept:
+            where = " outside the bundle folder" if found else ""
+            raise UsageError(
+                f"{empty}{where}; check the path, and quote glob patterns so that the shell "
+                "passes them to zkinfer unexpanded"
+            )
+        for p in kept:
+            paths.setdefault(p.resolve(), p)
+    return ProofSelection(paths=list(paths.values()), many=many)
+
+
+@dataclass(frozen=True)
+class ProofOutcome:
+    """One proof's verdict, or the error that kept it from getting one (never both)."""
+
+    proof_path: Path
+    result: VerifyResult | None = None
+    error: Exception | None = None
+
+    @property
+    def status(self) -> Status:
+        """``valid``, ``invalid``, or ``error`` when the proof could not be checked."""
+        if self.result is None:
+            return "error"
+        return "valid" if self.result.valid else "invalid"
+
+    @property
+    def exit_code(self) -> int:
+        """0 valid, 1 invalid, or the error's exit code (3 for a missing or unreadable file)."""
+        if self.result is not None:
+            return EXIT_OK if self.result.valid else EXIT_INVALID
+        return int(getattr(self.error, "exit_code", EXIT_ENVIRONMENT))
+
+    @property
+    def message(self) -> str:
+        """Why the proof is not valid (empty for a valid proof)."""
+        if self.result is not None:
+            return self.result.reason
+        return str(self.error)
+
+    def to_json(self) -> dict[str, Any]:
+        """One JSON Lines record: the single-proof ``--json`` object, or an error object."""
+        if self.result is not None:
+            return {"ok": True, **self.result.to_json()}
+        kind = type(self.error).__name__
+        return {
+            "ok": False,
+            "proof": str(self.proof_path),
+            "valid": False,
+            "error": {"type": kind, "message": self.message},
+        }
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """Every proof's outcome against one bundle, and the totals a CI system reports."""
+
+    bundle_root: Path
+    model_id: str
+    srs_provenance: str
+    outcomes: list[ProofOutcome]
+    bundle_digest: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def count(self, status: Status) -> int:
+        """How many proofs have ``status``."""
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def exit_code(self) -> int:
+        """3 if any proof could not be checked, else 1 if any is invalid, else 0; 2 if none."""
+        if not self.outcomes:
+            return EXIT_USAGE
+        return max(o.exit_code for o in self.outcomes)
+
+    def summary(self) -> dict[str, Any]:
+        """The totals, printed as the last JSON Lines record under ``"summary"``."""
+        return {
+            "total": len(self.outcomes),
+            "valid": self.count("valid"),
+            "invalid": self.count("invalid"),
+            "errors": self.count("error"),
+            "exit_code": self.exit_code,
+            "bundle": str(self.bundle_root),
+            "bundle_digest": self.bundle_digest,
+            "model_id": self.model_id,
+            "srs_provenance": self.srs_provenance,
+            "warnings": self.warnings,
+            "timings": self.timings,
+        }
+
+    @classmethod
+    def of_one(cls, bundle_root: Path, result: VerifyResult) -> VerifyReport:
+        """The report of a single-proof run (for its JUnit file)."""
+        return cls(
+            bundle_root=Path(bundle_root),
+            model_id=result.model_id,
+            srs_provenance=result.srs_provenance,
+            outcomes=[ProofOutcome(result.proof_path, result=result)],
+            warnings=list(result.warnings),
+            timings=dict(result.timings),
+        )
+
+
+def check_each(
+    paths: Sequence[Path],
+    check: Callable[[Path], VerifyResult],
+    *,
+    on_outcome: Callable[[ProofOutcome], None] | None = None,
+) -> list[ProofOutcome]:
+    """Run ``check`` on every proof, turning a missing or unreadable file into an error outcome.
+
+    Any other exception propagates: it is a problem shared by every proof (a bad input file) or a
+    bug, not a property of one proof. ``on_outcome`` sees each outcome as soon as it is known.
+    """
+    outcomes = []
+    for path in paths:
+        try:
+            outcome = ProofOutcome(path, result=check(path))
+        except (ArtifactError, OSError) as exc:  # no such proof file, permission denied
+            outcome = ProofOutcome(path, error=exc)
+        if on_outcome is not None:
+            on_outcome(outcome)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def verify_many(
+    proof_paths: Sequence[Path],
+    bundle_dir: Path,
+    *,
+    input_path: Path | None = None,
+    bundle_digest: str | None = None,
+    progress: Progress | None = None,
+    on_outcome: Callable[[ProofOutcome], None] | None = None,
+    checker: tuple[str, CheckerFactory] | None = None,
+) -> VerifyReport:
+    """Verify every proof against one bundle, opened and checked once.
+
+    With ``input_path`` every proof must be about that input; the input file is checked before
+    any proof, so a bad one raises ``InputError`` (exit 2) at once. Raises ``ArtifactError``
+    when the bundle cannot be used (missing, tampered, not the pinned digest).
+    """
+    timer = StepTimer(progress)
+    bundle = open_bundle(Path(bundle_dir), bundle_digest=bundle_digest, timer=timer)
+    expected = None
+    if input_path is not None:
+        expected = ExpectedInput(bundle, Path(input_path))
+        expected.instances()
+
+    name, proof_check = ("ezkl", None) if checker is None else (checker[0], checker[1](bundle))
+
+    def check(path: Path) -> VerifyResult:
+        return verify_proof(
+            bundle, path, expected_input=expected, check=proof_check, checked_by=name
+        )
+
+    outcomes = check_each(proof_paths, check, on_outcome=on_outcome)
+    return VerifyReport(
+        bundle_root=bundle.root,
+        model_id=bundle.model_id,
+        srs_provenance=bundle.srs_provenance,
+        outcomes=outcomes,
+        bundle_digest=bundle.digest,
+        warnings=bundle_warnings(bundle),
+        timings=timer.timings,
+    )
