@@ -1,4 +1,5 @@
-"""The end-to-end demo: compile a reference model, prove its sample, verify, show both outputs."""
+"""The end-to-end demo: compile a reference model, prove its sample, verify, show both outputs;
+then, on a local devnet, a dApp pays for the same inference and acts on the proven result."""
 
 from __future__ import annotations
 
@@ -23,8 +24,11 @@ def _label(outputs: list[list[float]] | None, labels: list[str] | None) -> str |
     return labels[max(range(len(scores)), key=scores.__getitem__)]
 
 
-def run_demo(model_dir: Path, workdir: Path, progress: Progress | None = None) -> dict[str, Any]:
-    """Run compile, prove and verify on ``model_dir`` and return every step's result."""
+def run_demo(
+    model_dir: Path, workdir: Path, progress: Progress | None = None, *, chain: bool = True
+) -> dict[str, Any]:
+    """Run compile, prove and verify on ``model_dir`` (then the on-chain flow, with ``chain``)
+    and return every step's result."""
     onnx, sample = model_dir / "network.onnx", model_dir / "input.json"
     if not onnx.is_file() or not sample.is_file():
         raise UsageError(
@@ -45,9 +49,14 @@ def run_demo(model_dir: Path, workdir: Path, progress: Progress | None = None) -
     verdict = verify(proof, bundle, input_path=sample, progress=progress)
     labels_file = model_dir / "labels.json"
     labels = json.loads(labels_file.read_text()) if labels_file.is_file() else None
-    return {
+    payload = {
         "label": _label(verdict.outputs, labels),
         "compile": compiled.to_json(),
         "prove": proved.to_json(),
         "verify": verdict.to_json(),
     }
+    if chain and verdict.valid:
+        from prover.chain.demo import run_chain_demo
+
+        payload["chain"] = run_chain_demo(bundle, sample, progress)
+    return payload

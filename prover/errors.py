@@ -9,13 +9,17 @@ from __future__ import annotations
 
 __all__ = [
     "ArtifactError",
+    "ChainError",
     "CircuitError",
     "InputError",
     "ModelError",
     "ProofInvalid",
+    "SignerError",
     "SrsError",
     "ToolchainError",
+    "TransactionReverted",
     "UsageError",
+    "WrongChainError",
     "ZkinferError",
 ]
 
@@ -77,3 +81,25 @@ class ProofInvalid(ZkinferError):
     """A proof did not verify (raised only where a caller asked for an exception, not a verdict)."""
 
     exit_code = EXIT_INVALID
+
+
+class ChainError(ZkinferError):
+    """An Ethereum RPC is unreachable or misbehaves, or a transaction could not be sent."""
+
+    exit_code = EXIT_ENVIRONMENT
+
+
+class WrongChainError(ChainError):
+    """The RPC serves another chain than the one the user expects."""
+
+
+class SignerError(ChainError):
+    """No signing key is configured, or the configured key or keystore cannot be used."""
+
+
+class TransactionReverted(ChainError):
+    """A transaction or call reverted; ``error_name`` is the contract's custom error when known."""
+
+    def __init__(self, message: str, *, error_name: str | None = None) -> None:
+        super().__init__(message)
+        self.error_name = error_name

@@ -7,6 +7,7 @@ The development SRS is cached under .zkinfer/test-home so repeated runs skip its
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from prover import CompileOptions, compile_model, prove
 from prover.core.bundle import Bundle
 from tests.helpers import REPO, model_files
+from tests.helpers.chain import Anvil, run_anvil
 
 os.environ.setdefault("ZKINFER_HOME", str(REPO / ".zkinfer" / "test-home"))
 
@@ -68,3 +70,10 @@ def cnn(tmp_path_factory: pytest.TempPathFactory) -> Compiled:
 def attention(tmp_path_factory: pytest.TempPathFactory) -> Compiled:
     """The digits attention block (softmax, layer norm)."""
     return _build(tmp_path_factory, "digits_attention", "public")
+
+
+@pytest.fixture(scope="session")
+def anvil() -> Iterator[Anvil]:
+    """A real anvil node (chain id 31337) for the whole session."""
+    with run_anvil() as node:
+        yield node

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.helpers import MODELS, zkinfer
+from tests.helpers import MODELS, own_home, zkinfer
 
 
-def test_demo_compiles_proves_and_verifies_a_reference_model(tmp_path: Path) -> None:
+def test_demo_compiles_proves_verifies_and_settles_on_chain(tmp_path: Path) -> None:
+    home = {"ZKINFER_HOME": str(own_home(tmp_path))}
     result = zkinfer(
-        "demo", "--model", MODELS / "breast_cancer_mlp", "--workdir", tmp_path, "--json"
+        "demo", "--model", MODELS / "breast_cancer_mlp", "--workdir", tmp_path, "--json", env=home
     )
     assert result.code == 0, result.stderr
     doc = result.json
@@ -17,10 +18,24 @@ def test_demo_compiles_proves_and_verifies_a_reference_model(tmp_path: Path) -> 
     assert doc["verify"]["outputs"] == doc["prove"]["outputs"]
     assert doc["compile"]["srs_provenance"] == "dev-unsafe"
     assert doc["label"] in ("malignant", "benign")
-    again = zkinfer("demo", "--model", MODELS / "breast_cancer_mlp", "--workdir", tmp_path)
+    chain = doc["chain"]
+    assert chain["chain_id"] == 31337 and chain["callback_ran"] is True
+    assert chain["outputs"] == doc["verify"]["outputs"][0]
+    assert {"deploy_verifier", "register_model", "request", "lock", "fulfill", "withdraw"} <= set(
+        chain["transactions"]
+    )
+    assert chain["transactions"]["fulfill"]["gas_used"] < 16_777_216 // 10
+    # the dApp refers the case exactly when the proven malignant logit is the larger one
+    assert chain["referred"] == (doc["label"] == "malignant")
+    assert zkinfer("devnet", "status", "--json", env=home).json["running"] is False
+    again = zkinfer(
+        "demo", "--model", MODELS / "breast_cancer_mlp", "--workdir", tmp_path, env=home
+    )
     assert again.code == 0 and again.stdout == ""
-    for text in ("VALID", "ONNX Runtime output", "compile reused", "dev-unsafe"):
+    for text in ("VALID", "ONNX Runtime output", "compile reused", "dev-unsafe", "fulfill"):
         assert text in again.stderr
+    # the devnet was stopped and restarted from its saved state: nothing is deployed twice
+    assert "reused from the devnet's saved state" in again.stderr
 
 
 def test_demo_refuses_a_folder_that_is_not_a_reference_model(tmp_path: Path) -> None:

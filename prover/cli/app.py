@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from prover import __version__
+from prover.cli import chain_cmds
 from prover.cli.output import RichProgress, emit, run_command, stderr_console
 from prover.errors import EXIT_INVALID, UsageError
+
+if TYPE_CHECKING:
+    from prover.core.verify import VerifyResult
 
 app = typer.Typer(
     name="zkinfer",
@@ -171,10 +175,18 @@ def _fmt(groups: list[list[float]]) -> str:
 
 @app.command("verify")
 def verify_cmd(
-    proof: Annotated[Path, typer.Argument(help="The proof JSON to check.")],
+    proofs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Proof JSON file(s), folder(s) of *.json proofs, or quoted glob pattern(s) "
+            "such as 'proofs/**/*.json'.",
+            metavar="PROOF",
+            show_default=False,
+        ),
+    ],
     bundle: Annotated[Path, typer.Option("--bundle", help="The bundle of the model.")],
     input: Annotated[
-        Path | None, typer.Option("--input", help="Also require the proof to be about this input.")
+        Path | None, typer.Option("--input", help="Also require each proof to be about this input.")
     ] = None,
     bundle_digest: Annotated[
         str | None,
@@ -182,37 +194,91 @@ def verify_cmd(
             help="Pin the bundle: its digest as printed by compile (exit 3 if it differs)."
         ),
     ] = None,
-    as_json: JsonOpt = False,
+    junit: Annotated[
+        Path | None,
+        typer.Option("--junit", metavar="FILE", help="Also write a JUnit XML report to FILE."),
+    ] = None,
+    rpc_url: Annotated[
+        str | None,
+        typer.Option(help="Verify with the deployed verifier on this chain (with --verifier)."),
+    ] = None,
+    verifier: Annotated[
+        str | None,
+        typer.Option(help="Address of the bundle's deployed verifier contract (with --rpc-url)."),
+    ] = None,
+    chain_id: Annotated[
+        int | None, typer.Option(help="With --rpc-url: refuse any other chain (exit 3).")
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print one JSON object on stdout; for many proofs, JSON Lines: one object "
+            "per proof, then a summary object.",
+        ),
+    ] = False,
 ) -> None:
-    """Verify a proof against a bundle: exit 0 valid, 1 invalid, 2 usage, 3 artifact error."""
+    """Verify proofs against a bundle: exit 0 all valid, 1 any invalid, 2 usage, 3 artifact error.
+
+    One PROOF file gives one verdict. Several PROOF arguments, a folder or a glob verify each
+    proof against the bundle, checked once, and report every verdict and the totals; the exit
+    code is 3 if any proof could not be checked, else 1 if any is invalid. Files inside the
+    bundle folder are skipped when a folder or glob is expanded.
+    """
+    from prover.cli import verify_many_output as many
+    from prover.cli.junit import write_junit
     from prover.core.verify import verify
+    from prover.core.verify_many import VerifyReport, select_proofs, verify_many
 
-    with run_command(as_json):
-        result = verify(
-            proof,
-            bundle,
-            input_path=input,
-            bundle_digest=bundle_digest,
-            progress=_progress(),
-        )
+    with run_command(as_json), many.junit_on_error(junit, bundle):
+        selection = select_proofs(proofs, exclude=bundle)
+        progress = _progress()
+        checker = None
+        if rpc_url is not None or verifier is not None:
+            if rpc_url is None or verifier is None:
+                raise UsageError("--rpc-url and --verifier go together (on-chain verification)")
+            from prover.chain.onchain_verify import onchain_checker
 
-        def human(c: Console) -> None:
-            if result.valid:
-                name = escape(str(proof))
-                c.print(f"[bold green]VALID[/bold green] {name} for model {result.model_id[:16]}…")
-                if result.outputs is not None:
-                    c.print(f"proven outputs {_fmt(result.outputs)}")
-                _print_hashes(c, result.input_hash, result.output_hash)
-            else:
-                c.print(
-                    f"[bold red]INVALID[/bold red] {escape(str(proof))}: {escape(result.reason)}"
-                )
-            for w in result.warnings:
-                c.print(f"[yellow]warning: {escape(w)}[/yellow]")
+            checker = onchain_checker(rpc_url, verifier, chain_id)
+        if selection.many:
+            report = verify_many(
+                selection.paths,
+                bundle,
+                input_path=input,
+                bundle_digest=bundle_digest,
+                progress=progress,
+                on_outcome=many.outcome_printer(as_json),
+                checker=checker,
+            )
+            many.print_summary(report, as_json)
+        else:
+            result = verify(
+                selection.paths[0],
+                bundle,
+                input_path=input,
+                bundle_digest=bundle_digest,
+                progress=progress,
+                checker=checker,
+            )
+            report = VerifyReport.of_one(bundle, result)
+            emit(as_json, {"ok": True, **result.to_json()}, lambda c: _print_verdict(c, result))
+        if junit is not None:
+            write_junit(junit, report)
+    if report.exit_code != 0:
+        raise typer.Exit(report.exit_code)
 
-        emit(as_json, {"ok": True, **result.to_json()}, human)
-    if not result.valid:
-        raise typer.Exit(EXIT_INVALID)
+
+def _print_verdict(c: Console, result: VerifyResult) -> None:
+    name = escape(str(result.proof_path))
+    if result.valid:
+        c.print(f"[bold green]VALID[/bold green] {name} for model {result.model_id[:16]}…")
+        if result.outputs is not None:
+            c.print(f"proven outputs {_fmt(result.outputs)}")
+        _print_hashes(c, result.input_hash, result.output_hash)
+    else:
+        c.print(f"[bold red]INVALID[/bold red] {name}: {escape(result.reason)}")
+    for w in result.warnings:
+        c.print(f"[yellow]warning: {escape(w)}[/yellow]")
 
 
 @srs_app.command("import")
@@ -240,13 +306,17 @@ def demo_cmd(
     workdir: Annotated[Path, typer.Option(help="Where bundles and proofs go.")] = Path(
         ".zkinfer/demo"
     ),
+    chain: Annotated[
+        bool, typer.Option(help="Also run the on-chain flow on the local devnet.")
+    ] = True,
     as_json: JsonOpt = False,
 ) -> None:
-    """Compile a reference model (dev SRS), prove its sample input and verify the proof."""
+    """Compile a reference model (dev SRS), prove its sample input and verify the proof; then,
+    on a local devnet, deploy, let a dApp request the inference, prove, fulfil and settle it."""
     from prover.demo import run_demo
 
     with run_command(as_json):
-        payload = run_demo(model_dir, workdir, progress=_progress())
+        payload = run_demo(model_dir, workdir, progress=_progress(), chain=chain)
         emit(as_json, {"ok": True, **payload}, lambda c: _print_demo(c, model_dir.name, payload))
     if not payload["verify"]["valid"]:
         raise typer.Exit(EXIT_INVALID)
@@ -300,6 +370,30 @@ def _print_demo(c: Console, name: str, payload: dict[str, Any]) -> None:
     else:
         table.add_row("SRS", f"[green]{compiled['srs_provenance']}[/green]")
     c.print(table)
+    if "chain" in payload:
+        _print_chain_demo(c, payload["chain"])
+
+
+def _print_chain_demo(c: Console, chain: dict[str, Any]) -> None:
+    c.print(f"[bold]on chain[/bold]: devnet {chain['rpc_url']} (chain id {chain['chain_id']})")
+    if "deploy_verifier" not in chain["transactions"]:
+        c.print("  verifier, market and registration reused from the devnet's saved state")
+    for step, tx in chain["transactions"].items():
+        c.print(f"  {step:<16} {tx['tx']}  gas {tx['gas_used']:>9,}")
+    c.print(f"market {chain['market']}   verifier {chain['verifier']}   dApp {chain['consumer']}")
+    outputs = ", ".join(f"{v:.4f}" for v in chain["outputs"])
+    c.print(f"request {chain['request_id']}: proven outputs [{outputs}] settled on chain")
+    decision = "referred for specialist review" if chain["referred"] else "not referred"
+    c.print(
+        f"the dApp acted on the proven output: margin {chain['malignant_margin_fixed_point']} "
+        f"(fixed point, scale 2^13) -> case {decision}"
+    )
+    c.print(
+        f"provider {chain['provider']} was paid {chain['reward_wei'] / 1e18:g} ETH and withdrew"
+    )
+
+
+chain_cmds.register(app)
 
 
 def run() -> None:

@@ -8,7 +8,7 @@ from prover.core import bundle as b
 from prover.core import ezkl_backend
 from prover.core.inputs import InputRange, load_inputs, validate_inputs
 
-__all__ = ["expected_input_instances", "load_bundle_inputs"]
+__all__ = ["expected_input_instances", "input_felts", "load_bundle_inputs"]
 
 
 def load_bundle_inputs(
@@ -23,15 +23,20 @@ def load_bundle_inputs(
     return values
 
 
-def expected_input_instances(bundle: b.Bundle, values: list[list[float]]) -> list[str]:
-    """The input part of the instances that a proof over ``values`` must carry (hex felts)."""
+def input_felts(bundle: b.Bundle, values: list[list[float]]) -> list[list[str]]:
+    """``values`` quantized as the circuit sees them: one list of hex felts per model input."""
     m = bundle.manifest
     scales: list[int] = m["circuit"]["input_scales"]
     types: list[str] = m["circuit"].get("input_types") or ["F32"] * len(scales)
-    felts = [
+    return [
         ezkl_backend.float_to_felts(v, s, t) for v, s, t in zip(values, scales, types, strict=True)
     ]
-    if m["instances"]["input"]["visibility"] == "public":
+
+
+def expected_input_instances(bundle: b.Bundle, values: list[list[float]]) -> list[str]:
+    """The input part of the instances that a proof over ``values`` must carry (hex felts)."""
+    felts = input_felts(bundle, values)
+    if bundle.manifest["instances"]["input"]["visibility"] == "public":
         return [f for group in felts for f in group]
     # ezkl hashes each model input separately with its Poseidon chip
     return [h for group in felts for h in ezkl_backend.poseidon_hash(group)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,12 +13,43 @@ from prover.core import bundle as b
 from prover.core import ezkl_backend
 from prover.core.expected import expected_input_instances, load_bundle_inputs
 from prover.core.progress import Progress, StepTimer
-from prover.core.proofs import MalformedProof, parse_proof, read_proof_file
+from prover.core.proofs import MalformedProof, ParsedProof, parse_proof, read_proof_file
 from prover.core.srs import DEV_UNSAFE
 from prover.core.witness import decode_inputs, decode_outputs, hashed_part, instance_part
 from prover.errors import ArtifactError
 
-__all__ = ["VerifyResult", "verify"]
+__all__ = [
+    "CheckerFactory",
+    "ExpectedInput",
+    "ProofCheck",
+    "VerifyResult",
+    "bundle_warnings",
+    "open_bundle",
+    "verify",
+    "verify_proof",
+]
+
+
+#: Checks a structurally valid proof cryptographically: ``(valid, reason)``. The default is ezkl
+#: in-process; the chain layer supplies one that asks a deployed verifier contract instead.
+ProofCheck = Callable[[ParsedProof], tuple[bool, str]]
+#: Makes the :data:`ProofCheck` for an opened bundle (it may check the bundle against a contract).
+CheckerFactory = Callable[[b.Bundle], ProofCheck]
+
+
+def ezkl_check(bundle: b.Bundle) -> ProofCheck:
+    """The local check: ezkl's Halo2/KZG verifier with the bundle's settings, key and SRS."""
+
+    def check(parsed: ParsedProof) -> tuple[bool, str]:
+        with tempfile.TemporaryDirectory() as tmp:
+            canonical = Path(tmp) / "proof.json"
+            canonical.write_text(json.dumps(parsed.canonical()))
+            ok, why = ezkl_backend.verify(
+                canonical, bundle.path(b.SETTINGS), bundle.path(b.VK), bundle.path(b.SRS)
+            )
+        return ok, why
+
+    return check
 
 
 @dataclass(frozen=True)
@@ -35,6 +67,7 @@ class VerifyResult:
     srs_provenance: str = ""
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    checked_by: str = "ezkl"
 
     def to_json(self) -> dict[str, Any]:
         """The verdict as printed by ``zkinfer verify --json``."""
@@ -50,27 +83,20 @@ class VerifyResult:
             "srs_provenance": self.srs_provenance,
             "warnings": self.warnings,
             "timings": self.timings,
+            "checked_by": self.checked_by,
         }
 
 
-def verify(
-    proof_path: Path,
-    bundle_dir: Path,
-    *,
-    input_path: Path | None = None,
-    bundle_digest: str | None = None,
-    progress: Progress | None = None,
-) -> VerifyResult:
-    """Check ``proof_path`` against the bundle; with ``input_path``, also that it proves that input.
+def open_bundle(
+    bundle_dir: Path, *, bundle_digest: str | None = None, timer: StepTimer | None = None
+) -> b.Bundle:
+    """Load a bundle for verifying: the digests of the files verify reads, and the optional pin.
 
     ``bundle_digest`` pins the whole bundle (the SHA-256 of its canonical manifest, printed by
     ``compile``): the manifest is not signed, so a CI that pins it knows which keys it trusts.
-
-    Returns a verdict for anything about the proof itself (malformed, another model, tampered).
-    Raises :class:`~prover.errors.ArtifactError` when the bundle or proof file cannot be used at
-    all (missing, digest mismatch), since then there is no verdict to give.
+    Raises :class:`~prover.errors.ArtifactError` when the bundle cannot be used at all.
     """
-    timer = StepTimer(progress)
+    timer = timer or StepTimer()
     with timer.step("check bundle", "digests of settings, verifying key and SRS"):
         bundle = b.load_bundle(Path(bundle_dir), check=b.VERIFY_FILES)
     if bundle_digest is not None and bundle.digest != bundle_digest.lower().removeprefix("0x"):
@@ -78,13 +104,60 @@ def verify(
             f"{bundle.root}: bundle digest {bundle.digest} is not the pinned {bundle_digest}; "
             "this is not the bundle you pinned (recompiled or changed)"
         )
+    return bundle
+
+
+def bundle_warnings(bundle: b.Bundle) -> list[str]:
+    """Warnings that hold for every proof checked against ``bundle``."""
+    if bundle.srs_provenance == DEV_UNSAFE:
+        return ["bundle uses a dev-unsafe SRS: its proofs can be forged by the SRS creator"]
+    return []
+
+
+class ExpectedInput:
+    """The input a proof must be about: loaded and checked against the bundle on first use only.
+
+    Loading lazily keeps the order of checks of :func:`verify` (a malformed proof is invalid
+    before the input file is read); :func:`instances` can be called early to fail fast instead.
+    """
+
+    def __init__(self, bundle: b.Bundle, path: Path) -> None:
+        self.bundle = bundle
+        self.path = Path(path)
+        self._instances: list[str] | None = None
+
+    def instances(self) -> list[str]:
+        """The input instances a proof over this input carries; raises ``InputError`` if bad."""
+        if self._instances is None:
+            values = load_bundle_inputs(self.bundle, self.path, allow_out_of_range=True)
+            self._instances = expected_input_instances(self.bundle, values)
+        return self._instances
+
+
+def verify_proof(
+    bundle: b.Bundle,
+    proof_path: Path,
+    *,
+    expected_input: ExpectedInput | None = None,
+    timer: StepTimer | None = None,
+    check: ProofCheck | None = None,
+    checked_by: str = "ezkl",
+) -> VerifyResult:
+    """The verdict on one proof file for a bundle already opened with :func:`open_bundle`.
+
+    ``check`` (default: ezkl in-process) decides on the cryptography once the proof's structure,
+    claims and input have passed; ``checked_by`` names it in the result.
+
+    Returns a verdict for anything about the proof itself (malformed, another model, tampered,
+    another input). Raises :class:`~prover.errors.ArtifactError` when the proof file does not
+    exist, ``OSError`` when it cannot be read.
+    """
+    timer = timer or StepTimer()
     m = bundle.manifest
     proof_path = Path(proof_path)
     if not proof_path.is_file():
         raise ArtifactError(f"{proof_path}: no such proof file")
-    warnings = []
-    if bundle.srs_provenance == DEV_UNSAFE:
-        warnings.append("bundle uses a dev-unsafe SRS: its proofs can be forged by the SRS creator")
+    warnings = bundle_warnings(bundle)
 
     def invalid(reason: str) -> VerifyResult:
         return VerifyResult(
@@ -95,6 +168,7 @@ def verify(
             srs_provenance=bundle.srs_provenance,
             warnings=warnings,
             timings=timer.timings,
+            checked_by=checked_by,
         )
 
     try:
@@ -111,17 +185,13 @@ def verify(
             f"the proof says it is for model {str(claimed)[:16]}..., not this bundle's "
             f"model {bundle.model_id[:16]}..."
         )
-    if input_path is not None:
-        values = load_bundle_inputs(bundle, Path(input_path), allow_out_of_range=True)
-        if instance_part(parsed.instances, m, "input") != expected_input_instances(bundle, values):
-            return invalid(f"the proof is not about the input in {input_path}")
+    if expected_input is not None and (
+        instance_part(parsed.instances, m, "input") != expected_input.instances()
+    ):
+        return invalid(f"the proof is not about the input in {expected_input.path}")
 
-    with timer.step("verify", "ezkl (halo2, KZG)"), tempfile.TemporaryDirectory() as tmp:
-        canonical = Path(tmp) / "proof.json"
-        canonical.write_text(json.dumps(parsed.canonical()))
-        ok, why = ezkl_backend.verify(
-            canonical, bundle.path(b.SETTINGS), bundle.path(b.VK), bundle.path(b.SRS)
-        )
+    with timer.step("verify", checked_by):
+        ok, why = (check or ezkl_check(bundle))(parsed)
     if not ok:
         return invalid(why or "the proof does not verify")
     return VerifyResult(
@@ -135,4 +205,32 @@ def verify(
         srs_provenance=bundle.srs_provenance,
         warnings=warnings,
         timings=timer.timings,
+        checked_by=checked_by,
+    )
+
+
+def verify(
+    proof_path: Path,
+    bundle_dir: Path,
+    *,
+    input_path: Path | None = None,
+    bundle_digest: str | None = None,
+    progress: Progress | None = None,
+    checker: tuple[str, CheckerFactory] | None = None,
+) -> VerifyResult:
+    """Check ``proof_path`` against the bundle; with ``input_path``, also that it proves that input.
+
+    ``bundle_digest`` pins the whole bundle (see :func:`open_bundle`). ``checker`` replaces the
+    local ezkl check with a named factory (the on-chain verifier of the chain layer).
+
+    Returns a verdict for anything about the proof itself (malformed, another model, tampered).
+    Raises :class:`~prover.errors.ArtifactError` when the bundle or proof file cannot be used at
+    all (missing, digest mismatch), since then there is no verdict to give.
+    """
+    timer = StepTimer(progress)
+    bundle = open_bundle(Path(bundle_dir), bundle_digest=bundle_digest, timer=timer)
+    expected = None if input_path is None else ExpectedInput(bundle, Path(input_path))
+    name, check = ("ezkl", None) if checker is None else (checker[0], checker[1](bundle))
+    return verify_proof(
+        bundle, Path(proof_path), expected_input=expected, timer=timer, check=check, checked_by=name
     )

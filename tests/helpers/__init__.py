@@ -65,3 +65,14 @@ def compile_args(name: str, out: Path, *extra: str | Path) -> list[str | Path]:
     """CLI arguments that compile a reference model with its calibration data into ``out``."""
     onnx, sample, calibration = model_files(name)
     return ["compile", onnx, "--sample", sample, "--calibration", calibration, "--out", out, *extra]
+
+
+def own_home(tmp_path: Path) -> Path:
+    """A data directory of its own (deployments, worker cursor, devnet) that shares the session's
+    SRS cache, so that no test generates a development SRS twice."""
+    shared = Path(os.environ["ZKINFER_HOME"]) / "srs"
+    shared.mkdir(parents=True, exist_ok=True)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "srs").symlink_to(shared)
+    return home

@@ -1,0 +1,240 @@
+"""``zkinfer deploy``: a bundle's verifier, the market, and the model's registration, once each.
+
+Deployments are recorded per chain id in ``$ZKINFER_HOME/deployments/<chain id>.json``; a recorded
+address is reused only while the code at it is still the expected code (a devnet may have been
+reset), so a stale record costs a redeploy, never a wrong address.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prover.chain.client import ChainClient, TxResult
+from prover.chain.contracts import Artifact, load_artifact, verifier_artifact
+from prover.core import bundle as b
+from prover.core.paths import cache_dir
+from prover.core.progress import Progress, StepTimer
+from prover.core.srs import CEREMONY
+from prover.errors import ArtifactError, ChainError, UsageError
+
+__all__ = [
+    "DeployOptions",
+    "DeployResult",
+    "Deployments",
+    "deploy_bundle",
+    "find_market",
+    "model_config",
+]
+
+MARKET = "InferenceMarket"
+
+
+class Deployments:
+    """The addresses zkinfer deployed on one chain, kept in the data directory."""
+
+    def __init__(self, chain_id: int) -> None:
+        self.path = cache_dir() / "deployments" / f"{chain_id}.json"
+        try:
+            self.doc: dict[str, Any] = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self.doc = {}
+
+    def get(self, kind: str, key: str = "") -> str | None:
+        """A recorded address (``kind`` "market", or "verifiers" with a model id as ``key``)."""
+        entry = self.doc.get(kind)
+        if key:
+            entry = entry.get(key) if isinstance(entry, dict) else None
+        return entry if isinstance(entry, str) else None
+
+    def put(self, kind: str, address: str, key: str = "") -> None:
+        """Record an address and write the file."""
+        if key:
+            self.doc.setdefault(kind, {})[key] = address
+        else:
+            self.doc[kind] = address
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.doc, indent=2, sort_keys=True) + "\n")
+        tmp.replace(self.path)
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    """Choices for ``deploy``; the stake and lock length apply when the model is registered."""
+
+    market: str | None = None
+    allow_unsafe_srs: bool = False
+    min_lock_stake_wei: int = 10**16
+    lock_duration_s: int = 600
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    """Where the bundle's verifier and the market are, and what it took to get there."""
+
+    chain_id: int
+    model_id: str
+    verifier: str
+    market: str
+    srs_provenance: str
+    reused: dict[str, bool]
+    transactions: dict[str, TxResult] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The result as ``zkinfer deploy --json`` prints it."""
+        return {
+            "chain_id": self.chain_id,
+            "model_id": self.model_id,
+            "verifier": self.verifier,
+            "market": self.market,
+            "srs_provenance": self.srs_provenance,
+            "reused": self.reused,
+            "transactions": {k: v.to_json() for k, v in self.transactions.items()},
+            "warnings": self.warnings,
+        }
+
+
+def _single_scale(scales: list[int], side: str) -> int:
+    if len(set(scales)) != 1:
+        raise UsageError(
+            f"the model's {side}s have different fixed-point scales {scales}; the market records "
+            f"one {side} scale per model: recompile so that all {side}s share one scale"
+        )
+    return int(scales[0])
+
+
+def model_config(bundle: b.Bundle, verifier: str, options: DeployOptions) -> tuple[Any, ...]:
+    """The ``InferenceMarket.ModelConfig`` tuple for ``bundle`` served by ``verifier``."""
+    m = bundle.manifest
+    layout = m["instances"]
+    if layout["output"]["visibility"] != "public":
+        raise UsageError(
+            "the market hands proven outputs to consumers, but this bundle hashes its outputs: "
+            "recompile with --output-visibility public to use it on chain"
+        )
+    return (
+        verifier,
+        bytes.fromhex(m["files"][b.VK]),
+        bytes.fromhex(m["files"][b.SETTINGS]),
+        int(layout["total"]),
+        int(layout["input"]["offset"]),
+        int(layout["input"]["count"]),
+        int(layout["output"]["offset"]),
+        int(layout["output"]["count"]),
+        int(m["batch_size"]),
+        _single_scale(m["circuit"]["input_scales"], "input"),
+        _single_scale(m["circuit"]["output_scales"], "output"),
+        options.min_lock_stake_wei,
+        options.lock_duration_s,
+    )
+
+
+def _has_code(client: ChainClient, address: str | None, artifact: Artifact) -> bool:
+    return address is not None and client.code_hash(address) == artifact.runtime_code_hash
+
+
+def find_market(client: ChainClient, explicit: str | None = None) -> str:
+    """The market to use: ``explicit`` (checked to be this build's market) or the recorded one."""
+    artifact = load_artifact(MARKET)
+    if explicit is not None:
+        if not _has_code(client, explicit, artifact):
+            raise ChainError(
+                f"--market {explicit}: no InferenceMarket of this zkinfer version is deployed "
+                f"there on chain {client.chain_id}"
+            )
+        return explicit
+    recorded = Deployments(client.chain_id).get("market")
+    if recorded is None or not _has_code(client, recorded, artifact):
+        raise ChainError(
+            f"no InferenceMarket is known on chain {client.chain_id}: run `zkinfer deploy BUNDLE` "
+            "first or pass --market ADDRESS"
+        )
+    return recorded
+
+
+def _check_srs_policy(bundle: b.Bundle, client: ChainClient, options: DeployOptions) -> list[str]:
+    if bundle.srs_provenance == CEREMONY:
+        return []
+    if client.is_local_devnet:
+        return ["the bundle uses a development SRS (dev-unsafe): fine on a devnet, never elsewhere"]
+    if not options.allow_unsafe_srs:
+        raise UsageError(
+            f"refusing to deploy to chain {client.chain_id}: the bundle was compiled with a "
+            "development SRS (dev-unsafe), whose creator can forge proofs. Compile with a "
+            "ceremony SRS (`zkinfer srs import`), or pass --allow-unsafe-srs for a throwaway "
+            "test network"
+        )
+    return [f"deployed a dev-unsafe bundle to chain {client.chain_id} (--allow-unsafe-srs)"]
+
+
+def deploy_bundle(
+    client: ChainClient,
+    bundle_dir: Path,
+    options: DeployOptions | None = None,
+    progress: Progress | None = None,
+) -> DeployResult:
+    """Deploy (or reuse) the bundle's verifier and the market, and register the model."""
+    options = options or DeployOptions()
+    timer = StepTimer(progress)
+    with timer.step("check bundle"):
+        bundle = b.load_bundle(Path(bundle_dir), check=(b.VERIFIER_JSON, b.VK, b.SETTINGS))
+    warnings = _check_srs_policy(bundle, client, options)
+    verifier_art = verifier_artifact(bundle.path(b.VERIFIER_JSON))
+    market_art = load_artifact(MARKET)
+    record = Deployments(client.chain_id)
+    txs: dict[str, TxResult] = {}
+    reused = {"verifier": True, "market": True, "registration": True}
+
+    market = options.market or record.get("market")
+    if options.market is not None or _has_code(client, market, market_art):
+        market = find_market(client, options.market)
+    else:
+        with timer.step("deploy market"):
+            txs["deploy_market"] = client.deploy(market_art, "deploy InferenceMarket")
+        market = str(txs["deploy_market"].contract_address)
+        record.put("market", market)
+        reused["market"] = False
+    contract = client.contract(market_art, market)
+    model_id = bytes.fromhex(bundle.model_id)
+
+    registered = client.call(contract.functions.getModel(model_id), "read the model")
+    owner = registered[2]
+    if int(owner, 16) != 0:
+        verifier = str(registered[0][0])
+        if registered[0][1] != bytes.fromhex(bundle.manifest["files"][b.VK]) or not _has_code(
+            client, verifier, verifier_art
+        ):
+            raise ArtifactError(
+                f"model {bundle.model_id[:16]}… is already registered on market {market} with "
+                "another verifying key or verifier (a bundle compiled with another SRS?): use "
+                "the bundle it was registered from, or another market (--market)"
+            )
+        record.put("verifiers", verifier, bundle.model_id)
+        return DeployResult(
+            client.chain_id, bundle.model_id, verifier, market,
+            bundle.srs_provenance, reused, txs, warnings,
+        )  # fmt: skip
+
+    verifier_addr = record.get("verifiers", bundle.model_id)
+    if _has_code(client, verifier_addr, verifier_art):
+        verifier = str(verifier_addr)
+    else:
+        with timer.step("deploy verifier", f"{len(verifier_art.deployed_bytecode) // 2 - 1} B"):
+            txs["deploy_verifier"] = client.deploy(verifier_art, "deploy verifier")
+        verifier = str(txs["deploy_verifier"].contract_address)
+        record.put("verifiers", verifier, bundle.model_id)
+        reused["verifier"] = False
+    config = model_config(bundle, verifier, options)
+    with timer.step("register model"):
+        txs["register_model"] = client.transact(
+            contract.functions.registerModel(model_id, config), "register model"
+        )
+    reused["registration"] = False
+    return DeployResult(
+        client.chain_id, bundle.model_id, verifier, market,
+        bundle.srs_provenance, reused, txs, warnings,
+    )  # fmt: skip

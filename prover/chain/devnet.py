@@ -1,0 +1,199 @@
+"""A local anvil devnet whose state lives in the data directory, so deployments survive a restart.
+
+``$ZKINFER_HOME/devnet/`` holds ``state.json`` (anvil dumps the chain there every few seconds and on
+exit, and loads it on start), ``devnet.json`` (pid, port, RPC URL of the running node) and
+``anvil.log``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prover.core.paths import cache_dir, repo_root
+from prover.errors import ChainError, ToolchainError
+
+__all__ = [
+    "DEVNET_CHAIN_ID",
+    "DevnetStatus",
+    "anvil_binary",
+    "devnet_dir",
+    "ensure_devnet",
+    "start_devnet",
+    "status",
+    "stop_devnet",
+]
+
+DEVNET_CHAIN_ID = 31337
+_STATE_INTERVAL_S = 2
+_START_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class DevnetStatus:
+    """Whether the devnet runs, and where."""
+
+    running: bool
+    rpc_url: str | None
+    pid: int | None
+    chain_id: int | None
+    block: int | None
+    state_file: Path
+
+    def to_json(self) -> dict[str, Any]:
+        """The status as ``zkinfer devnet status --json`` prints it."""
+        return {
+            "running": self.running,
+            "rpc_url": self.rpc_url,
+            "pid": self.pid,
+            "chain_id": self.chain_id,
+            "block": self.block,
+            "state_file": str(self.state_file),
+        }
+
+
+def devnet_dir() -> Path:
+    """``$ZKINFER_HOME/devnet``, created if needed."""
+    path = cache_dir() / "devnet"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def anvil_binary() -> str:
+    """anvil: ``$ZKINFER_ANVIL``, the checkout's npm copy, or one on PATH."""
+    env = os.environ.get("ZKINFER_ANVIL")
+    candidates = [env] if env else []
+    candidates.append(str(repo_root() / "verifier_contracts" / "node_modules" / ".bin" / "anvil"))
+    candidates.append(shutil.which("anvil") or "")
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    raise ToolchainError(
+        "anvil not found: run `make install` (npm installs it into verifier_contracts/), "
+        "install Foundry, or set ZKINFER_ANVIL to an anvil binary"
+    )
+
+
+def _rpc(url: str, method: str, timeout: float = 2.0) -> Any:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": []}).encode()
+    req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return json.loads(resp.read())["result"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child of this process still "exists": reap it if it has exited
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return done == 0
+
+
+def status() -> DevnetStatus:
+    """Look at the recorded devnet: its process and whether its RPC answers."""
+    folder = devnet_dir()
+    state = folder / "state.json"
+    info_file = folder / "devnet.json"
+    try:
+        info = json.loads(info_file.read_text())
+        pid, url = int(info["pid"]), str(info["rpc_url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return DevnetStatus(False, None, None, None, None, state)
+    if not _alive(pid):
+        return DevnetStatus(False, url, pid, None, None, state)
+    try:
+        chain_id = int(_rpc(url, "eth_chainId"), 16)
+        block = int(_rpc(url, "eth_blockNumber"), 16)
+    except (OSError, ValueError, KeyError, urllib.error.URLError):
+        return DevnetStatus(False, url, pid, None, None, state)
+    return DevnetStatus(True, url, pid, chain_id, block, state)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_devnet(port: int | None = None) -> DevnetStatus:
+    """Start anvil on a free localhost port with the persisted state (no-op if it already runs)."""
+    current = status()
+    if current.running:
+        return current
+    folder = devnet_dir()
+    port = port or _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = (folder / "anvil.log").open("ab")
+    args = [
+        anvil_binary(),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--chain-id",
+        str(DEVNET_CHAIN_ID),
+        "--state",
+        str(folder / "state.json"),
+        "--state-interval",
+        str(_STATE_INTERVAL_S),
+    ]
+    proc = subprocess.Popen(
+        args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+    )
+    log.close()
+    (folder / "devnet.json").write_text(json.dumps({"pid": proc.pid, "rpc_url": url}))
+    deadline = time.monotonic() + _START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ChainError(
+                f"anvil exited at start (code {proc.returncode}); see {folder / 'anvil.log'}"
+            )
+        try:
+            _rpc(url, "eth_chainId", timeout=0.5)
+            return status()
+        except (OSError, ValueError, urllib.error.URLError):
+            time.sleep(0.1)
+    proc.terminate()
+    raise ChainError(f"anvil did not answer on {url} within {_START_TIMEOUT_S:.0f} s")
+
+
+def stop_devnet(timeout_s: float = 15.0) -> bool:
+    """Stop the devnet, letting anvil write its state; ``False`` if none was running."""
+    current = status()
+    info_file = devnet_dir() / "devnet.json"
+    if current.pid is None or not _alive(current.pid):
+        info_file.unlink(missing_ok=True)
+        return False
+    os.kill(current.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _alive(current.pid):
+        time.sleep(0.1)
+    if _alive(current.pid):
+        os.kill(current.pid, signal.SIGKILL)
+    info_file.unlink(missing_ok=True)
+    return True
+
+
+def ensure_devnet() -> str:
+    """The devnet's RPC URL, starting it when it is not running."""
+    current = start_devnet()
+    if current.rpc_url is None:  # status() found the node but lost its record
+        raise ChainError(f"the devnet runs but {devnet_dir() / 'devnet.json'} names no RPC URL")
+    return current.rpc_url

@@ -1,0 +1,282 @@
+"""The market from Python: request an inference, read a request, prove it, fulfil it.
+
+A request carries two things about its input: the commitment the contract checks a proof against
+(keccak256 of the input instances, i.e. of the quantized inputs or of their Poseidon hash) and
+``inputData``, which the contract never reads: ``abi.encode(int256[][])``, the quantized inputs
+(value × 2^scale) of each model input, from which a provider rebuilds the exact input.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from eth_utils.crypto import keccak
+
+from prover.chain.client import ChainClient, TxResult, events_of
+from prover.chain.contracts import load_artifact
+from prover.core import bundle as b
+from prover.core.expected import expected_input_instances, input_felts, load_bundle_inputs
+from prover.core.fields import felt_from_hex, felt_to_signed, signed_to_float
+from prover.core.progress import Progress
+from prover.core.proofs import MalformedProof, parse_proof, read_proof_file
+from prover.core.prove import prove
+from prover.errors import ArtifactError, InputError, UsageError
+
+__all__ = [
+    "FulfillResult",
+    "OnChainRequest",
+    "RequestResult",
+    "Status",
+    "decode_input_data",
+    "encode_request_input",
+    "fulfill_request",
+    "input_commitment",
+    "prove_request",
+    "read_request",
+    "request_inference",
+]
+
+MARKET = "InferenceMarket"
+
+
+class Status(IntEnum):
+    """``InferenceMarket.Status``."""
+
+    NONE = 0
+    OPEN = 1
+    FULFILLED = 2
+    REFUNDED = 3
+
+
+def input_commitment(instances: list[int]) -> bytes:
+    """keccak256(abi.encodePacked(uint256[])): what the market compares the input instances to."""
+    return keccak(b"".join(v.to_bytes(32, "big") for v in instances))
+
+
+def encode_request_input(bundle: b.Bundle, values: list[list[float]]) -> tuple[bytes, bytes]:
+    """The commitment and ``inputData`` of a request for ``values`` (already validated)."""
+    quantized = [[felt_to_signed(felt_from_hex(h)) for h in g] for g in input_felts(bundle, values)]
+    instances = [felt_from_hex(h) for h in expected_input_instances(bundle, values)]
+    return input_commitment(instances), abi_encode(["int256[][]"], [quantized])
+
+
+def decode_input_data(bundle: b.Bundle, data: bytes) -> list[list[float]]:
+    """Rebuild a request's input values from its ``inputData``; :class:`InputError` if malformed."""
+    m = bundle.manifest
+    try:
+        (groups,) = abi_decode(["int256[][]"], data)
+    except Exception as exc:  # eth_abi raises many types for malformed data
+        raise InputError(f"the request's inputData is not abi.encode(int256[][]) ({exc})") from None
+    sizes = [_numel(i["shape"]) for i in m["inputs"]]
+    if [len(g) for g in groups] != sizes:
+        raise InputError(
+            f"the request's inputData holds {[len(g) for g in groups]} values per input, the "
+            f"model takes {sizes}"
+        )
+    scales = m["circuit"]["input_scales"]
+    return [[signed_to_float(int(q), s) for q in g] for g, s in zip(groups, scales, strict=True)]
+
+
+def _numel(shape: list[int]) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n
+
+
+@dataclass(frozen=True)
+class RequestResult:
+    """A request placed on chain."""
+
+    request_id: int
+    commitment: str
+    reward_wei: int
+    deadline: int
+    tx: TxResult
+
+    def to_json(self) -> dict[str, Any]:
+        """The result as ``zkinfer request --json`` prints it."""
+        return {
+            "request_id": self.request_id,
+            "input_commitment": self.commitment,
+            "reward_wei": self.reward_wei,
+            "deadline": self.deadline,
+            "transaction": self.tx.to_json(),
+        }
+
+
+@dataclass(frozen=True)
+class OnChainRequest:
+    """A request as the market stores it, plus the input data from its event."""
+
+    request_id: int
+    model_id: str
+    requester: str
+    consumer: str
+    deadline: int
+    status: Status
+    reward_wei: int
+    commitment: bytes
+    locked_by: str
+    lock_deadline: int
+    input_data: bytes = field(repr=False, default=b"")
+
+
+@dataclass(frozen=True)
+class FulfillResult:
+    """A settled request: its proven outputs as the market stored them."""
+
+    request_id: int
+    outputs: list[float]
+    outputs_fixed_point: list[int]
+    output_scale: int
+    tx: TxResult
+    callback_failed: bool
+
+    def to_json(self) -> dict[str, Any]:
+        """The result as ``zkinfer fulfill --json`` prints it."""
+        return {
+            "request_id": self.request_id,
+            "outputs": self.outputs,
+            "outputs_fixed_point": self.outputs_fixed_point,
+            "output_scale": self.output_scale,
+            "consumer_callback_failed": self.callback_failed,
+            "transaction": self.tx.to_json(),
+        }
+
+
+def request_inference(
+    client: ChainClient,
+    market: str,
+    bundle_dir: Path,
+    input_path: Path,
+    *,
+    reward_wei: int,
+    deadline_s: int = 3600,
+    consumer: str | None = None,
+) -> RequestResult:
+    """Escrow ``reward_wei`` for a proven inference of the bundle's model on ``input_path``."""
+    if reward_wei <= 0:
+        raise UsageError("--reward must be more than zero")
+    bundle = b.load_bundle(Path(bundle_dir))
+    values = load_bundle_inputs(bundle, Path(input_path))
+    commitment, data = encode_request_input(bundle, values)
+    contract = client.contract(load_artifact(MARKET), market)
+    now = int(
+        client.rpc("read the latest block", lambda: client.w3.eth.get_block("latest"))["timestamp"]
+    )
+    deadline = now + deadline_s
+    fn = contract.functions.requestInference(
+        bytes.fromhex(bundle.model_id),
+        commitment,
+        data,
+        deadline,
+        consumer or "0x0000000000000000000000000000000000000000",
+    )
+    tx = client.transact(fn, "request inference", value=reward_wei)
+    events = events_of(contract, "InferenceRequested", tx)
+    if len(events) != 1:
+        raise ArtifactError("the request transaction emitted no InferenceRequested event")
+    return RequestResult(
+        int(events[0]["args"]["requestId"]), "0x" + commitment.hex(), reward_wei, deadline, tx
+    )
+
+
+def read_request(client: ChainClient, market: str, request_id: int) -> OnChainRequest:
+    """The request's stored state and the ``inputData`` of its event."""
+    contract = client.contract(load_artifact(MARKET), market)
+    r = client.call(contract.functions.getRequest(request_id), f"read request {request_id}")
+    if Status(r[4]) is Status.NONE:
+        raise UsageError(f"request {request_id} does not exist on market {market}")
+    logs = client.rpc(
+        "read request events",
+        lambda: contract.events.InferenceRequested().get_logs(
+            from_block=0, argument_filters={"requestId": request_id}
+        ),
+    )
+    data = bytes(logs[0]["args"]["inputData"]) if logs else b""
+    return OnChainRequest(
+        request_id=request_id,
+        model_id=bytes(r[0]).hex(),
+        requester=str(r[1]),
+        consumer=str(r[2]),
+        deadline=int(r[3]),
+        status=Status(r[4]),
+        reward_wei=int(r[5]),
+        commitment=bytes(r[6]),
+        locked_by=str(r[7]),
+        lock_deadline=int(r[8]),
+        input_data=data,
+    )
+
+
+def prove_request(
+    bundle_dir: Path, request: OnChainRequest, out: Path, progress: Progress | None = None
+) -> Path:
+    """Prove the request's input; refuse when its data does not match its commitment."""
+    bundle = b.load_bundle(Path(bundle_dir))
+    if bundle.model_id != request.model_id:
+        raise UsageError(
+            f"request {request.request_id} is for model {request.model_id[:16]}…, the bundle "
+            f"holds {bundle.model_id[:16]}…"
+        )
+    values = decode_input_data(bundle, request.input_data)
+    commitment, _ = encode_request_input(bundle, values)
+    if commitment != request.commitment:
+        raise InputError(
+            f"request {request.request_id}: its inputData does not match its input commitment, "
+            "so no proof can settle it"
+        )
+    with tempfile.TemporaryDirectory(prefix="zkinfer-request-") as tmp:
+        data = Path(tmp) / "input.json"
+        data.write_text(json.dumps({"input_data": values}))
+        prove(bundle.root, data, out, progress=progress)
+    return out
+
+
+def _proof_call_args(bundle: b.Bundle, proof_path: Path) -> tuple[bytes, list[int]]:
+    m = bundle.manifest
+    try:
+        parsed = parse_proof(
+            read_proof_file(proof_path),
+            expected_instances=int(m["instances"]["total"]),
+            expected_bytes=int(m["proof_bytes"]),
+        )
+    except MalformedProof as exc:
+        raise UsageError(f"{proof_path}: {exc}") from None
+    return bytes(parsed.proof), [felt_from_hex(h) for h in parsed.instances]
+
+
+def fulfill_request(
+    client: ChainClient, market: str, bundle_dir: Path, request_id: int, proof_path: Path
+) -> FulfillResult:
+    """Submit a proof for ``request_id``; the market checks it with the pinned verifier."""
+    bundle = b.load_bundle(Path(bundle_dir))
+    proof, instances = _proof_call_args(bundle, proof_path)
+    layout = bundle.manifest["instances"]["input"]
+    start, count = int(layout["offset"]), int(layout["count"])
+    request = read_request(client, market, request_id)
+    if input_commitment(instances[start : start + count]) != request.commitment:
+        raise UsageError(
+            f"{proof_path} proves another input than request {request_id} committed to"
+        )
+    contract = client.contract(load_artifact(MARKET), market)
+    tx = client.transact(contract.functions.fulfill(request_id, proof, instances), "fulfill")
+    done = events_of(contract, "InferenceFulfilled", tx)
+    failed = events_of(contract, "ConsumerCallbackFailed", tx)
+    fixed = [int(v) for v in done[0]["args"]["outputs"]] if done else []
+    scale = int(
+        client.call(contract.functions.getModel(bytes.fromhex(bundle.model_id)), "read model")[0][
+            10
+        ]
+    )
+    return FulfillResult(
+        request_id, [signed_to_float(v, scale) for v in fixed], fixed, scale, tx, bool(failed)
+    )

@@ -1,0 +1,345 @@
+"""On-chain commands: ``devnet``, ``deploy``, ``request``, ``fulfill``, ``worker``.
+
+Each one parses its options, connects (to ``--rpc-url``, or to the local devnet, started on
+demand), calls one function of :mod:`prover.chain` and renders the result. Keys come only from
+``ZKINFER_PRIVATE_KEY`` or ``--keystore`` (password in ``ZKINFER_KEYSTORE_PASSWORD``); on the local
+devnet, anvil's public account 0 is used when neither is set.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from prover.cli.output import RichProgress, emit, run_command, stderr_console
+from prover.errors import UsageError
+
+if TYPE_CHECKING:
+    from prover.chain.client import ChainClient
+
+__all__ = ["connect", "parse_wei", "register"]
+
+devnet_app = typer.Typer(
+    help="A local anvil chain whose state survives restarts.", no_args_is_help=True
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+RpcOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--rpc-url",
+        envvar="ZKINFER_RPC_URL",
+        help="Ethereum JSON-RPC URL (default: the local devnet, started if needed).",
+    ),
+]
+ChainIdOpt = Annotated[
+    int | None,
+    typer.Option("--chain-id", envvar="ZKINFER_CHAIN_ID", help="Refuse any other chain (exit 3)."),
+]
+KeystoreOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Encrypted JSON keystore; its password comes from ZKINFER_KEYSTORE_PASSWORD."
+    ),
+]
+MarketOpt = Annotated[
+    str | None, typer.Option(help="InferenceMarket address (default: the one deploy recorded).")
+]
+
+_UNITS = {"wei": 0, "gwei": 9, "ether": 18, "eth": 18}
+
+
+def parse_wei(text: str) -> int:
+    """``"0.01"`` or ``"0.01ether"``, ``"5gwei"``, ``"1000wei"`` → wei."""
+    value = text.strip().lower()
+    unit = next((u for u in sorted(_UNITS, key=len, reverse=True) if value.endswith(u)), "ether")
+    number = value.removesuffix(unit).strip() if value.endswith(unit) else value
+    try:
+        wei = Decimal(number) * (10 ** _UNITS[unit])
+    except InvalidOperation:
+        raise UsageError(f"{text!r} is not an amount (examples: 0.01, 0.01ether, 5gwei)") from None
+    if wei != wei.to_integral_value() or wei < 0:
+        raise UsageError(f"{text!r} is not a whole, non-negative number of wei")
+    return int(wei)
+
+
+def _progress() -> RichProgress:
+    return RichProgress(stderr_console())
+
+
+def connect(rpc_url: str | None, chain_id: int | None, keystore: Path | None) -> ChainClient:
+    """A client for the command: the given RPC, or the devnet (with its account 0 as fallback)."""
+    from prover.chain.client import ChainClient
+    from prover.chain.contracts import load_artifact
+    from prover.chain.devnet import ensure_devnet
+    from prover.chain.keys import devnet_signer, load_signer
+
+    signer = load_signer(keystore)
+    if rpc_url is None:
+        rpc_url = ensure_devnet()
+        if signer is None:
+            signer = devnet_signer(0)
+    return ChainClient.connect(
+        rpc_url,
+        expected_chain_id=chain_id,
+        signer=signer,
+        known_errors=[load_artifact("InferenceMarket"), load_artifact("ScreeningConsumer")],
+    )
+
+
+def _tx_lines(c: Console, txs: dict[str, Any]) -> None:
+    for name, tx in txs.items():
+        c.print(f"  {name:<16} {tx['tx']}  gas {tx['gas_used']:,}")
+
+
+@devnet_app.command("start")
+def devnet_start(
+    port: Annotated[int | None, typer.Option(help="Port (default: a free one).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start the local anvil devnet (a no-op if it already runs)."""
+    from prover.chain.devnet import start_devnet
+
+    with run_command(as_json):
+        s = start_devnet(port)
+        emit(
+            as_json,
+            {"ok": True, **s.to_json()},
+            lambda c: c.print(f"devnet {s.rpc_url} (chain {s.chain_id}, block {s.block})"),
+        )
+
+
+@devnet_app.command("stop")
+def devnet_stop(as_json: JsonOpt = False) -> None:
+    """Stop the devnet; its state is written to the data directory first."""
+    from prover.chain.devnet import stop_devnet
+
+    with run_command(as_json):
+        stopped = stop_devnet()
+        emit(
+            as_json,
+            {"ok": True, "stopped": stopped},
+            lambda c: c.print("stopped" if stopped else "not running"),
+        )
+
+
+@devnet_app.command("status")
+def devnet_status(as_json: JsonOpt = False) -> None:
+    """Show whether the devnet runs, its RPC URL, chain id and block."""
+    from prover.chain.devnet import status
+
+    with run_command(as_json):
+        s = status()
+
+        def human(c: Console) -> None:
+            if s.running:
+                c.print(f"running {s.rpc_url} (pid {s.pid}, chain {s.chain_id}, block {s.block})")
+            else:
+                c.print("not running")
+            c.print(f"state {escape(str(s.state_file))}")
+
+        emit(as_json, {"ok": True, **s.to_json()}, human)
+
+
+def deploy_cmd(
+    bundle: Annotated[Path, typer.Argument(help="The bundle folder (from compile).")],
+    rpc_url: RpcOpt = None,
+    chain_id: ChainIdOpt = None,
+    keystore: KeystoreOpt = None,
+    market: MarketOpt = None,
+    allow_unsafe_srs: Annotated[
+        bool,
+        typer.Option("--allow-unsafe-srs", help="Allow a dev-unsafe bundle on a non-devnet chain."),
+    ] = False,
+    lock_stake: Annotated[
+        str, typer.Option(help="Stake a provider posts to lock a request.")
+    ] = "0.01ether",
+    lock_duration: Annotated[int, typer.Option(help="Seconds a lock lasts.")] = 600,
+    as_json: JsonOpt = False,
+) -> None:
+    """Deploy the bundle's verifier and the market (once each) and register the model."""
+    from prover.chain.deploy import DeployOptions, deploy_bundle
+
+    with run_command(as_json):
+        client = connect(rpc_url, chain_id, keystore)
+        options = DeployOptions(market, allow_unsafe_srs, parse_wei(lock_stake), lock_duration)
+        result = deploy_bundle(client, bundle, options, _progress())
+        doc = result.to_json()
+
+        def human(c: Console) -> None:
+            c.print(f"chain    {result.chain_id}")
+            c.print(f"model    {result.model_id}")
+            c.print(
+                f"verifier {result.verifier}" + ("  (reused)" if result.reused["verifier"] else "")
+            )
+            c.print(f"market   {result.market}" + ("  (reused)" if result.reused["market"] else ""))
+            _tx_lines(c, doc["transactions"])
+            for w in result.warnings:
+                c.print(f"[yellow]warning: {escape(w)}[/yellow]")
+
+        emit(as_json, {"ok": True, **doc}, human)
+
+
+def request_cmd(
+    bundle: Annotated[Path, typer.Argument(help="The bundle of the model to run.")],
+    input: Annotated[Path, typer.Option("--input", help="The input (ezkl JSON format).")],
+    reward: Annotated[
+        str, typer.Option(help="Escrowed reward (e.g. 0.01ether, 5gwei).")
+    ] = "0.01ether",
+    deadline: Annotated[
+        int, typer.Option(help="Seconds from now until a refund is possible.")
+    ] = 3600,
+    consumer: Annotated[
+        str | None, typer.Option(help="Contract to call back with the outputs.")
+    ] = None,
+    rpc_url: RpcOpt = None,
+    chain_id: ChainIdOpt = None,
+    keystore: KeystoreOpt = None,
+    market: MarketOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Request a proven inference on chain, escrowing the reward."""
+    from prover.chain.deploy import find_market
+    from prover.chain.market import request_inference
+
+    with run_command(as_json):
+        client = connect(rpc_url, chain_id, keystore)
+        address = find_market(client, market)
+        result = request_inference(
+            client,
+            address,
+            bundle,
+            input,
+            reward_wei=parse_wei(reward),
+            deadline_s=deadline,
+            consumer=consumer,
+        )
+        doc = result.to_json()
+
+        def human(c: Console) -> None:
+            c.print(f"request {result.request_id} on market {address}")
+            c.print(f"  tx {result.tx.tx_hash}  gas {result.tx.gas_used:,}")
+
+        emit(as_json, {"ok": True, "market": address, **doc}, human)
+
+
+def fulfill_cmd(
+    request_id: Annotated[int, typer.Argument(help="The request to settle.")],
+    bundle: Annotated[Path, typer.Option("--bundle", help="The bundle of the request's model.")],
+    proof: Annotated[
+        Path | None,
+        typer.Option(help="A proof to submit (default: prove the request's input now)."),
+    ] = None,
+    rpc_url: RpcOpt = None,
+    chain_id: ChainIdOpt = None,
+    keystore: KeystoreOpt = None,
+    market: MarketOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Prove a request's input (or take --proof) and settle the request on chain."""
+    import tempfile
+
+    from prover.chain.deploy import find_market
+    from prover.chain.market import fulfill_request, prove_request, read_request
+
+    with run_command(as_json), tempfile.TemporaryDirectory(prefix="zkinfer-fulfill-") as tmp:
+        client = connect(rpc_url, chain_id, keystore)
+        address = find_market(client, market)
+        if proof is None:
+            proof = prove_request(
+                bundle,
+                read_request(client, address, request_id),
+                Path(tmp) / "proof.json",
+                _progress(),
+            )
+        result = fulfill_request(client, address, bundle, request_id, proof)
+        doc = result.to_json()
+
+        def human(c: Console) -> None:
+            c.print(f"request {request_id} settled: outputs {result.outputs}")
+            c.print(f"  tx {result.tx.tx_hash}  gas {result.tx.gas_used:,}")
+            if result.callback_failed:
+                c.print(
+                    "[yellow]the consumer's callback failed (settlement still happened)[/yellow]"
+                )
+
+        emit(as_json, {"ok": True, "market": address, **doc}, human)
+
+
+def worker_cmd(
+    bundle: Annotated[list[Path], typer.Option("--bundle", help="A bundle to serve (repeatable).")],
+    chain: Annotated[bool, typer.Option("--chain", help="Serve on-chain market requests.")] = False,
+    once: Annotated[bool, typer.Option(help="Serve what is pending, then exit.")] = False,
+    lock: Annotated[
+        bool, typer.Option(help="Lock each request (posting the stake) before proving.")
+    ] = False,
+    poll: Annotated[float, typer.Option(help="Seconds between polls.")] = 2.0,
+    workdir: Annotated[Path | None, typer.Option(help="Where proofs are written.")] = None,
+    rpc_url: RpcOpt = None,
+    chain_id: ChainIdOpt = None,
+    keystore: KeystoreOpt = None,
+    market: MarketOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Serve requests: prove each one for a model you hold a bundle of, and fulfil it."""
+    import json
+
+    from prover.chain.deploy import find_market
+    from prover.chain.worker import WorkerOutcome, serve_requests
+    from prover.core.paths import cache_dir
+
+    if not chain:
+        with run_command(as_json):
+            raise UsageError(
+                "pass --chain: the worker serves on-chain requests (the HTTP service has none yet)"
+            )
+    stop = threading.Event()
+
+    def report(o: WorkerOutcome) -> None:
+        if as_json:
+            sys.stdout.write(json.dumps(o.to_json()) + "\n")
+            sys.stdout.flush()
+        else:
+            c = stderr_console()
+            c.print(
+                f"request {o.request_id}: {o.status} {escape(o.detail)}"
+                + (f" outputs {o.outputs}" if o.outputs else "")
+            )
+
+    with run_command(as_json):
+        client = connect(rpc_url, chain_id, keystore)
+        address = find_market(client, market)
+        stderr_console().print(
+            f"serving market {address} on chain {client.chain_id} as {client.address}"
+        )
+        try:
+            serve_requests(
+                client,
+                address,
+                bundle,
+                workdir=workdir or cache_dir() / "worker" / "proofs",
+                lock=lock,
+                once=once,
+                poll_s=poll,
+                progress=_progress(),
+                report=report,
+                stop=stop,
+            )
+        except KeyboardInterrupt:
+            stop.set()
+
+
+def register(app: typer.Typer) -> None:
+    """Add the on-chain commands to the main CLI."""
+    app.add_typer(devnet_app, name="devnet")
+    app.command("deploy")(deploy_cmd)
+    app.command("request")(request_cmd)
+    app.command("fulfill")(fulfill_cmd)
+    app.command("worker")(worker_cmd)

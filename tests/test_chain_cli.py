@@ -1,0 +1,223 @@
+"""The on-chain commands as a user runs them: deploy, request, fulfill, worker, devnet, verify."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_typing import HexStr
+
+from prover.chain.keys import PRIVATE_KEY_ENV
+from prover.chain.market import Status, read_request
+from tests.conftest import Compiled
+from tests.helpers import own_home, zkinfer
+from tests.helpers.chain import KEYS, OWNER, PROVIDER, REQUESTER, Anvil, run_anvil
+
+pytestmark = pytest.mark.anvil
+
+
+def _env(role: int, home: Path | None = None) -> dict[str, str]:
+    env = {PRIVATE_KEY_ENV: KEYS[role]}
+    if home is not None:
+        env["ZKINFER_HOME"] = str(home)
+    return env
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """A data directory of its own (deployments, worker cursor, devnet), sharing the SRS cache."""
+    return own_home(tmp_path)
+
+
+def _deploy(anvil: Anvil, bundle: Path, home: Path, *extra: str) -> dict[str, Any]:
+    result = zkinfer(
+        "deploy", bundle, "--rpc-url", anvil.url, "--json", *extra, env=_env(OWNER, home)
+    )
+    assert result.code == 0, result.stdout + result.stderr
+    return result.json
+
+
+def test_deploy_prints_the_addresses_and_reuses_them_the_second_time(
+    anvil: Anvil, mlp: Compiled, home: Path
+) -> None:
+    first = _deploy(anvil, mlp.bundle.root, home)
+    assert first["chain_id"] == 31337 and first["model_id"] == mlp.bundle.model_id
+    assert {"deploy_market", "deploy_verifier", "register_model"} <= set(first["transactions"])
+    again = _deploy(anvil, mlp.bundle.root, home)
+    assert (again["verifier"], again["market"]) == (first["verifier"], first["market"])
+    assert again["transactions"] == {} and all(again["reused"].values())
+    saved = json.loads((home / "deployments" / "31337.json").read_text())
+    assert saved["market"] == first["market"]
+
+
+def test_request_then_fulfill_from_the_command_line(
+    anvil: Anvil, mlp: Compiled, home: Path
+) -> None:
+    _deploy(anvil, mlp.bundle.root, home)
+    req = zkinfer(
+        "request", mlp.bundle.root, "--input", mlp.sample, "--reward", "0.02ether",
+        "--rpc-url", anvil.url, "--json", env=_env(REQUESTER, home),
+    )  # fmt: skip
+    assert req.code == 0, req.stderr
+    rid = req.json["request_id"]
+    assert req.json["reward_wei"] == 2 * 10**16
+    done = zkinfer(
+        "fulfill", str(rid), "--bundle", mlp.bundle.root, "--rpc-url", anvil.url, "--json",
+        env=_env(PROVIDER, home),
+    )  # fmt: skip
+    assert done.code == 0, done.stderr
+    assert len(done.json["outputs"]) == 2 and done.json["output_scale"] == 13
+    again = zkinfer(
+        "fulfill", str(rid), "--bundle", mlp.bundle.root, "--proof", mlp.proof,
+        "--rpc-url", anvil.url, "--json", env=_env(PROVIDER, home),
+    )  # fmt: skip
+    assert again.code == 3 and "InferenceMarketRequestNotOpen" in again.json["error"]["message"]
+
+
+def test_the_worker_serves_pending_requests_and_survives_kill_9(
+    anvil: Anvil, mlp: Compiled, home: Path
+) -> None:
+    """Invariant 9: a worker killed mid-proof loses nothing; the restarted one settles it once."""
+    market = _deploy(anvil, mlp.bundle.root, home)["market"]
+    rid = zkinfer(
+        "request", mlp.bundle.root, "--input", mlp.sample, "--rpc-url", anvil.url, "--json",
+        env=_env(REQUESTER, home),
+    ).json["request_id"]  # fmt: skip
+    args = [sys.executable, "-m", "prover", "worker", "--chain", "--bundle", str(mlp.bundle.root)]
+    args += ["--rpc-url", anvil.url, "--lock", "--json"]
+    proc = subprocess.Popen(
+        args,
+        env={**os.environ, **_env(PROVIDER, home)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    client = anvil.client(None)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # kill it once it holds the lock, i.e. while it proves
+        if read_request(client, str(market), rid).locked_by.lower() == _address(PROVIDER):
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert read_request(client, str(market), rid).status is Status.OPEN
+    result = zkinfer(
+        "worker", "--chain", "--once", "--bundle", mlp.bundle.root, "--rpc-url", anvil.url,
+        "--json", env=_env(PROVIDER, home),
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    outcomes = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(o["request_id"], o["status"]) for o in outcomes] == [(rid, "fulfilled")]
+    assert read_request(client, str(market), rid).status is Status.FULFILLED
+    rerun = zkinfer(
+        "worker", "--chain", "--once", "--bundle", mlp.bundle.root, "--rpc-url", anvil.url,
+        "--json", env=_env(PROVIDER, home),
+    )  # fmt: skip
+    assert rerun.code == 0 and rerun.stdout.strip() == ""  # nothing settled twice
+
+
+def _address(role: int) -> str:
+    return str(Account.from_key(KEYS[role]).address).lower()
+
+
+def test_verify_on_chain_gives_the_local_verdicts_and_exit_codes(
+    anvil: Anvil, mlp: Compiled, cnn: Compiled, home: Path, tmp_path: Path
+) -> None:
+    verifier = str(_deploy(anvil, mlp.bundle.root, home)["verifier"])
+    on_chain: list[str | Path] = ["--bundle", mlp.bundle.root, "--rpc-url", anvil.url]
+    on_chain += ["--verifier", verifier]
+    ok = zkinfer("verify", mlp.proof, *on_chain, "--json")
+    assert ok.code == 0 and ok.json["valid"] is True, ok.stdout + ok.stderr
+    assert (
+        ok.json["outputs"]
+        == zkinfer("verify", mlp.proof, "--bundle", mlp.bundle.root, "--json").json["outputs"]
+    )
+    doc = json.loads(mlp.proof.read_text())
+    doc["proof"][200] ^= 1
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(doc))
+    bad = zkinfer("verify", tampered, *on_chain, "--json")
+    assert (
+        bad.code == 1 and bad.json["valid"] is False and "on-chain verifier" in bad.json["reason"]
+    )
+    cnn_verifier = str(_deploy(anvil, cnn.bundle.root, home)["verifier"])
+    wrong = zkinfer("verify", mlp.proof, "--bundle", mlp.bundle.root, "--rpc-url", anvil.url,
+                    "--verifier", cnn_verifier, "--json")  # fmt: skip
+    assert wrong.code == 3 and "not this bundle's verifier" in wrong.json["error"]["message"]
+    empty = zkinfer("verify", mlp.proof, "--bundle", mlp.bundle.root, "--rpc-url", anvil.url,
+                    "--verifier", "0x" + "11" * 20, "--json")  # fmt: skip
+    assert empty.code == 3 and "no contract there" in empty.json["error"]["message"]
+
+
+def test_an_unreachable_rpc_and_a_wrong_chain_id_are_exit_3(mlp: Compiled, home: Path) -> None:
+    down = zkinfer("deploy", mlp.bundle.root, "--rpc-url", "http://127.0.0.1:9", "--json",
+                   env=_env(OWNER, home))  # fmt: skip
+    assert down.code == 3 and "unreachable" in down.json["error"]["message"]
+    with run_anvil() as node:
+        wrong = zkinfer("deploy", mlp.bundle.root, "--rpc-url", node.url, "--chain-id", "1",
+                        "--json", env=_env(OWNER, home))  # fmt: skip
+    assert wrong.code == 3
+    assert "serves chain id 31337, not the expected 1" in wrong.json["error"]["message"]
+
+
+def test_a_dev_srs_bundle_is_refused_on_a_non_devnet_chain_unless_allowed(
+    mlp: Compiled, home: Path
+) -> None:
+    """Invariant 5."""
+    with run_anvil(chain_id=11155111) as node:
+        refused = zkinfer("deploy", mlp.bundle.root, "--rpc-url", node.url, "--json",
+                          env=_env(OWNER, home))  # fmt: skip
+        assert refused.code == 2 and "dev-unsafe" in refused.json["error"]["message"]
+        allowed = zkinfer("deploy", mlp.bundle.root, "--rpc-url", node.url,
+                          "--allow-unsafe-srs", "--json", env=_env(OWNER, home))  # fmt: skip
+        assert allowed.code == 0 and allowed.json["chain_id"] == 11155111
+        assert any("dev-unsafe" in w for w in allowed.json["warnings"])
+
+
+def test_keys_come_from_the_environment_or_a_keystore_and_are_never_printed(
+    anvil: Anvil, mlp: Compiled, home: Path, tmp_path: Path
+) -> None:
+    bad = zkinfer("deploy", mlp.bundle.root, "--rpc-url", anvil.url, "--json",
+                  env={**_env(OWNER, home), PRIVATE_KEY_ENV: "0xdeadbeef-secret"})  # fmt: skip
+    assert bad.code == 3 and "not a 32-byte hex private key" in bad.json["error"]["message"]
+    assert "deadbeef" not in bad.stdout + bad.stderr
+    keystore = tmp_path / "key.json"
+    keystore.write_text(json.dumps(Account.encrypt(HexStr(KEYS[OWNER]), "pw", iterations=2)))
+    env = {"ZKINFER_HOME": str(home), PRIVATE_KEY_ENV: "", "ZKINFER_KEYSTORE_PASSWORD": "pw"}
+    ok = zkinfer("deploy", mlp.bundle.root, "--rpc-url", anvil.url, "--keystore", keystore,
+                 "--json", env=env)  # fmt: skip
+    assert ok.code == 0, ok.stderr
+    assert KEYS[OWNER][2:] not in ok.stdout + ok.stderr
+    env["ZKINFER_KEYSTORE_PASSWORD"] = "wrong"
+    wrong = zkinfer("deploy", mlp.bundle.root, "--rpc-url", anvil.url, "--keystore", keystore,
+                    "--json", env=env)  # fmt: skip
+    assert wrong.code == 3 and "cannot decrypt" in wrong.json["error"]["message"]
+    nokey = zkinfer("request", mlp.bundle.root, "--input", mlp.sample, "--rpc-url", anvil.url,
+                    "--json", env={"ZKINFER_HOME": str(home), PRIVATE_KEY_ENV: ""})  # fmt: skip
+    assert nokey.code == 3 and "ZKINFER_PRIVATE_KEY" in nokey.json["error"]["message"]
+
+
+def test_the_devnet_keeps_its_deployments_across_a_restart(mlp: Compiled, home: Path) -> None:
+    env = {"ZKINFER_HOME": str(home), PRIVATE_KEY_ENV: ""}
+    try:
+        started = zkinfer("devnet", "start", "--json", env=env)
+        assert started.code == 0 and started.json["running"] and started.json["chain_id"] == 31337
+        deployed = zkinfer("deploy", mlp.bundle.root, "--json", env=env)  # no --rpc-url: devnet
+        assert deployed.code == 0, deployed.stderr
+        assert zkinfer("devnet", "stop", "--json", env=env).json["stopped"] is True
+        assert zkinfer("devnet", "status", "--json", env=env).json["running"] is False
+        again = zkinfer("deploy", mlp.bundle.root, "--json", env=env)  # restarts the devnet
+        assert again.code == 0, again.stderr
+        assert again.json["transactions"] == {}
+        assert again.json["market"] == deployed.json["market"]
+    finally:
+        zkinfer("devnet", "stop", env=env)
+    assert (home / "devnet" / "state.json").is_file()

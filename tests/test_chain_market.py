@@ -1,0 +1,311 @@
+"""The market on a real anvil node with real ezkl proofs: settlement, and attacks that must fail.
+
+Every proof here comes from ezkl on a reference model, every verifier is the one compile generated
+and solc-js compiled; nothing about the chain is faked.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from web3.contract.contract import Contract
+
+from prover.chain.client import ChainClient, events_of
+from prover.chain.contracts import load_artifact
+from prover.chain.deploy import DeployOptions, DeployResult, deploy_bundle
+from prover.chain.market import (
+    Status,
+    encode_request_input,
+    fulfill_request,
+    input_commitment,
+    prove_request,
+    read_request,
+    request_inference,
+)
+from prover.core.expected import load_bundle_inputs
+from prover.core.fields import felt_from_hex, signed_to_float
+from prover.core.verify import verify
+from prover.errors import TransactionReverted, UsageError
+from tests.conftest import Compiled
+from tests.helpers import MODELS, write_json
+from tests.helpers.chain import OTHER, PROVIDER, REQUESTER, Anvil, attacker
+
+pytestmark = pytest.mark.anvil
+
+REWARD = 10**16
+ZERO = "0x0000000000000000000000000000000000000000"
+
+
+@dataclass(frozen=True)
+class Market:
+    """A fresh market with the MLP registered, and clients for each role."""
+
+    address: str
+    deployed: DeployResult
+    owner: ChainClient
+    provider: ChainClient
+    requester: ChainClient
+    other: ChainClient
+
+    def contract(self, client: ChainClient) -> Contract:
+        return client.contract(load_artifact("InferenceMarket"), self.address)
+
+
+@pytest.fixture
+def market(anvil: Anvil, mlp: Compiled) -> Market:
+    owner = anvil.client()
+    fresh = owner.deploy(load_artifact("InferenceMarket"), "deploy market")
+    address = str(fresh.contract_address)
+    deployed = deploy_bundle(owner, mlp.bundle.root, DeployOptions(market=address))
+    return Market(
+        address,
+        deployed,
+        owner,
+        anvil.client(PROVIDER),
+        anvil.client(REQUESTER),
+        anvil.client(OTHER),
+    )
+
+
+def _proof_args(proof: Path) -> tuple[bytes, list[int]]:
+    doc = json.loads(proof.read_text())
+    return bytes(doc["proof"]), [felt_from_hex(h) for h in doc["instances"][0]]
+
+
+def _request(
+    m: Market,
+    mlp: Compiled,
+    sample: Path | None = None,
+    deadline_s: int = 3600,
+    consumer: str | None = None,
+) -> int:
+    """A request through the client, as a requester makes it."""
+    result = request_inference(
+        m.requester,
+        m.address,
+        mlp.bundle.root,
+        sample or mlp.sample,
+        reward_wei=REWARD,
+        deadline_s=deadline_s,
+        consumer=consumer,
+    )
+    return result.request_id
+
+
+def _other_input(tmp_path: Path) -> Path:
+    doc = json.loads((MODELS / "breast_cancer_mlp" / "input.json").read_text())
+    doc["input_data"][0][0] += 0.5
+    return write_json(tmp_path / "other-input.json", doc)
+
+
+def _raw_fulfill(m: Market, client: ChainClient, rid: int, proof: bytes, inst: list[int]) -> None:
+    client.transact(m.contract(client).functions.fulfill(rid, proof, inst), "fulfill")
+
+
+def _revert_name(exc: pytest.ExceptionInfo[TransactionReverted]) -> str | None:
+    return exc.value.error_name
+
+
+def test_request_and_fulfill_settle_once_with_the_locally_verified_outputs(
+    market: Market, mlp: Compiled
+) -> None:
+    rid = _request(market, mlp)
+    assert read_request(market.owner, market.address, rid).status is Status.OPEN
+    done = fulfill_request(market.provider, market.address, mlp.bundle.root, rid, mlp.proof)
+    local = verify(mlp.proof, mlp.bundle.root)
+    assert local.valid and local.outputs is not None
+    assert done.outputs == pytest.approx(local.outputs[0], abs=2**-12)
+    assert read_request(market.owner, market.address, rid).status is Status.FULFILLED
+    c = market.contract(market.owner)
+    assert market.owner.call(c.functions.owed(market.provider.address), "owed") == REWARD
+    stored = market.owner.call(c.functions.outputsOf(rid), "outputs")
+    assert [signed_to_float(v, 13) for v in stored] == done.outputs
+    assert done.tx.gas_used < 16_777_216 // 10  # invariant 8: far below the per-tx cap
+
+
+def test_a_proof_replayed_for_the_same_request_settles_nothing_twice(
+    market: Market, mlp: Compiled
+) -> None:
+    rid = _request(market, mlp)
+    fulfill_request(market.provider, market.address, mlp.bundle.root, rid, mlp.proof)
+    with pytest.raises(TransactionReverted) as exc:
+        _raw_fulfill(market, market.other, rid, *_proof_args(mlp.proof))
+    assert _revert_name(exc) == "InferenceMarketRequestNotOpen"
+
+
+def test_a_proof_replayed_for_a_second_request_with_another_input_is_refused(
+    market: Market, mlp: Compiled, tmp_path: Path
+) -> None:
+    first = _request(market, mlp)
+    second = _request(market, mlp, _other_input(tmp_path))
+    fulfill_request(market.provider, market.address, mlp.bundle.root, first, mlp.proof)
+    with pytest.raises(TransactionReverted) as exc:
+        _raw_fulfill(market, market.other, second, *_proof_args(mlp.proof))
+    assert _revert_name(exc) == "InferenceMarketInputMismatch"
+    with pytest.raises(UsageError, match="another input"):  # the client refuses before sending
+        fulfill_request(market.provider, market.address, mlp.bundle.root, second, mlp.proof)
+
+
+def test_a_valid_proof_of_another_model_is_refused(
+    market: Market, mlp: Compiled, cnn: Compiled
+) -> None:
+    rid = _request(market, mlp)
+    with pytest.raises(TransactionReverted) as exc:
+        _raw_fulfill(market, market.provider, rid, *_proof_args(cnn.proof))
+    assert _revert_name(exc) == "InferenceMarketInstanceCount"
+
+
+def test_the_market_only_uses_the_verifier_pinned_for_the_model(
+    anvil: Anvil, mlp: Compiled, cnn: Compiled
+) -> None:
+    """Invariant 1: the MLP registered with the CNN's verifier accepts no MLP proof."""
+    owner = anvil.client()
+    cnn_deployed = deploy_bundle(owner, cnn.bundle.root)
+    fresh = owner.deploy(load_artifact("InferenceMarket"), "deploy market")
+    contract = owner.contract(load_artifact("InferenceMarket"), str(fresh.contract_address))
+    from prover.chain.deploy import model_config
+
+    config = list(model_config(mlp.bundle, cnn_deployed.verifier, DeployOptions()))
+    model_id = bytes.fromhex(mlp.bundle.model_id)
+    owner.transact(contract.functions.registerModel(model_id, tuple(config)), "register")
+    commitment, _ = encode_request_input(mlp.bundle, load_bundle_inputs(mlp.bundle, mlp.sample))
+    rid = _raw_request(owner, contract, model_id, commitment)
+    with pytest.raises(TransactionReverted) as exc:
+        owner.transact(contract.functions.fulfill(rid, *_proof_args(mlp.proof)), "fulfill")
+    assert _revert_name(exc) == "InferenceMarketProofRejected"
+
+
+def _raw_request(
+    client: ChainClient, contract: Contract, model_id: bytes, commitment: bytes
+) -> int:
+    """A request placed straight through the ABI, for a commitment the client would not make."""
+    deadline = int(client.w3.eth.get_block("latest")["timestamp"]) + 3600
+    fn = contract.functions.requestInference(model_id, commitment, b"", deadline, ZERO)
+    tx = client.transact(fn, "request", value=REWARD)
+    return int(events_of(contract, "InferenceRequested", tx)[0]["args"]["requestId"])
+
+
+@pytest.mark.parametrize("where", ["output", "input"])
+def test_instances_changed_after_proving_are_rejected(
+    market: Market, mlp: Compiled, where: str, tmp_path: Path
+) -> None:
+    proof, instances = _proof_args(mlp.proof)
+    layout = mlp.bundle.manifest["instances"]
+    if where == "output":
+        rid = _request(market, mlp)
+        instances[layout["output"]["offset"]] += 1
+    else:  # a request committed to the changed input: the commitment matches, the proof does not
+        instances[layout["input"]["offset"]] += 1
+        start, count = layout["input"]["offset"], layout["input"]["count"]
+        commitment = input_commitment(instances[start : start + count])
+        model_id = bytes.fromhex(mlp.bundle.model_id)
+        rid = _raw_request(
+            market.requester, market.contract(market.requester), model_id, commitment
+        )
+    with pytest.raises(TransactionReverted) as exc:
+        _raw_fulfill(market, market.provider, rid, proof, instances)
+    assert _revert_name(exc) == "InferenceMarketProofRejected"
+    assert read_request(market.owner, market.address, rid).status is Status.OPEN
+
+
+def test_a_proof_copied_by_another_account_while_a_lock_is_held_is_refused(
+    market: Market, mlp: Compiled
+) -> None:
+    rid = _request(market, mlp)
+    c = market.contract(market.provider)
+    market.provider.transact(c.functions.lockRequest(rid), "lock", value=10**16)
+    with pytest.raises(TransactionReverted) as exc:
+        _raw_fulfill(market, market.other, rid, *_proof_args(mlp.proof))
+    assert _revert_name(exc) == "InferenceMarketRequestLocked"
+    done = fulfill_request(market.provider, market.address, mlp.bundle.root, rid, mlp.proof)
+    assert done.outputs
+    owed = market.owner.call(c.functions.owed(market.provider.address), "owed")
+    assert owed == REWARD + 10**16  # the reward and the stake back
+
+
+def test_fulfil_after_the_deadline_is_refused_and_the_requester_is_refunded(
+    market: Market, mlp: Compiled, anvil: Anvil
+) -> None:
+    rid = _request(market, mlp, deadline_s=60)
+    anvil.advance(120)
+    with pytest.raises(TransactionReverted) as exc:
+        _raw_fulfill(market, market.provider, rid, *_proof_args(mlp.proof))
+    assert _revert_name(exc) == "InferenceMarketDeadlinePassed"
+    c = market.contract(market.other)
+    market.other.transact(c.functions.refund(rid), "refund")
+    assert market.owner.call(c.functions.owed(market.requester.address), "owed") == REWARD
+    assert read_request(market.owner, market.address, rid).status is Status.REFUNDED
+
+
+@pytest.mark.parametrize("consumer", ["RevertingConsumer", "GasBurningConsumer"])
+def test_a_consumer_callback_that_reverts_or_burns_gas_cannot_block_settlement(
+    market: Market, mlp: Compiled, consumer: str
+) -> None:
+    bad = market.requester.deploy(attacker(consumer), f"deploy {consumer}")
+    rid = _request(market, mlp, consumer=str(bad.contract_address))
+    done = fulfill_request(market.provider, market.address, mlp.bundle.root, rid, mlp.proof)
+    assert done.callback_failed
+    assert read_request(market.owner, market.address, rid).status is Status.FULFILLED
+    assert done.tx.gas_used < 16_777_216 // 10
+
+
+def test_reentering_withdraw_takes_nothing_more(
+    market: Market, mlp: Compiled, anvil: Anvil
+) -> None:
+    _request(market, mlp)  # other people's escrow that a re-entrancy bug would drain
+    thief = market.other.deploy(attacker("ReentrantRequester"), "deploy", market.address)
+    t = market.other.contract(attacker("ReentrantRequester"), str(thief.contract_address))
+    deadline = int(market.owner.w3.eth.get_block("latest")["timestamp"]) + 60
+    model_id = bytes.fromhex(mlp.bundle.model_id)
+    market.other.transact(t.functions.request(model_id, b"\x01" * 32, deadline), "r", value=REWARD)
+    rid = market.owner.call(market.contract(market.owner).functions.nextRequestId(), "next") - 1
+    anvil.advance(120)
+    market.other.transact(t.functions.refundAndWithdraw(rid), "refund and withdraw")
+    assert market.other.call(t.functions.received(), "received") == REWARD
+    assert market.other.call(t.functions.reentered(), "reentered") == 1  # the re-entry failed
+    c = market.contract(market.owner)
+    balance = market.owner.w3.eth.get_balance(market.owner.w3.to_checksum_address(market.address))
+    escrowed = market.owner.call(c.functions.totalEscrowed(), "escrowed")
+    owed = market.owner.call(c.functions.totalOwed(), "owed")
+    assert balance == escrowed + owed == REWARD
+
+
+def test_the_provider_withdraws_exactly_what_it_earned(market: Market, mlp: Compiled) -> None:
+    rid = _request(market, mlp)
+    fulfill_request(market.provider, market.address, mlp.bundle.root, rid, mlp.proof)
+    w3 = market.provider.w3
+    before = w3.eth.get_balance(market.provider.address)
+    tx = market.provider.transact(market.contract(market.provider).functions.withdraw(), "w")
+    fee = tx.receipt["gasUsed"] * tx.receipt["effectiveGasPrice"]
+    assert w3.eth.get_balance(market.provider.address) == before + REWARD - fee
+    with pytest.raises(TransactionReverted) as exc:
+        market.provider.transact(market.contract(market.provider).functions.withdraw(), "w")
+    assert _revert_name(exc) == "InferenceMarketNothingOwed"
+
+
+def test_a_provider_proves_a_request_from_its_on_chain_input_data(
+    market: Market, mlp: Compiled, tmp_path: Path
+) -> None:
+    rid = _request(market, mlp, _other_input(tmp_path))
+    request = read_request(market.provider, market.address, rid)
+    proof = prove_request(mlp.bundle.root, request, tmp_path / "p.json")
+    done = fulfill_request(market.provider, market.address, mlp.bundle.root, rid, proof)
+    assert verify(proof, mlp.bundle.root, input_path=_other_input(tmp_path)).valid
+    assert len(done.outputs) == 2
+
+
+def test_a_paused_model_takes_no_requests(market: Market, mlp: Compiled) -> None:
+    c = market.contract(market.owner)
+    model_id = bytes.fromhex(mlp.bundle.model_id)
+    market.owner.transact(c.functions.setModelPaused(model_id, True), "pause")
+    with pytest.raises(TransactionReverted) as exc:
+        _request(market, mlp)
+    assert _revert_name(exc) == "InferenceMarketModelPaused"
+    with pytest.raises(TransactionReverted) as exc:
+        market.other.transact(
+            market.contract(market.other).functions.setModelPaused(model_id, False), "unpause"
+        )
+    assert _revert_name(exc) == "InferenceMarketNotModelOwner"
