@@ -8,7 +8,7 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := verifier_contracts/node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint typecheck pytest bench clean
+.PHONY: install demo test lint typecheck contracts pytest bench clean
 
 install: $(PY_STAMP) $(NPM_STAMP)
 
@@ -35,10 +35,20 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
+# The Foundry project: sizes under EIP-170, the forge suite (unit, fuzz, invariant, attacks on real
+# ezkl verifiers and proofs), the committed gas snapshot, and the contract artifacts the Python
+# package ships (they must match a fresh build of the sources).
+contracts: install
+	cd verifier_contracts && scripts/forge.sh fmt --check
+	cd verifier_contracts && scripts/forge.sh build --sizes
+	cd verifier_contracts && scripts/forge.sh test
+	cd verifier_contracts && scripts/forge.sh snapshot --check
+	$(PY) scripts/export_contract_artifacts.py --check
+
 pytest: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+test: lint typecheck contracts pytest
 
 bench: install
 	$(VENV)/bin/zkinfer bench

@@ -1,0 +1,519 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+
+import {IHalo2Verifier} from "./interfaces/IHalo2Verifier.sol";
+import {IInferenceConsumer} from "./interfaces/IInferenceConsumer.sol";
+
+/// @title InferenceMarket
+/// @notice An escrow market for zero-knowledge proofs of ML inference. A requester escrows a reward
+///         for running a registered model on committed inputs; a provider (optionally after locking
+///         the request with a stake) settles it with an ezkl proof checked by the verifier pinned for
+///         that model, and is paid through pull payments.
+/// @dev Invariant: `address(this).balance == totalEscrowed + totalOwed`. A request settles at most
+///      once (status leaves `Open` exactly once), never keyed on proof bytes.
+contract InferenceMarket is ReentrancyGuard {
+    /// @notice How a model's circuit and its pinned verifier are used.
+    struct ModelConfig {
+        address verifier; // the ezkl Halo2Verifier deployed for this model
+        bytes32 vkDigest; // sha256 of the bundle's vk.key
+        bytes32 settingsDigest; // sha256 of the bundle's settings.json
+        uint32 instanceCount; // total public instances
+        uint32 inputOffset; // where the input commitment instances are
+        uint32 inputCount;
+        uint32 outputOffset; // where the outputs are
+        uint32 outputCount;
+        uint32 batchSize;
+        uint8 inputScale; // fixed-point scales (value = int / 2**scale)
+        uint8 outputScale;
+        uint96 minLockStake; // stake a provider must post to lock a request
+        uint32 lockDuration; // seconds a lock lasts
+    }
+
+    /// @notice A registered model.
+    struct Model {
+        ModelConfig config;
+        bytes32 verifierCodeHash; // `verifier.codehash` at registration
+        address owner;
+        bool paused;
+    }
+
+    /// @notice The lifecycle of a request: `Open` is left exactly once.
+    enum Status {
+        None,
+        Open,
+        Fulfilled,
+        Refunded
+    }
+
+    /// @notice A request for one (possibly batched) inference.
+    /// @dev The lock fields describe the current lock and are cleared when it is slashed or the
+    ///      request leaves `Open`; `lockStake` is escrowed while `lockedBy != address(0)`.
+    struct Request {
+        bytes32 modelId;
+        address requester;
+        address consumer;
+        uint64 deadline;
+        Status status;
+        uint256 reward;
+        bytes32 inputCommitment;
+        address lockedBy;
+        uint64 lockDeadline;
+        uint256 lockStake;
+    }
+
+    /// @notice The BN254 scalar field: every public instance is an element of it.
+    uint256 public constant FIELD_MODULUS =
+        21888242871839275222246405745257275088548364400416034343698204186575808495617;
+
+    /// @notice Gas given to a consumer's `onInferenceResult`, exactly.
+    uint256 public constant CALLBACK_GAS_LIMIT = 200_000;
+
+    /// @notice Gas `fulfill` keeps beyond the callback's 64/63 share: the call itself (a cold
+    ///         account costs 2,600) and the `ConsumerCallbackFailed` event after it.
+    uint256 public constant CALLBACK_GAS_MARGIN = 10_000;
+
+    mapping(bytes32 modelId => Model) private _models;
+    mapping(uint256 requestId => Request) private _requests;
+    mapping(uint256 requestId => int256[]) private _outputs;
+    mapping(address account => uint256) private _owed;
+
+    /// @notice The id the next request will get (ids start at 1).
+    uint256 public nextRequestId = 1;
+
+    /// @notice Wei held for open requests: their rewards plus the stakes of their locks.
+    uint256 public totalEscrowed;
+
+    /// @notice Wei credited to accounts and not yet withdrawn.
+    uint256 public totalOwed;
+
+    /// @notice A model was registered and its verifier pinned.
+    event ModelRegistered(
+        bytes32 indexed modelId,
+        address indexed owner,
+        address verifier,
+        bytes32 verifierCodeHash,
+        bytes32 vkDigest,
+        bytes32 settingsDigest
+    );
+
+    /// @notice A model was paused or unpaused.
+    event ModelPaused(bytes32 indexed modelId, bool paused);
+
+    /// @notice A model changed owner.
+    event ModelOwnershipTransferred(bytes32 indexed modelId, address indexed previousOwner, address indexed newOwner);
+
+    /// @notice A reward was escrowed for an inference; providers read the inputs from `inputData`.
+    event InferenceRequested(
+        uint256 indexed requestId,
+        bytes32 indexed modelId,
+        address indexed requester,
+        uint256 reward,
+        uint64 deadline,
+        bytes32 inputCommitment,
+        address consumer,
+        bytes inputData
+    );
+
+    /// @notice A provider staked for the exclusive right to fulfil until `lockDeadline`.
+    event RequestLocked(uint256 indexed requestId, address indexed provider, uint256 stake, uint64 lockDeadline);
+
+    /// @notice A lapsed lock's stake was credited to the requester.
+    event LockSlashed(uint256 indexed requestId, address indexed provider, uint256 stake);
+
+    /// @notice A request was settled by a valid proof; `outputs` are signed fixed point.
+    event InferenceFulfilled(
+        uint256 indexed requestId, bytes32 indexed modelId, address indexed provider, uint256 reward, int256[] outputs
+    );
+
+    /// @notice The consumer's callback reverted or ran out of gas; the settlement stands.
+    event ConsumerCallbackFailed(uint256 indexed requestId, address indexed consumer);
+
+    /// @notice An expired request's reward (and any lapsed stake) was credited to the requester.
+    event RequestRefunded(uint256 indexed requestId, address indexed requester, uint256 amount);
+
+    /// @notice An account withdrew what it was owed.
+    event Withdrawn(address indexed account, uint256 amount);
+
+    /// @notice No model is registered under this id.
+    error InferenceMarketUnknownModel(bytes32 modelId);
+    /// @notice A model is already registered under this id.
+    error InferenceMarketModelAlreadyRegistered(bytes32 modelId);
+    /// @notice Only the model's owner may do this.
+    error InferenceMarketNotModelOwner(bytes32 modelId, address caller);
+    /// @notice The new owner is the zero address.
+    error InferenceMarketInvalidOwner();
+    /// @notice The model is paused: no new requests, locks or fulfilments.
+    error InferenceMarketModelPaused(bytes32 modelId);
+    /// @notice A request must escrow a reward.
+    error InferenceMarketZeroReward();
+    /// @notice The deadline is not in the future.
+    error InferenceMarketBadDeadline(uint64 deadline);
+    /// @notice The request does not exist or is already settled.
+    error InferenceMarketRequestNotOpen(uint256 requestId);
+    /// @notice The request's deadline has passed.
+    error InferenceMarketDeadlinePassed(uint256 requestId);
+    /// @notice The request's deadline has not passed yet.
+    error InferenceMarketDeadlineNotReached(uint256 requestId);
+    /// @notice Another provider holds an active lock on the request.
+    error InferenceMarketRequestLocked(uint256 requestId, address lockedBy);
+    /// @notice The stake is below the model's `minLockStake`.
+    error InferenceMarketStakeTooLow(uint256 stake, uint256 minLockStake);
+    /// @notice The lock has not lapsed yet.
+    error InferenceMarketLockNotLapsed(uint256 requestId);
+    /// @notice The request is not locked.
+    error InferenceMarketNotLocked(uint256 requestId);
+    /// @notice The number of public instances differs from the model's.
+    error InferenceMarketInstanceCount(uint256 expected, uint256 actual);
+    /// @notice The input instances do not match the request's commitment.
+    error InferenceMarketInputMismatch(uint256 requestId);
+    /// @notice The pinned verifier's code changed since registration.
+    error InferenceMarketVerifierCodeChanged(address verifier);
+    /// @notice The pinned verifier rejected the proof (revert, empty or short return, or false).
+    error InferenceMarketProofRejected(uint256 requestId);
+    /// @notice Too little gas left to give the consumer callback `CALLBACK_GAS_LIMIT`.
+    error InferenceMarketInsufficientGas();
+    /// @notice The caller is owed nothing.
+    error InferenceMarketNothingOwed();
+    /// @notice Sending the withdrawn amount failed.
+    error InferenceMarketTransferFailed();
+    /// @notice The model's instance layout or lock parameters are inconsistent.
+    error InferenceMarketBadLayout();
+    /// @notice The verifier address holds no code.
+    error InferenceMarketNoVerifierCode(address verifier);
+
+    /// @notice Registers a model and pins its verifier (address and code hash); the caller owns it.
+    /// @param modelId The model's id (zkinfer's `model_id`).
+    /// @param config The verifier, digests, instance layout, scales and lock parameters.
+    function registerModel(bytes32 modelId, ModelConfig calldata config) external {
+        if (_models[modelId].config.verifier != address(0)) revert InferenceMarketModelAlreadyRegistered(modelId);
+        if (config.verifier.code.length == 0) revert InferenceMarketNoVerifierCode(config.verifier);
+        _checkLayout(config);
+
+        bytes32 codeHash = config.verifier.codehash;
+        Model storage model = _models[modelId];
+        model.config = config;
+        model.verifierCodeHash = codeHash;
+        model.owner = msg.sender;
+        emit ModelRegistered(modelId, msg.sender, config.verifier, codeHash, config.vkDigest, config.settingsDigest);
+    }
+
+    /// @notice Pauses or unpauses a model. Paused: no new requests, locks or fulfilments; refunds
+    ///         and slashes still work so that no funds get stuck.
+    /// @param modelId The model.
+    /// @param paused Whether it is paused.
+    function setModelPaused(bytes32 modelId, bool paused) external {
+        _onlyModelOwner(modelId).paused = paused;
+        emit ModelPaused(modelId, paused);
+    }
+
+    /// @notice Hands a model to a new owner.
+    /// @param modelId The model.
+    /// @param newOwner The new owner (not the zero address).
+    function transferModelOwnership(bytes32 modelId, address newOwner) external {
+        if (newOwner == address(0)) revert InferenceMarketInvalidOwner();
+        Model storage model = _onlyModelOwner(modelId);
+        model.owner = newOwner;
+        emit ModelOwnershipTransferred(modelId, msg.sender, newOwner);
+    }
+
+    /// @notice Escrows `msg.value` as the reward for running `modelId` on committed inputs.
+    /// @param modelId A registered, unpaused model.
+    /// @param inputCommitment `inputCommitmentOf(inputInstances)` of the inputs to prove.
+    /// @param inputData The inputs for providers (opaque to the market: only emitted).
+    /// @param deadline Last timestamp at which the request can be fulfilled.
+    /// @param consumer A contract to call back with the proven outputs, or address(0).
+    /// @return requestId The new request's id.
+    function requestInference(
+        bytes32 modelId,
+        bytes32 inputCommitment,
+        bytes calldata inputData,
+        uint64 deadline,
+        address consumer
+    ) external payable returns (uint256 requestId) {
+        _activeModel(modelId);
+        if (msg.value == 0) revert InferenceMarketZeroReward();
+        if (deadline <= block.timestamp) revert InferenceMarketBadDeadline(deadline);
+
+        requestId = nextRequestId++;
+        Request storage request = _requests[requestId];
+        request.modelId = modelId;
+        request.requester = msg.sender;
+        request.consumer = consumer;
+        request.deadline = deadline;
+        request.status = Status.Open;
+        request.reward = msg.value;
+        request.inputCommitment = inputCommitment;
+        totalEscrowed += msg.value;
+        emit InferenceRequested(
+            requestId, modelId, msg.sender, msg.value, deadline, inputCommitment, consumer, inputData
+        );
+    }
+
+    /// @notice Stakes `msg.value` for the exclusive right to fulfil a request until the lock deadline
+    ///         (`min(now + lockDuration, deadline)`). A lapsed lock is slashed first.
+    /// @param requestId An open request before its deadline, unlocked or with a lapsed lock.
+    function lockRequest(uint256 requestId) external payable {
+        Request storage request = _openRequest(requestId);
+        ModelConfig storage config = _activeModel(request.modelId).config;
+        if (block.timestamp > request.deadline) revert InferenceMarketDeadlinePassed(requestId);
+        if (request.lockedBy != address(0)) {
+            if (block.timestamp <= request.lockDeadline) {
+                revert InferenceMarketRequestLocked(requestId, request.lockedBy);
+            }
+            _slash(requestId, request);
+        }
+        if (msg.value < config.minLockStake) revert InferenceMarketStakeTooLow(msg.value, config.minLockStake);
+
+        uint256 lockEnd = block.timestamp + config.lockDuration;
+        // forge-lint: disable-next-line(unsafe-typecast) lockEnd < deadline, a uint64
+        uint64 lockDeadline = lockEnd < request.deadline ? uint64(lockEnd) : request.deadline;
+        request.lockedBy = msg.sender;
+        request.lockDeadline = lockDeadline;
+        request.lockStake = msg.value;
+        totalEscrowed += msg.value;
+        emit RequestLocked(requestId, msg.sender, msg.value, lockDeadline);
+    }
+
+    /// @notice Settles a request with a proof checked by the model's pinned verifier, credits the
+    ///         reward (and the caller's own lock stake) to the caller, then calls the consumer back
+    ///         with exactly `CALLBACK_GAS_LIMIT` gas.
+    /// @dev Reverts unless the instances' input part hashes to the request's commitment. A lapsed
+    ///      lock held by someone else is slashed to the requester. Fails closed: a verifier revert,
+    ///      empty or short return data, or `false` all revert with `InferenceMarketProofRejected`.
+    /// @param requestId An open request, not past its deadline.
+    /// @param proof The proof bytes (ezkl's `hex_proof`).
+    /// @param instances All public instances of the proof, in circuit order.
+    function fulfill(uint256 requestId, bytes calldata proof, uint256[] calldata instances) external nonReentrant {
+        Request storage request = _openRequest(requestId);
+        bytes32 modelId = request.modelId;
+        Model storage model = _activeModel(modelId);
+        _checkFulfilment(requestId, request, model.config, instances);
+        _verify(requestId, model, proof, instances);
+
+        uint256 reward = _settle(requestId, request);
+        int256[] memory outputs = _storeOutputs(requestId, model.config, instances);
+        emit InferenceFulfilled(requestId, modelId, msg.sender, reward, outputs);
+
+        // Interactions last: the request is already settled and paid.
+        address consumer = request.consumer;
+        if (consumer != address(0)) _callConsumer(requestId, consumer, modelId, outputs, model.config.outputScale);
+    }
+
+    /// @notice After the deadline of a request still open, credits its reward (and any lapsed lock's
+    ///         stake) to the requester. Anyone may call.
+    /// @param requestId An open request past its deadline.
+    function refund(uint256 requestId) external {
+        Request storage request = _openRequest(requestId);
+        if (block.timestamp <= request.deadline) revert InferenceMarketDeadlineNotReached(requestId);
+        request.status = Status.Refunded;
+        // A lock never outlives the deadline, so any remaining lock has lapsed.
+        if (request.lockedBy != address(0)) _slash(requestId, request);
+        uint256 reward = request.reward;
+        address requester = request.requester;
+        _owed[requester] += reward;
+        totalEscrowed -= reward;
+        totalOwed += reward;
+        emit RequestRefunded(requestId, requester, reward);
+    }
+
+    /// @notice Slashes a lapsed lock of an open request: its stake is credited to the requester and
+    ///         the request can be locked or fulfilled by anyone again. Anyone may call.
+    /// @param requestId An open request whose lock deadline has passed.
+    function slashLock(uint256 requestId) external {
+        Request storage request = _openRequest(requestId);
+        if (request.lockedBy == address(0)) revert InferenceMarketNotLocked(requestId);
+        if (block.timestamp <= request.lockDeadline) revert InferenceMarketLockNotLapsed(requestId);
+        _slash(requestId, request);
+    }
+
+    /// @notice Sends the caller everything it is owed.
+    function withdraw() external nonReentrant {
+        uint256 amount = _owed[msg.sender];
+        if (amount == 0) revert InferenceMarketNothingOwed();
+        _owed[msg.sender] = 0;
+        totalOwed -= amount;
+        emit Withdrawn(msg.sender, amount);
+        bool success;
+        assembly ("memory-safe") {
+            // No return data is copied: a recipient cannot make the market pay for it.
+            success := call(gas(), caller(), amount, 0, 0, 0, 0)
+        }
+        if (!success) revert InferenceMarketTransferFailed();
+    }
+
+    /// @notice The commitment a request must carry for these input instances.
+    /// @param inputInstances The input part of the public instances, in circuit order.
+    /// @return `keccak256(abi.encodePacked(inputInstances))`.
+    function inputCommitmentOf(uint256[] calldata inputInstances) public pure returns (bytes32) {
+        return keccak256(abi.encodePacked(inputInstances));
+    }
+
+    /// @notice A model's registration (all zero when unknown).
+    /// @param modelId The model.
+    /// @return The model.
+    function getModel(bytes32 modelId) external view returns (Model memory) {
+        return _models[modelId];
+    }
+
+    /// @notice A request (all zero, status `None`, when unknown).
+    /// @param requestId The request.
+    /// @return The request.
+    function getRequest(uint256 requestId) external view returns (Request memory) {
+        return _requests[requestId];
+    }
+
+    /// @notice The proven outputs of a fulfilled request (empty otherwise), signed fixed point
+    ///         with the model's `outputScale`.
+    /// @param requestId The request.
+    /// @return The outputs.
+    function outputsOf(uint256 requestId) external view returns (int256[] memory) {
+        return _outputs[requestId];
+    }
+
+    /// @notice What an account can withdraw.
+    /// @param account The account.
+    /// @return The amount in wei.
+    function owed(address account) external view returns (uint256) {
+        return _owed[account];
+    }
+
+    function _checkLayout(ModelConfig calldata config) private pure {
+        // uint256 sums: uint32 offsets + counts cannot overflow.
+        uint256 inputEnd = uint256(config.inputOffset) + config.inputCount;
+        uint256 outputEnd = uint256(config.outputOffset) + config.outputCount;
+        bool disjoint = inputEnd <= config.outputOffset || outputEnd <= config.inputOffset;
+        if (
+            config.inputCount == 0 || config.outputCount == 0 || config.batchSize == 0 || config.lockDuration == 0
+                || inputEnd > config.instanceCount || outputEnd > config.instanceCount || !disjoint
+        ) revert InferenceMarketBadLayout();
+    }
+
+    function _onlyModelOwner(bytes32 modelId) private view returns (Model storage model) {
+        model = _models[modelId];
+        if (model.config.verifier == address(0)) revert InferenceMarketUnknownModel(modelId);
+        if (model.owner != msg.sender) revert InferenceMarketNotModelOwner(modelId, msg.sender);
+    }
+
+    function _activeModel(bytes32 modelId) private view returns (Model storage model) {
+        model = _models[modelId];
+        if (model.config.verifier == address(0)) revert InferenceMarketUnknownModel(modelId);
+        if (model.paused) revert InferenceMarketModelPaused(modelId);
+    }
+
+    function _openRequest(uint256 requestId) private view returns (Request storage request) {
+        request = _requests[requestId];
+        if (request.status != Status.Open) revert InferenceMarketRequestNotOpen(requestId);
+    }
+
+    function _slash(uint256 requestId, Request storage request) private {
+        address provider = request.lockedBy;
+        uint256 stake = _releaseLock(request);
+        _owed[request.requester] += stake;
+        emit LockSlashed(requestId, provider, stake);
+    }
+
+    /// @dev Clears the lock and moves its stake from escrow to owed; the caller credits it.
+    function _releaseLock(Request storage request) private returns (uint256 stake) {
+        stake = request.lockStake;
+        delete request.lockedBy;
+        delete request.lockDeadline;
+        delete request.lockStake;
+        totalEscrowed -= stake;
+        totalOwed += stake;
+    }
+
+    function _checkFulfilment(
+        uint256 requestId,
+        Request storage request,
+        ModelConfig storage config,
+        uint256[] calldata instances
+    ) private view {
+        if (block.timestamp > request.deadline) {
+            revert InferenceMarketDeadlinePassed(requestId);
+        }
+        address lockedBy = request.lockedBy;
+        if (lockedBy != address(0) && lockedBy != msg.sender && block.timestamp <= request.lockDeadline) {
+            revert InferenceMarketRequestLocked(requestId, lockedBy);
+        }
+        if (instances.length != config.instanceCount) {
+            revert InferenceMarketInstanceCount(config.instanceCount, instances.length);
+        }
+        uint256 inputOffset = config.inputOffset;
+        if (inputCommitmentOf(instances[inputOffset:inputOffset + config.inputCount]) != request.inputCommitment) {
+            revert InferenceMarketInputMismatch(requestId);
+        }
+    }
+
+    /// @dev Marks the request fulfilled and credits the caller the reward, plus its own lock stake;
+    ///      a lapsed lock held by someone else is slashed to the requester instead.
+    function _settle(uint256 requestId, Request storage request) private returns (uint256 reward) {
+        request.status = Status.Fulfilled;
+        reward = request.reward;
+        uint256 payout = reward;
+        address lockedBy = request.lockedBy;
+        if (lockedBy == msg.sender) payout += _releaseLock(request);
+        else if (lockedBy != address(0)) _slash(requestId, request);
+        _owed[msg.sender] += payout;
+        totalEscrowed -= reward;
+        totalOwed += reward;
+    }
+
+    function _verify(uint256 requestId, Model storage model, bytes calldata proof, uint256[] calldata instances)
+        private
+        view
+    {
+        address verifier = model.config.verifier;
+        if (verifier.codehash != model.verifierCodeHash) revert InferenceMarketVerifierCodeChanged(verifier);
+        // Re-encode canonically: the generated verifier reads its arguments through the ABI offsets,
+        // and a caller must not be able to smuggle in differently laid-out calldata.
+        bytes memory data = abi.encodeCall(IHalo2Verifier.verifyProof, (proof, instances));
+        bool valid;
+        assembly ("memory-safe") {
+            let success := staticcall(gas(), verifier, add(data, 0x20), mload(data), 0, 0x20)
+            valid := and(success, and(iszero(lt(returndatasize(), 0x20)), eq(mload(0), 1)))
+        }
+        if (!valid) revert InferenceMarketProofRejected(requestId);
+    }
+
+    function _storeOutputs(uint256 requestId, ModelConfig storage config, uint256[] calldata instances)
+        private
+        returns (int256[] memory outputs)
+    {
+        uint256 offset = config.outputOffset;
+        uint256 count = config.outputCount;
+        outputs = new int256[](count);
+        int256[] storage stored = _outputs[requestId];
+        for (uint256 i; i < count; ++i) {
+            // The verifier checked every instance is below FIELD_MODULUS; the upper half of the
+            // field encodes negative numbers.
+            uint256 felt = instances[offset + i];
+            // forge-lint: disable-next-line(unsafe-typecast) both operands are below 2**254
+            int256 value = felt > (FIELD_MODULUS - 1) / 2 ? -int256(FIELD_MODULUS - felt) : int256(felt);
+            outputs[i] = value;
+            stored.push(value);
+        }
+    }
+
+    function _callConsumer(
+        uint256 requestId,
+        address consumer,
+        bytes32 modelId,
+        int256[] memory outputs,
+        uint8 outputScale
+    ) private {
+        bytes memory data = abi.encodeCall(
+            IInferenceConsumer.onInferenceResult, (requestId, modelId, outputs, outputScale)
+        );
+        // EIP-150 forwards at most 63/64 of the remaining gas: without this check a provider could
+        // send just enough gas to settle and starve the callback.
+        if (gasleft() < CALLBACK_GAS_LIMIT * 64 / 63 + CALLBACK_GAS_MARGIN) revert InferenceMarketInsufficientGas();
+        bool success;
+        assembly ("memory-safe") {
+            // Return data is ignored and never copied: a consumer cannot make settlement fail.
+            success := call(CALLBACK_GAS_LIMIT, consumer, 0, add(data, 0x20), mload(data), 0, 0)
+        }
+        if (!success) emit ConsumerCallbackFailed(requestId, consumer);
+    }
+}

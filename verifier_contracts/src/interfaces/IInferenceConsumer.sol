@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/// @title IInferenceConsumer
+/// @notice Implemented by contracts that want the proven result of an inference they requested.
+interface IInferenceConsumer {
+    /// @notice Called by the market once a request is settled with a valid proof.
+    /// @dev Called with exactly `CALLBACK_GAS_LIMIT` gas, after settlement: a revert is recorded
+    ///      (`ConsumerCallbackFailed`) but cannot undo the settlement. Implementations must check
+    ///      that `msg.sender` is the market.
+    /// @param requestId The settled request.
+    /// @param modelId The model whose pinned verifier accepted the proof.
+    /// @param outputs The proven outputs, signed fixed point (value = output / 2**outputScale).
+    /// @param outputScale The model's output scale.
+    function onInferenceResult(uint256 requestId, bytes32 modelId, int256[] calldata outputs, uint8 outputScale)
+        external;
+}

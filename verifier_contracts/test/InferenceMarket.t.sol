@@ -1,0 +1,713 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {InferenceMarket} from "../src/InferenceMarket.sol";
+import {IInferenceConsumer} from "../src/interfaces/IInferenceConsumer.sol";
+import {MlpFixture} from "./fixtures/MlpFixture.sol";
+import {MarketTest} from "./utils/MarketTest.sol";
+import {EtherRejecter, MockConsumer, MockVerifier} from "./utils/Mocks.sol";
+
+/// @notice Unit and fuzz tests of every InferenceMarket function, with the real MLP proof.
+contract InferenceMarketTest is MarketTest {
+    bytes32 internal constant MOCK = keccak256("mock model");
+
+    // ---------------------------------------------------------------- registerModel
+
+    function test_RegisterModel() public view {
+        InferenceMarket.Model memory model = market.getModel(MLP);
+        assertEq(model.config.verifier, mlpVerifier);
+        assertEq(model.verifierCodeHash, mlpVerifier.codehash);
+        assertEq(model.config.vkDigest, MlpFixture.VK_SHA256);
+        assertEq(model.config.settingsDigest, MlpFixture.SETTINGS_SHA256);
+        assertEq(model.config.instanceCount, 32);
+        assertEq(model.config.outputOffset, 30);
+        assertEq(model.config.outputScale, 13);
+        assertEq(model.owner, modelOwner);
+        assertFalse(model.paused);
+    }
+
+    function test_RegisterModel_EmitsModelRegistered() public {
+        address verifier = address(new MockVerifier(MockVerifier.Mode.Accept));
+        vm.expectEmit(address(market));
+        emit InferenceMarket.ModelRegistered(
+            MOCK, address(this), verifier, verifier.codehash, MlpFixture.VK_SHA256, MlpFixture.SETTINGS_SHA256
+        );
+        market.registerModel(MOCK, mlpConfig(verifier));
+    }
+
+    function test_RevertWhen_ModelAlreadyRegistered() public {
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketModelAlreadyRegistered.selector, MLP));
+        market.registerModel(MLP, mlpConfig(mlpVerifier));
+    }
+
+    function test_RevertWhen_VerifierHasNoCode() public {
+        address eoa = makeAddr("not a contract");
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketNoVerifierCode.selector, eoa));
+        market.registerModel(MOCK, mlpConfig(eoa));
+    }
+
+    function test_RevertWhen_LayoutInconsistent() public {
+        InferenceMarket.ModelConfig memory config;
+        for (uint256 variant; variant < 8; ++variant) {
+            config = mlpConfig(mlpVerifier);
+            if (variant == 0) config.inputCount = 0;
+            if (variant == 1) config.outputCount = 0;
+            if (variant == 2) config.inputOffset = 3; // 3 + 30 > 32
+            if (variant == 3) config.outputOffset = 31; // 31 + 2 > 32
+            if (variant == 4) config.outputOffset = 29; // overlaps the inputs
+            if (variant == 5) config.batchSize = 0;
+            if (variant == 6) config.lockDuration = 0;
+            if (variant == 7) config.instanceCount = 0;
+            vm.expectRevert(InferenceMarket.InferenceMarketBadLayout.selector);
+            market.registerModel(MOCK, config);
+        }
+    }
+
+    /// @dev A layout is accepted exactly when both ranges are non-empty, inside and disjoint.
+    function testFuzz_RegisterModel_Layout(uint32 total, uint32 inOff, uint32 inCount, uint32 outOff, uint32 outCount)
+        public
+    {
+        total = uint32(bound(total, 0, 100));
+        InferenceMarket.ModelConfig memory config = mlpConfig(mlpVerifier);
+        config.instanceCount = total;
+        config.inputOffset = uint32(bound(inOff, 0, 110));
+        config.inputCount = uint32(bound(inCount, 0, 110));
+        config.outputOffset = uint32(bound(outOff, 0, 110));
+        config.outputCount = uint32(bound(outCount, 0, 110));
+        uint256 inEnd = uint256(config.inputOffset) + config.inputCount;
+        uint256 outEnd = uint256(config.outputOffset) + config.outputCount;
+        bool valid = config.inputCount > 0 && config.outputCount > 0 && inEnd <= total && outEnd <= total
+            && (inEnd <= config.outputOffset || outEnd <= config.inputOffset);
+        if (!valid) vm.expectRevert(InferenceMarket.InferenceMarketBadLayout.selector);
+        market.registerModel(MOCK, config);
+    }
+
+    // ---------------------------------------------------------------- setModelPaused
+
+    function test_SetModelPaused() public {
+        vm.expectEmit(address(market));
+        emit InferenceMarket.ModelPaused(MLP, true);
+        vm.prank(modelOwner);
+        market.setModelPaused(MLP, true);
+        assertTrue(market.getModel(MLP).paused);
+
+        vm.prank(modelOwner);
+        market.setModelPaused(MLP, false);
+        assertFalse(market.getModel(MLP).paused);
+    }
+
+    function test_RevertWhen_NotModelOwner_Pause() public {
+        vm.expectRevert(
+            abi.encodeWithSelector(InferenceMarket.InferenceMarketNotModelOwner.selector, MLP, address(this))
+        );
+        market.setModelPaused(MLP, true);
+    }
+
+    function test_RevertWhen_UnknownModel_Pause() public {
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketUnknownModel.selector, MOCK));
+        market.setModelPaused(MOCK, true);
+    }
+
+    // ---------------------------------------------------------------- transferModelOwnership
+
+    function test_TransferModelOwnership() public {
+        address newOwner = makeAddr("newOwner");
+        vm.expectEmit(address(market));
+        emit InferenceMarket.ModelOwnershipTransferred(MLP, modelOwner, newOwner);
+        vm.prank(modelOwner);
+        market.transferModelOwnership(MLP, newOwner);
+        assertEq(market.getModel(MLP).owner, newOwner);
+
+        // The previous owner lost its rights.
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketNotModelOwner.selector, MLP, modelOwner));
+        vm.prank(modelOwner);
+        market.setModelPaused(MLP, true);
+    }
+
+    function test_RevertWhen_NotModelOwner_Transfer() public {
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketNotModelOwner.selector, MLP, copier));
+        vm.prank(copier);
+        market.transferModelOwnership(MLP, copier);
+    }
+
+    function test_RevertWhen_NewOwnerIsZero() public {
+        vm.expectRevert(InferenceMarket.InferenceMarketInvalidOwner.selector);
+        vm.prank(modelOwner);
+        market.transferModelOwnership(MLP, address(0));
+    }
+
+    // ---------------------------------------------------------------- requestInference
+
+    function test_RequestInference() public {
+        bytes32 commitment = mlpCommitment(MlpFixture.instances());
+        uint64 deadline = uint64(block.timestamp + TTL);
+        vm.expectEmit(address(market));
+        emit InferenceMarket.InferenceRequested(
+            1, MLP, requester, REWARD, deadline, commitment, address(0), "input.json"
+        );
+        uint256 id = requestMlp(address(0));
+
+        assertEq(id, 1);
+        assertEq(market.nextRequestId(), 2);
+        InferenceMarket.Request memory request = market.getRequest(id);
+        assertEq(request.modelId, MLP);
+        assertEq(request.requester, requester);
+        assertEq(request.consumer, address(0));
+        assertEq(request.deadline, deadline);
+        assertTrue(request.status == InferenceMarket.Status.Open);
+        assertEq(request.reward, REWARD);
+        assertEq(request.inputCommitment, commitment);
+        assertEq(request.lockedBy, address(0));
+        assertEq(market.totalEscrowed(), REWARD);
+        assertEq(address(market).balance, REWARD);
+        assertEq(requestMlp(address(0)), 2);
+    }
+
+    function test_RevertWhen_UnknownModel_Request() public {
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketUnknownModel.selector, MOCK));
+        market.requestInference{value: REWARD}(MOCK, bytes32(0), "", uint64(block.timestamp + TTL), address(0));
+    }
+
+    function test_RevertWhen_ModelPaused_Request() public {
+        vm.prank(modelOwner);
+        market.setModelPaused(MLP, true);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketModelPaused.selector, MLP));
+        requestMlp(address(0));
+    }
+
+    function test_RevertWhen_ZeroReward() public {
+        vm.expectRevert(InferenceMarket.InferenceMarketZeroReward.selector);
+        market.requestInference(MLP, bytes32(0), "", uint64(block.timestamp + TTL), address(0));
+    }
+
+    function test_RevertWhen_BadDeadline() public {
+        uint64 deadline = uint64(block.timestamp);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketBadDeadline.selector, deadline));
+        market.requestInference{value: REWARD}(MLP, bytes32(0), "", deadline, address(0));
+    }
+
+    function testFuzz_RequestInference_Escrows(uint256 reward, uint64 ttl, uint8 count) public {
+        reward = bound(reward, 1, 1_000 ether);
+        ttl = uint64(bound(ttl, 1, 365 days));
+        count = uint8(bound(count, 1, 8));
+        vm.deal(requester, reward * count);
+        for (uint256 i; i < count; ++i) {
+            vm.prank(requester);
+            uint256 id =
+                market.requestInference{value: reward}(MLP, bytes32(i), "", uint64(block.timestamp + ttl), address(0));
+            assertEq(id, i + 1);
+        }
+        assertEq(market.totalEscrowed(), reward * count);
+        assertSolvent();
+    }
+
+    // ---------------------------------------------------------------- lockRequest
+
+    function test_LockRequest() public {
+        uint256 id = requestMlp(address(0));
+        uint64 lockDeadline = uint64(block.timestamp + LOCK_DURATION);
+        vm.expectEmit(address(market));
+        emit InferenceMarket.RequestLocked(id, provider, MIN_STAKE, lockDeadline);
+        lockAs(provider, id);
+
+        InferenceMarket.Request memory request = market.getRequest(id);
+        assertEq(request.lockedBy, provider);
+        assertEq(request.lockDeadline, lockDeadline);
+        assertEq(request.lockStake, MIN_STAKE);
+        assertEq(market.totalEscrowed(), REWARD + MIN_STAKE);
+        assertSolvent();
+    }
+
+    function test_LockRequest_CappedAtRequestDeadline() public {
+        uint256 id = requestMlp(address(0));
+        vm.warp(block.timestamp + TTL - 60);
+        lockAs(provider, id);
+        assertEq(market.getRequest(id).lockDeadline, market.getRequest(id).deadline);
+    }
+
+    function test_LockRequest_SlashesLapsedLock() public {
+        uint256 id = requestMlp(address(0));
+        lockAs(provider, id);
+        vm.warp(block.timestamp + LOCK_DURATION + 1);
+
+        vm.expectEmit(address(market));
+        emit InferenceMarket.LockSlashed(id, provider, MIN_STAKE);
+        lockAs(copier, id);
+
+        assertEq(market.getRequest(id).lockedBy, copier);
+        assertEq(market.owed(requester), MIN_STAKE);
+        assertEq(market.totalEscrowed(), REWARD + MIN_STAKE);
+        assertSolvent();
+    }
+
+    function test_RevertWhen_RequestLocked_Lock() public {
+        uint256 id = requestMlp(address(0));
+        lockAs(provider, id);
+        vm.warp(block.timestamp + LOCK_DURATION); // the lock is active through its deadline
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketRequestLocked.selector, id, provider));
+        lockAs(copier, id);
+    }
+
+    function test_RevertWhen_StakeTooLow() public {
+        uint256 id = requestMlp(address(0));
+        vm.expectRevert(
+            abi.encodeWithSelector(InferenceMarket.InferenceMarketStakeTooLow.selector, MIN_STAKE - 1, MIN_STAKE)
+        );
+        vm.prank(provider);
+        market.lockRequest{value: MIN_STAKE - 1}(id);
+    }
+
+    function test_RevertWhen_DeadlinePassed_Lock() public {
+        uint256 id = requestMlp(address(0));
+        vm.warp(block.timestamp + TTL + 1);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketDeadlinePassed.selector, id));
+        lockAs(provider, id);
+    }
+
+    function test_RevertWhen_RequestNotOpen_Lock() public {
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketRequestNotOpen.selector, 7));
+        lockAs(provider, 7);
+    }
+
+    function test_RevertWhen_ModelPaused_Lock() public {
+        uint256 id = requestMlp(address(0));
+        vm.prank(modelOwner);
+        market.setModelPaused(MLP, true);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketModelPaused.selector, MLP));
+        lockAs(provider, id);
+    }
+
+    function testFuzz_LockRequest_Deadline(uint32 lockDuration, uint64 ttl, uint64 elapsed) public {
+        lockDuration = uint32(bound(lockDuration, 1, 30 days));
+        ttl = uint64(bound(ttl, 1, 60 days));
+        elapsed = uint64(bound(elapsed, 0, ttl));
+        InferenceMarket.ModelConfig memory config = mlpConfig(address(new MockVerifier(MockVerifier.Mode.Accept)));
+        config.lockDuration = lockDuration;
+        market.registerModel(MOCK, config);
+        uint64 deadline = uint64(block.timestamp + ttl);
+        uint256 id = market.requestInference{value: REWARD}(MOCK, bytes32(0), "", deadline, address(0));
+
+        vm.warp(block.timestamp + elapsed);
+        lockAs(provider, id);
+        uint256 expected = block.timestamp + lockDuration < deadline ? block.timestamp + lockDuration : deadline;
+        assertEq(market.getRequest(id).lockDeadline, expected);
+    }
+
+    // ---------------------------------------------------------------- fulfill
+
+    function test_Fulfill() public {
+        uint256 id = requestMlp(address(0));
+        vm.expectEmit(address(market));
+        emit InferenceMarket.InferenceFulfilled(id, MLP, provider, REWARD, MlpFixture.outputs());
+        fulfillMlpAs(provider, id);
+
+        assertTrue(statusOf(id) == InferenceMarket.Status.Fulfilled);
+        assertEq(market.outputsOf(id), MlpFixture.outputs());
+        assertEq(market.owed(provider), REWARD);
+        assertEq(market.totalEscrowed(), 0);
+        assertEq(market.totalOwed(), REWARD);
+        assertSolvent();
+    }
+
+    function test_Fulfill_DecodesSignedOutputs() public {
+        uint256 id = requestMlp(address(0));
+        fulfillMlpAs(provider, id);
+        int256[] memory outputs = market.outputsOf(id);
+        // The sample is benign: malignant logit about -6.78, benign about +6.55 (scale 2**13).
+        assertTrue(outputs[0] < -6 * 8192 && outputs[0] > -7 * 8192);
+        assertTrue(outputs[1] > 6 * 8192 && outputs[1] < 7 * 8192);
+    }
+
+    function test_Fulfill_ByLocker_ReturnsStake() public {
+        uint256 id = requestMlp(address(0));
+        lockAs(provider, id);
+        fulfillMlpAs(provider, id);
+        assertEq(market.owed(provider), REWARD + MIN_STAKE);
+        assertEq(market.owed(requester), 0);
+        assertEq(market.getRequest(id).lockedBy, address(0));
+        assertEq(market.getRequest(id).lockStake, 0);
+        assertEq(market.totalEscrowed(), 0);
+        assertSolvent();
+    }
+
+    function test_Fulfill_LockerAfterOwnLockLapsed_GetsStakeBack() public {
+        uint256 id = requestMlp(address(0));
+        lockAs(provider, id);
+        vm.warp(block.timestamp + LOCK_DURATION + 1);
+        fulfillMlpAs(provider, id);
+        assertEq(market.owed(provider), REWARD + MIN_STAKE);
+        assertSolvent();
+    }
+
+    function test_Fulfill_AfterLapsedLock_SlashesToRequester() public {
+        uint256 id = requestMlp(address(0));
+        lockAs(provider, id);
+        vm.warp(block.timestamp + LOCK_DURATION + 1);
+        vm.expectEmit(address(market));
+        emit InferenceMarket.LockSlashed(id, provider, MIN_STAKE);
+        fulfillMlpAs(copier, id);
+        assertEq(market.owed(copier), REWARD);
+        assertEq(market.owed(requester), MIN_STAKE);
+        assertEq(market.owed(provider), 0);
+        assertEq(market.totalEscrowed(), 0);
+        assertSolvent();
+    }
+
+    function test_Fulfill_AtDeadline() public {
+        uint256 id = requestMlp(address(0));
+        vm.warp(market.getRequest(id).deadline);
+        fulfillMlpAs(provider, id);
+        assertTrue(statusOf(id) == InferenceMarket.Status.Fulfilled);
+    }
+
+    function test_RevertWhen_RequestNotOpen_Fulfill() public {
+        uint256 id = requestMlp(address(0));
+        fulfillMlpAs(provider, id);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketRequestNotOpen.selector, id));
+        fulfillMlpAs(provider, id);
+
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketRequestNotOpen.selector, 99));
+        fulfillMlpAs(provider, 99);
+    }
+
+    function test_RevertWhen_ModelPaused_Fulfill() public {
+        uint256 id = requestMlp(address(0));
+        vm.prank(modelOwner);
+        market.setModelPaused(MLP, true);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketModelPaused.selector, MLP));
+        fulfillMlpAs(provider, id);
+    }
+
+    function test_RevertWhen_DeadlinePassed_Fulfill() public {
+        uint256 id = requestMlp(address(0));
+        vm.warp(block.timestamp + TTL + 1);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketDeadlinePassed.selector, id));
+        fulfillMlpAs(provider, id);
+    }
+
+    function test_RevertWhen_RequestLocked_Fulfill() public {
+        uint256 id = requestMlp(address(0));
+        lockAs(provider, id);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketRequestLocked.selector, id, provider));
+        fulfillMlpAs(copier, id);
+    }
+
+    function test_RevertWhen_InstanceCount() public {
+        uint256 id = requestMlp(address(0));
+        uint256[] memory instances = new uint256[](31);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketInstanceCount.selector, 32, 31));
+        market.fulfill(id, MlpFixture.PROOF, instances);
+    }
+
+    function test_RevertWhen_InputMismatch() public {
+        uint256 id = requestAs(requester, MLP, keccak256("other input"), address(0));
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketInputMismatch.selector, id));
+        fulfillMlpAs(provider, id);
+    }
+
+    function test_RevertWhen_VerifierCodeChanged() public {
+        uint256 id = requestMlp(address(0));
+        vm.etch(mlpVerifier, address(new MockVerifier(MockVerifier.Mode.Accept)).code);
+        vm.expectRevert(
+            abi.encodeWithSelector(InferenceMarket.InferenceMarketVerifierCodeChanged.selector, mlpVerifier)
+        );
+        fulfillMlpAs(provider, id);
+    }
+
+    function test_RevertWhen_ProofRejected() public {
+        uint256 id = requestMlp(address(0));
+        bytes memory proof = MlpFixture.PROOF;
+        proof[100] ^= 0x01;
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketProofRejected.selector, id));
+        vm.prank(provider);
+        market.fulfill(id, proof, MlpFixture.instances());
+    }
+
+    function test_RevertWhen_ProofRejected_EmptyProof() public {
+        uint256 id = requestMlp(address(0));
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketProofRejected.selector, id));
+        market.fulfill(id, "", MlpFixture.instances());
+    }
+
+    /// @dev Fail closed on every non-`true` answer of a verifier.
+    function test_RevertWhen_ProofRejected_ByVerifierAnswer() public {
+        for (uint256 m = uint256(MockVerifier.Mode.ReturnFalse); m <= uint256(MockVerifier.Mode.Revert); ++m) {
+            bytes32 modelId = keccak256(abi.encode("mock", m));
+            registerMock(modelId, MockVerifier.Mode(m));
+            uint256 id = requestAs(requester, modelId, mlpCommitment(MlpFixture.instances()), address(0));
+            vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketProofRejected.selector, id));
+            fulfillMlpAs(provider, id);
+        }
+    }
+
+    function test_RevertWhen_ProofRejected_OutOfGas() public {
+        uint256 id = requestMlp(address(0));
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketProofRejected.selector, id));
+        vm.prank(provider);
+        market.fulfill{gas: 300_000}(id, MlpFixture.PROOF, MlpFixture.instances());
+        assertTrue(statusOf(id) == InferenceMarket.Status.Open);
+    }
+
+    function test_Fulfill_CallsConsumer() public {
+        MockConsumer consumer = new MockConsumer(MockConsumer.Mode.Record);
+        uint256 id = requestMlp(address(consumer));
+        fulfillMlpAs(provider, id);
+
+        assertEq(consumer.calls(), 1);
+        assertEq(consumer.lastRequestId(), id);
+        assertEq(consumer.lastModelId(), MLP);
+        assertEq(consumer.lastScale(), MlpFixture.OUTPUT_SCALE);
+        assertEq(consumer.lastOutputs(), MlpFixture.outputs());
+        assertGe(consumer.gasAtEntry(), market.CALLBACK_GAS_LIMIT() - 5_000, "callback starved");
+        assertLe(consumer.gasAtEntry(), market.CALLBACK_GAS_LIMIT(), "callback over its limit");
+    }
+
+    function test_Fulfill_ConsumerWithoutCode() public {
+        uint256 id = requestMlp(makeAddr("eoa consumer"));
+        fulfillMlpAs(provider, id);
+        assertTrue(statusOf(id) == InferenceMarket.Status.Fulfilled);
+    }
+
+    function test_Fulfill_ConsumerReverts_EmitsConsumerCallbackFailed() public {
+        MockConsumer consumer = new MockConsumer(MockConsumer.Mode.Revert);
+        uint256 id = requestMlp(address(consumer));
+        vm.expectEmit(address(market));
+        emit InferenceMarket.ConsumerCallbackFailed(id, address(consumer));
+        fulfillMlpAs(provider, id);
+        assertTrue(statusOf(id) == InferenceMarket.Status.Fulfilled);
+        assertEq(market.owed(provider), REWARD);
+    }
+
+    function test_RevertWhen_InsufficientGas() public {
+        MockConsumer consumer = new MockConsumer(MockConsumer.Mode.BurnGas);
+        uint256 id = requestMlp(address(consumer));
+        uint256 snapshot = vm.snapshotState();
+        vm.prank(provider);
+        uint256 before = gasleft();
+        market.fulfill(id, MlpFixture.PROOF, MlpFixture.instances());
+        uint256 used = before - gasleft();
+        vm.revertToState(snapshot);
+
+        // Enough to verify and settle, not enough to leave the callback its full allowance.
+        vm.expectRevert(InferenceMarket.InferenceMarketInsufficientGas.selector);
+        vm.prank(provider);
+        market.fulfill{gas: used - 50_000}(id, MlpFixture.PROOF, MlpFixture.instances());
+        assertTrue(statusOf(id) == InferenceMarket.Status.Open);
+    }
+
+    /// @dev Whatever gas a provider sends, either nothing settles or the consumer gets its full
+    ///      CALLBACK_GAS_LIMIT.
+    function testFuzz_Fulfill_CallbackNeverStarved(uint256 gasLimit) public {
+        gasLimit = bound(gasLimit, 500_000, 1_200_000);
+        MockConsumer consumer = new MockConsumer(MockConsumer.Mode.Record);
+        uint256 id = requestMlp(address(consumer));
+        vm.prank(provider);
+        try market.fulfill{gas: gasLimit}(id, MlpFixture.PROOF, MlpFixture.instances()) {
+            assertEq(consumer.calls(), 1);
+            assertGe(consumer.gasAtEntry(), market.CALLBACK_GAS_LIMIT() - 5_000, "callback starved");
+        } catch {
+            assertTrue(statusOf(id) == InferenceMarket.Status.Open);
+            assertEq(consumer.calls(), 0);
+        }
+    }
+
+    /// @dev The upper half of the field decodes to negative numbers, exactly.
+    function testFuzz_Fulfill_SignedOutputDecoding(uint256 a, uint256 b) public {
+        uint256 p = market.FIELD_MODULUS();
+        a = bound(a, 0, p - 1);
+        b = bound(b, 0, p - 1);
+        registerMock(MOCK, MockVerifier.Mode.Accept);
+        uint256[] memory instances = MlpFixture.instances();
+        instances[30] = a;
+        instances[31] = b;
+        uint256 id = requestAs(requester, MOCK, mlpCommitment(instances), address(0));
+        vm.prank(provider);
+        market.fulfill(id, "", instances);
+
+        int256[] memory outputs = market.outputsOf(id);
+        assertEq(outputs[0], signedOf(a, p));
+        assertEq(outputs[1], signedOf(b, p));
+        assertEq(feltOf(outputs[0], p), a);
+        assertEq(feltOf(outputs[1], p), b);
+    }
+
+    function signedOf(uint256 felt, uint256 p) internal pure returns (int256) {
+        // forge-lint: disable-next-line(unsafe-typecast) felt < p < 2**254
+        return felt > p / 2 ? -int256(p - felt) : int256(felt);
+    }
+
+    function feltOf(int256 value, uint256 p) internal pure returns (uint256) {
+        // forge-lint: disable-next-line(unsafe-typecast) |value| < p / 2
+        return value < 0 ? p - uint256(-value) : uint256(value);
+    }
+
+    // ---------------------------------------------------------------- refund
+
+    function test_Refund() public {
+        uint256 id = requestMlp(address(0));
+        vm.warp(block.timestamp + TTL + 1);
+        vm.expectEmit(address(market));
+        emit InferenceMarket.RequestRefunded(id, requester, REWARD);
+        vm.prank(copier); // anyone may trigger it; the requester is credited
+        market.refund(id);
+
+        assertTrue(statusOf(id) == InferenceMarket.Status.Refunded);
+        assertEq(market.owed(requester), REWARD);
+        assertEq(market.totalEscrowed(), 0);
+        assertSolvent();
+    }
+
+    function test_Refund_IncludesLapsedStake() public {
+        uint256 id = requestMlp(address(0));
+        lockAs(provider, id);
+        vm.warp(block.timestamp + TTL + 1);
+        vm.expectEmit(address(market));
+        emit InferenceMarket.LockSlashed(id, provider, MIN_STAKE);
+        market.refund(id);
+        assertEq(market.owed(requester), REWARD + MIN_STAKE);
+        assertEq(market.totalEscrowed(), 0);
+        assertSolvent();
+    }
+
+    function test_Refund_WhenModelPaused() public {
+        uint256 id = requestMlp(address(0));
+        vm.prank(modelOwner);
+        market.setModelPaused(MLP, true);
+        vm.warp(block.timestamp + TTL + 1);
+        market.refund(id);
+        assertEq(market.owed(requester), REWARD);
+    }
+
+    function test_RevertWhen_DeadlineNotReached() public {
+        uint256 id = requestMlp(address(0));
+        vm.warp(block.timestamp + TTL);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketDeadlineNotReached.selector, id));
+        market.refund(id);
+    }
+
+    function test_RevertWhen_RequestNotOpen_Refund() public {
+        uint256 id = requestMlp(address(0));
+        fulfillMlpAs(provider, id);
+        vm.warp(block.timestamp + TTL + 1);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketRequestNotOpen.selector, id));
+        market.refund(id);
+    }
+
+    function test_RevertWhen_RefundedTwice() public {
+        uint256 id = requestMlp(address(0));
+        vm.warp(block.timestamp + TTL + 1);
+        market.refund(id);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketRequestNotOpen.selector, id));
+        market.refund(id);
+    }
+
+    // ---------------------------------------------------------------- slashLock
+
+    function test_SlashLock() public {
+        uint256 id = requestMlp(address(0));
+        lockAs(provider, id);
+        vm.warp(block.timestamp + LOCK_DURATION + 1);
+        vm.expectEmit(address(market));
+        emit InferenceMarket.LockSlashed(id, provider, MIN_STAKE);
+        market.slashLock(id);
+
+        InferenceMarket.Request memory request = market.getRequest(id);
+        assertEq(request.lockedBy, address(0));
+        assertEq(request.lockStake, 0);
+        assertEq(market.owed(requester), MIN_STAKE);
+        assertEq(market.totalEscrowed(), REWARD);
+        assertSolvent();
+        // Open to anyone again.
+        fulfillMlpAs(copier, id);
+        assertEq(market.owed(copier), REWARD);
+    }
+
+    function test_RevertWhen_NotLocked() public {
+        uint256 id = requestMlp(address(0));
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketNotLocked.selector, id));
+        market.slashLock(id);
+    }
+
+    function test_RevertWhen_LockNotLapsed() public {
+        uint256 id = requestMlp(address(0));
+        lockAs(provider, id);
+        vm.warp(block.timestamp + LOCK_DURATION);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketLockNotLapsed.selector, id));
+        market.slashLock(id);
+    }
+
+    function test_RevertWhen_RequestNotOpen_Slash() public {
+        uint256 id = requestMlp(address(0));
+        lockAs(provider, id);
+        fulfillMlpAs(provider, id);
+        vm.warp(block.timestamp + LOCK_DURATION + 1);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketRequestNotOpen.selector, id));
+        market.slashLock(id);
+    }
+
+    // ---------------------------------------------------------------- withdraw
+
+    function test_Withdraw() public {
+        uint256 id = requestMlp(address(0));
+        lockAs(provider, id);
+        fulfillMlpAs(provider, id);
+        uint256 balance = provider.balance;
+
+        vm.expectEmit(address(market));
+        emit InferenceMarket.Withdrawn(provider, REWARD + MIN_STAKE);
+        vm.prank(provider);
+        market.withdraw();
+
+        assertEq(provider.balance, balance + REWARD + MIN_STAKE);
+        assertEq(market.owed(provider), 0);
+        assertEq(market.totalOwed(), 0);
+        assertEq(address(market).balance, 0);
+        assertSolvent();
+    }
+
+    function test_RevertWhen_NothingOwed() public {
+        vm.expectRevert(InferenceMarket.InferenceMarketNothingOwed.selector);
+        vm.prank(provider);
+        market.withdraw();
+    }
+
+    function test_RevertWhen_TransferFailed() public {
+        EtherRejecter rejecter = new EtherRejecter();
+        uint256 id = rejecter.request{value: REWARD}(market, MLP, bytes32(0), uint64(block.timestamp + TTL));
+        vm.warp(block.timestamp + TTL + 1);
+        market.refund(id);
+        vm.expectRevert(InferenceMarket.InferenceMarketTransferFailed.selector);
+        rejecter.withdrawFrom(market);
+        assertEq(market.owed(address(rejecter)), REWARD);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    function test_InputCommitmentOf() public view {
+        uint256[] memory instances = MlpFixture.instances();
+        uint256[] memory inputs = new uint256[](30);
+        for (uint256 i; i < 30; ++i) {
+            inputs[i] = instances[i];
+        }
+        assertEq(market.inputCommitmentOf(inputs), keccak256(abi.encodePacked(inputs)));
+        assertEq(market.inputCommitmentOf(inputs), mlpCommitment(instances));
+    }
+
+    function test_ViewsOfUnknownIds() public view {
+        assertEq(market.getModel(MOCK).config.verifier, address(0));
+        assertTrue(market.getRequest(42).status == InferenceMarket.Status.None);
+        assertEq(market.outputsOf(42).length, 0);
+        assertEq(market.owed(copier), 0);
+        assertEq(market.nextRequestId(), 1);
+    }
+
+    function test_Constants() public view {
+        assertEq(market.FIELD_MODULUS(), 21888242871839275222246405745257275088548364400416034343698204186575808495617);
+        assertEq(market.CALLBACK_GAS_LIMIT(), 200_000);
+        // The callback interface the market calls.
+        assertEq(
+            bytes32(IInferenceConsumer.onInferenceResult.selector),
+            bytes32(bytes4(keccak256("onInferenceResult(uint256,bytes32,int256[],uint8)")))
+        );
+    }
+}

@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IHalo2Verifier} from "../../src/interfaces/IHalo2Verifier.sol";
+import {InferenceMarket} from "../../src/InferenceMarket.sol";
+import {CnnFixture} from "../fixtures/CnnFixture.sol";
+import {MlpFixture} from "../fixtures/MlpFixture.sol";
+import {MockVerifier} from "./Mocks.sol";
+import {Test} from "./Test.sol";
+
+/// @notice Shared set-up: a market with the real MLP verifier registered, actors and helpers.
+abstract contract MarketTest is Test {
+    uint256 internal constant START = 1_700_000_000;
+    uint256 internal constant REWARD = 1 ether;
+    uint96 internal constant MIN_STAKE = 0.1 ether;
+    uint32 internal constant LOCK_DURATION = 10 minutes;
+    uint64 internal constant TTL = 1 hours;
+
+    bytes32 internal constant MLP = MlpFixture.MODEL_ID;
+    bytes32 internal constant CNN = CnnFixture.MODEL_ID;
+
+    InferenceMarket internal market;
+    address internal mlpVerifier;
+
+    address internal modelOwner = makeAddr("modelOwner");
+    address internal requester = makeAddr("requester");
+    address internal provider = makeAddr("provider");
+    address internal copier = makeAddr("copier");
+
+    function setUp() public virtual {
+        vm.warp(START);
+        market = new InferenceMarket();
+        // deployCode keeps the 13 KB verifiers out of the test contracts' own bytecode.
+        mlpVerifier = vm.deployCode("MlpVerifier.sol:MlpVerifier");
+        vm.prank(modelOwner);
+        market.registerModel(MLP, mlpConfig(mlpVerifier));
+        vm.deal(requester, 100 ether);
+        vm.deal(provider, 100 ether);
+        vm.deal(copier, 100 ether);
+    }
+
+    // ---- model configs
+
+    function mlpConfig(address verifier) internal pure returns (InferenceMarket.ModelConfig memory) {
+        return InferenceMarket.ModelConfig({
+            verifier: verifier,
+            vkDigest: MlpFixture.VK_SHA256,
+            settingsDigest: MlpFixture.SETTINGS_SHA256,
+            instanceCount: MlpFixture.INSTANCE_COUNT,
+            inputOffset: MlpFixture.INPUT_OFFSET,
+            inputCount: MlpFixture.INPUT_COUNT,
+            outputOffset: MlpFixture.OUTPUT_OFFSET,
+            outputCount: MlpFixture.OUTPUT_COUNT,
+            batchSize: MlpFixture.BATCH_SIZE,
+            inputScale: MlpFixture.INPUT_SCALE,
+            outputScale: MlpFixture.OUTPUT_SCALE,
+            minLockStake: MIN_STAKE,
+            lockDuration: LOCK_DURATION
+        });
+    }
+
+    function cnnConfig(address verifier) internal pure returns (InferenceMarket.ModelConfig memory) {
+        return InferenceMarket.ModelConfig({
+            verifier: verifier,
+            vkDigest: CnnFixture.VK_SHA256,
+            settingsDigest: CnnFixture.SETTINGS_SHA256,
+            instanceCount: CnnFixture.INSTANCE_COUNT,
+            inputOffset: CnnFixture.INPUT_OFFSET,
+            inputCount: CnnFixture.INPUT_COUNT,
+            outputOffset: CnnFixture.OUTPUT_OFFSET,
+            outputCount: CnnFixture.OUTPUT_COUNT,
+            batchSize: CnnFixture.BATCH_SIZE,
+            inputScale: CnnFixture.INPUT_SCALE,
+            outputScale: CnnFixture.OUTPUT_SCALE,
+            minLockStake: MIN_STAKE,
+            lockDuration: LOCK_DURATION
+        });
+    }
+
+    /// @notice Registers a model with the MLP layout whose verifier always returns `mode`'s answer.
+    function registerMock(bytes32 modelId, MockVerifier.Mode mode) internal returns (address verifier) {
+        verifier = address(new MockVerifier(mode));
+        vm.prank(modelOwner);
+        market.registerModel(modelId, mlpConfig(verifier));
+    }
+
+    // ---- instances and commitments
+
+    function commitmentOf(uint256[] memory instances, uint256 offset, uint256 count) internal pure returns (bytes32) {
+        uint256[] memory inputs = new uint256[](count);
+        for (uint256 i; i < count; ++i) {
+            inputs[i] = instances[offset + i];
+        }
+        return keccak256(abi.encodePacked(inputs));
+    }
+
+    function mlpCommitment(uint256[] memory instances) internal pure returns (bytes32) {
+        return commitmentOf(instances, MlpFixture.INPUT_OFFSET, MlpFixture.INPUT_COUNT);
+    }
+
+    // ---- actions
+
+    function requestAs(address who, bytes32 modelId, bytes32 commitment, address consumer)
+        internal
+        returns (uint256 requestId)
+    {
+        vm.prank(who);
+        requestId = market.requestInference{value: REWARD}(
+            modelId, commitment, "input.json", uint64(block.timestamp + TTL), consumer
+        );
+    }
+
+    function requestMlp(address consumer) internal returns (uint256) {
+        return requestAs(requester, MLP, mlpCommitment(MlpFixture.instances()), consumer);
+    }
+
+    function lockAs(address who, uint256 requestId) internal {
+        vm.prank(who);
+        market.lockRequest{value: MIN_STAKE}(requestId);
+    }
+
+    function fulfillMlpAs(address who, uint256 requestId) internal {
+        vm.prank(who);
+        market.fulfill(requestId, MlpFixture.PROOF, MlpFixture.instances());
+    }
+
+    function assertSolvent() internal view {
+        assertEq(address(market).balance, market.totalEscrowed() + market.totalOwed(), "balance != escrowed + owed");
+    }
+
+    function statusOf(uint256 requestId) internal view returns (InferenceMarket.Status) {
+        return market.getRequest(requestId).status;
+    }
+}
