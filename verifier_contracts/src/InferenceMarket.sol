@@ -27,8 +27,8 @@ contract InferenceMarket is ReentrancyGuard {
         uint32 batchSize;
         uint8 inputScale; // fixed-point scales (value = int / 2**scale)
         uint8 outputScale;
-        uint96 minLockStake; // stake a provider must post to lock a request
-        uint32 lockDuration; // seconds a lock lasts
+        uint96 minLockStake; // stake a provider must post to lock a request (> 0)
+        uint32 lockDuration; // seconds a lock lasts (1..MAX_LOCK_DURATION)
     }
 
     /// @notice A registered model.
@@ -73,6 +73,9 @@ contract InferenceMarket is ReentrancyGuard {
     /// @notice Gas `fulfill` keeps beyond the callback's 64/63 share: the call itself (a cold
     ///         account costs 2,600) and the `ConsumerCallbackFailed` event after it.
     uint256 public constant CALLBACK_GAS_MARGIN = 10_000;
+
+    /// @notice The longest lock a model may configure: a lapsed lock must not hold a request for long.
+    uint32 public constant MAX_LOCK_DURATION = 1 days;
 
     mapping(bytes32 modelId => Model) private _models;
     mapping(uint256 requestId => Request) private _requests;
@@ -144,7 +147,7 @@ contract InferenceMarket is ReentrancyGuard {
     error InferenceMarketNotModelOwner(bytes32 modelId, address caller);
     /// @notice The new owner is the zero address.
     error InferenceMarketInvalidOwner();
-    /// @notice The model is paused: no new requests, locks or fulfilments.
+    /// @notice The model is paused: no new requests or locks.
     error InferenceMarketModelPaused(bytes32 modelId);
     /// @notice A request must escrow a reward.
     error InferenceMarketZeroReward();
@@ -178,18 +181,26 @@ contract InferenceMarket is ReentrancyGuard {
     error InferenceMarketNothingOwed();
     /// @notice Sending the withdrawn amount failed.
     error InferenceMarketTransferFailed();
-    /// @notice The model's instance layout or lock parameters are inconsistent.
+    /// @notice The model's instance layout is inconsistent.
     error InferenceMarketBadLayout();
+    /// @notice The lock terms are unusable: `minLockStake` must be positive and `lockDuration` in
+    ///         `1..MAX_LOCK_DURATION`.
+    error InferenceMarketBadLockTerms();
     /// @notice The verifier address holds no code.
     error InferenceMarketNoVerifierCode(address verifier);
 
     /// @notice Registers a model and pins its verifier (address and code hash); the caller owns it.
+    /// @dev Permissionless and first-come: anyone can register any unused model id, with any
+    ///      verifier, so an id alone proves nothing. Requesters and consumers must check the
+    ///      registration (`getModel`: verifier code hash, `vkDigest`, `settingsDigest`, layout)
+    ///      against the bundle they trust before requesting or acting on a result.
     /// @param modelId The model's id (zkinfer's `model_id`).
     /// @param config The verifier, digests, instance layout, scales and lock parameters.
     function registerModel(bytes32 modelId, ModelConfig calldata config) external {
         if (_models[modelId].config.verifier != address(0)) revert InferenceMarketModelAlreadyRegistered(modelId);
         if (config.verifier.code.length == 0) revert InferenceMarketNoVerifierCode(config.verifier);
         _checkLayout(config);
+        _checkLockTerms(config);
 
         bytes32 codeHash = config.verifier.codehash;
         Model storage model = _models[modelId];
@@ -199,8 +210,10 @@ contract InferenceMarket is ReentrancyGuard {
         emit ModelRegistered(modelId, msg.sender, config.verifier, codeHash, config.vkDigest, config.settingsDigest);
     }
 
-    /// @notice Pauses or unpauses a model. Paused: no new requests, locks or fulfilments; refunds
-    ///         and slashes still work so that no funds get stuck.
+    /// @notice Pauses or unpauses a model. Paused: no new requests and no new locks. Requests
+    ///         already open can still be fulfilled (by the lock holder while its lock is active),
+    ///         refunded and slashed, so that pausing can neither strand funds nor let an owner who
+    ///         is also the requester slash a provider's stake by blocking its fulfilment.
     /// @param modelId The model.
     /// @param paused Whether it is paused.
     function setModelPaused(bytes32 modelId, bool paused) external {
@@ -282,13 +295,15 @@ contract InferenceMarket is ReentrancyGuard {
     /// @dev Reverts unless the instances' input part hashes to the request's commitment. A lapsed
     ///      lock held by someone else is slashed to the requester. Fails closed: a verifier revert,
     ///      empty or short return data, or `false` all revert with `InferenceMarketProofRejected`.
+    ///      Works on a paused model: pausing only stops new requests and locks.
     /// @param requestId An open request, not past its deadline.
     /// @param proof The proof bytes (ezkl's `hex_proof`).
     /// @param instances All public instances of the proof, in circuit order.
     function fulfill(uint256 requestId, bytes calldata proof, uint256[] calldata instances) external nonReentrant {
         Request storage request = _openRequest(requestId);
         bytes32 modelId = request.modelId;
-        Model storage model = _activeModel(modelId);
+        // Not `_activeModel`: an open request's model exists, and a pause must not block it.
+        Model storage model = _models[modelId];
         _checkFulfilment(requestId, request, model.config, instances);
         _verify(requestId, model, proof, instances);
 
@@ -385,9 +400,17 @@ contract InferenceMarket is ReentrancyGuard {
         uint256 outputEnd = uint256(config.outputOffset) + config.outputCount;
         bool disjoint = inputEnd <= config.outputOffset || outputEnd <= config.inputOffset;
         if (
-            config.inputCount == 0 || config.outputCount == 0 || config.batchSize == 0 || config.lockDuration == 0
+            config.inputCount == 0 || config.outputCount == 0 || config.batchSize == 0
                 || inputEnd > config.instanceCount || outputEnd > config.instanceCount || !disjoint
         ) revert InferenceMarketBadLayout();
+    }
+
+    function _checkLockTerms(ModelConfig calldata config) private pure {
+        // A zero stake makes locking free (a griefer could hold every request); an unbounded
+        // duration lets a lock outlive any useful deadline.
+        if (config.minLockStake == 0 || config.lockDuration == 0 || config.lockDuration > MAX_LOCK_DURATION) {
+            revert InferenceMarketBadLockTerms();
+        }
     }
 
     function _onlyModelOwner(bytes32 modelId) private view returns (Model storage model) {

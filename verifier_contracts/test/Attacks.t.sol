@@ -158,6 +158,30 @@ contract AttacksTest is MarketTest {
         assertEq(market.owed(requester), REWARD + MIN_STAKE);
     }
 
+    /// @dev An owner who is also the requester pauses the model while a provider holds a lock,
+    ///      hoping to let the lock lapse and slash the stake: the lock holder still fulfils, and is
+    ///      paid the reward and its stake back.
+    function test_LockHolderFulfilsAfterOwnerPaused() public {
+        vm.deal(modelOwner, REWARD);
+        uint256 id = requestAs(modelOwner, MLP, mlpCommitment(MlpFixture.instances()), address(0));
+        lockAs(provider, id);
+        vm.prank(modelOwner);
+        market.setModelPaused(MLP, true);
+
+        // No new locks on the paused model ...
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketModelPaused.selector, MLP));
+        lockAs(copier, id);
+        // ... but the lock holder settles, and the owner has nothing to slash.
+        fulfillMlpAs(provider, id);
+        assertTrue(statusOf(id) == InferenceMarket.Status.Fulfilled);
+        assertEq(market.owed(provider), REWARD + MIN_STAKE);
+        assertEq(market.owed(modelOwner), 0);
+        vm.warp(block.timestamp + LOCK_DURATION + 1);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketRequestNotOpen.selector, id));
+        market.slashLock(id);
+        assertSolvent();
+    }
+
     // ---- consumers cannot block settlement
 
     function test_ConsumerThatReverts_CannotBlockSettlement() public {

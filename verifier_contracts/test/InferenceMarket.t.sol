@@ -48,7 +48,7 @@ contract InferenceMarketTest is MarketTest {
 
     function test_RevertWhen_LayoutInconsistent() public {
         InferenceMarket.ModelConfig memory config;
-        for (uint256 variant; variant < 8; ++variant) {
+        for (uint256 variant; variant < 7; ++variant) {
             config = mlpConfig(mlpVerifier);
             if (variant == 0) config.inputCount = 0;
             if (variant == 1) config.outputCount = 0;
@@ -56,11 +56,49 @@ contract InferenceMarketTest is MarketTest {
             if (variant == 3) config.outputOffset = 31; // 31 + 2 > 32
             if (variant == 4) config.outputOffset = 29; // overlaps the inputs
             if (variant == 5) config.batchSize = 0;
-            if (variant == 6) config.lockDuration = 0;
-            if (variant == 7) config.instanceCount = 0;
+            if (variant == 6) config.instanceCount = 0;
             vm.expectRevert(InferenceMarket.InferenceMarketBadLayout.selector);
             market.registerModel(MOCK, config);
         }
+    }
+
+    function test_RevertWhen_ZeroLockStake() public {
+        InferenceMarket.ModelConfig memory config = mlpConfig(mlpVerifier);
+        config.minLockStake = 0;
+        vm.expectRevert(InferenceMarket.InferenceMarketBadLockTerms.selector);
+        market.registerModel(MOCK, config);
+    }
+
+    function test_RevertWhen_LockDurationOutOfRange() public {
+        InferenceMarket.ModelConfig memory config = mlpConfig(mlpVerifier);
+        config.lockDuration = 0;
+        vm.expectRevert(InferenceMarket.InferenceMarketBadLockTerms.selector);
+        market.registerModel(MOCK, config);
+
+        config.lockDuration = market.MAX_LOCK_DURATION() + 1;
+        vm.expectRevert(InferenceMarket.InferenceMarketBadLockTerms.selector);
+        market.registerModel(MOCK, config);
+    }
+
+    function test_RegisterModel_LockTermsBounds() public {
+        assertEq(market.MAX_LOCK_DURATION(), 1 days);
+        InferenceMarket.ModelConfig memory config = mlpConfig(mlpVerifier);
+        config.minLockStake = 1;
+        config.lockDuration = market.MAX_LOCK_DURATION();
+        market.registerModel(MOCK, config);
+        assertEq(market.getModel(MOCK).config.lockDuration, 1 days);
+        assertEq(market.getModel(MOCK).config.minLockStake, 1);
+    }
+
+    /// @dev Registration succeeds exactly when the stake is positive and the duration in range.
+    function testFuzz_RegisterModel_LockTerms(uint96 stake, uint32 duration) public {
+        InferenceMarket.ModelConfig memory config = mlpConfig(mlpVerifier);
+        config.minLockStake = stake;
+        config.lockDuration = duration;
+        if (stake == 0 || duration == 0 || duration > 1 days) {
+            vm.expectRevert(InferenceMarket.InferenceMarketBadLockTerms.selector);
+        }
+        market.registerModel(MOCK, config);
     }
 
     /// @dev A layout is accepted exactly when both ranges are non-empty, inside and disjoint.
@@ -278,7 +316,7 @@ contract InferenceMarketTest is MarketTest {
     }
 
     function testFuzz_LockRequest_Deadline(uint32 lockDuration, uint64 ttl, uint64 elapsed) public {
-        lockDuration = uint32(bound(lockDuration, 1, 30 days));
+        lockDuration = uint32(bound(lockDuration, 1, market.MAX_LOCK_DURATION()));
         ttl = uint64(bound(ttl, 1, 60 days));
         elapsed = uint64(bound(elapsed, 0, ttl));
         InferenceMarket.ModelConfig memory config = mlpConfig(address(new MockVerifier(MockVerifier.Mode.Accept)));
@@ -370,12 +408,15 @@ contract InferenceMarketTest is MarketTest {
         fulfillMlpAs(provider, 99);
     }
 
-    function test_RevertWhen_ModelPaused_Fulfill() public {
+    /// @dev Pausing stops new requests and locks only: a request already open still settles.
+    function test_Fulfill_WhenModelPaused() public {
         uint256 id = requestMlp(address(0));
         vm.prank(modelOwner);
         market.setModelPaused(MLP, true);
-        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketModelPaused.selector, MLP));
         fulfillMlpAs(provider, id);
+        assertTrue(statusOf(id) == InferenceMarket.Status.Fulfilled);
+        assertEq(market.owed(provider), REWARD);
+        assertSolvent();
     }
 
     function test_RevertWhen_DeadlinePassed_Fulfill() public {

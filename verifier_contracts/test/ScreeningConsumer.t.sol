@@ -9,8 +9,8 @@ import {MockVerifier} from "./utils/Mocks.sol";
 
 /// @notice A clinic whose receive function rejects ether (to test the consumer's forwarding).
 contract ClinicWithoutReceive {
-    function deploy(InferenceMarket market, bytes32 modelId) external returns (ScreeningConsumer) {
-        return new ScreeningConsumer(market, modelId, 0);
+    function deploy(InferenceMarket market, bytes32 modelId, bytes32 codeHash) external returns (ScreeningConsumer) {
+        return new ScreeningConsumer(market, modelId, codeHash, 0);
     }
 
     function request(ScreeningConsumer consumer, bytes32 commitment, uint64 deadline)
@@ -38,7 +38,7 @@ contract ScreeningConsumerTest is MarketTest {
         super.setUp();
         vm.deal(clinic, 100 ether);
         vm.prank(clinic);
-        consumer = new ScreeningConsumer(market, MLP, THRESHOLD);
+        consumer = new ScreeningConsumer(market, MLP, mlpVerifier.codehash, THRESHOLD);
     }
 
     function screen(ScreeningConsumer target) internal returns (uint256 id) {
@@ -60,6 +60,7 @@ contract ScreeningConsumerTest is MarketTest {
         uint256 id = screen(consumer);
 
         assertTrue(consumer.isScreening(id));
+        assertEq(consumer.verifierCodeHash(), mlpVerifier.codehash);
         InferenceMarket.Request memory request = market.getRequest(id);
         assertEq(request.requester, address(consumer));
         assertEq(request.consumer, address(consumer));
@@ -81,7 +82,7 @@ contract ScreeningConsumerTest is MarketTest {
     function test_Screening_ReferredWhenMarginReachesThreshold() public {
         // A (deliberately lax) threshold equal to the sample's margin refers it.
         vm.prank(clinic);
-        ScreeningConsumer lax = new ScreeningConsumer(market, MLP, sampleMargin());
+        ScreeningConsumer lax = new ScreeningConsumer(market, MLP, mlpVerifier.codehash, sampleMargin());
         uint256 id = screen(lax);
         vm.expectEmit(address(lax));
         emit ScreeningConsumer.CaseReferred(id, sampleMargin());
@@ -92,9 +93,9 @@ contract ScreeningConsumerTest is MarketTest {
     /// @dev Referral happens exactly when malignant - benign >= threshold, for any proven logits.
     function testFuzz_Screening_ReferralRule(int64 malignant, int64 benign, int64 threshold) public {
         bytes32 mock = keccak256("mock mlp");
-        registerMock(mock, MockVerifier.Mode.Accept);
+        address verifier = registerMock(mock, MockVerifier.Mode.Accept);
         vm.prank(clinic);
-        ScreeningConsumer target = new ScreeningConsumer(market, mock, threshold);
+        ScreeningConsumer target = new ScreeningConsumer(market, mock, verifier.codehash, threshold);
 
         uint256 p = market.FIELD_MODULUS();
         uint256[] memory instances = MlpFixture.instances();
@@ -143,6 +144,54 @@ contract ScreeningConsumerTest is MarketTest {
         consumer.requestScreening{value: REWARD}(other, bytes32(0), "", uint64(block.timestamp + TTL));
     }
 
+    /// @dev Model ids are first-come: an attacker registers the MLP's id with an accept-all verifier
+    ///      before its owner does, and could then settle any request for it with made-up outputs.
+    ///      The consumer pins the verifier's code hash and refuses to request from that model.
+    function test_RevertWhen_ModelIdSquatted() public {
+        InferenceMarket fresh = new InferenceMarket();
+        address attacker = makeAddr("attacker");
+        address acceptAll = address(new MockVerifier(MockVerifier.Mode.Accept));
+        vm.prank(attacker);
+        fresh.registerModel(MLP, mlpConfig(acceptAll));
+        // The honest owner comes second.
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketModelAlreadyRegistered.selector, MLP));
+        vm.prank(modelOwner);
+        fresh.registerModel(MLP, mlpConfig(mlpVerifier));
+
+        // The squatted id forges results: an accept-all "proof" with malignant outputs settles.
+        uint256[] memory forged = MlpFixture.instances();
+        forged[30] = 100 * 8192;
+        forged[31] = 0;
+        vm.prank(requester);
+        uint256 id = fresh.requestInference{value: REWARD}(
+            MLP, mlpCommitment(forged), "", uint64(block.timestamp + TTL), address(0)
+        );
+        vm.prank(attacker);
+        fresh.fulfill(id, "", forged);
+        assertEq(fresh.outputsOf(id)[0], 100 * 8192);
+
+        // A consumer pinning the real verifier's code hash refuses to request from it.
+        vm.prank(clinic);
+        ScreeningConsumer pinned = new ScreeningConsumer(fresh, MLP, mlpVerifier.codehash, THRESHOLD);
+        vm.expectRevert(abi.encodeWithSelector(ScreeningConsumer.ScreeningConsumerUntrustedModel.selector, MLP));
+        vm.prank(clinic);
+        pinned.requestScreening{value: REWARD}(
+            MLP, mlpCommitment(MlpFixture.instances()), "", uint64(block.timestamp + TTL)
+        );
+        assertEq(fresh.nextRequestId(), 2);
+    }
+
+    function test_RevertWhen_UntrustedModel_Unregistered() public {
+        bytes32 unregistered = keccak256("unregistered");
+        vm.prank(clinic);
+        ScreeningConsumer target = new ScreeningConsumer(market, unregistered, mlpVerifier.codehash, 0);
+        vm.expectRevert(
+            abi.encodeWithSelector(ScreeningConsumer.ScreeningConsumerUntrustedModel.selector, unregistered)
+        );
+        vm.prank(clinic);
+        target.requestScreening{value: REWARD}(unregistered, bytes32(0), "", uint64(block.timestamp + TTL));
+    }
+
     function test_RevertWhen_NotMarket() public {
         uint256 id = screen(consumer);
         vm.expectRevert(abi.encodeWithSelector(ScreeningConsumer.ScreeningConsumerNotMarket.selector, copier));
@@ -189,7 +238,7 @@ contract ScreeningConsumerTest is MarketTest {
 
     function test_RevertWhen_TransferFailed() public {
         ClinicWithoutReceive owner = new ClinicWithoutReceive();
-        ScreeningConsumer target = owner.deploy(market, MLP);
+        ScreeningConsumer target = owner.deploy(market, MLP, mlpVerifier.codehash);
         uint256 id =
             owner.request{value: REWARD}(target, mlpCommitment(MlpFixture.instances()), uint64(block.timestamp + TTL));
         vm.warp(block.timestamp + TTL + 1);

@@ -9,15 +9,22 @@ import {InferenceMarket} from "../InferenceMarket.sol";
 ///         requests the tabular breast-cancer model (`breast_cancer_mlp`, outputs: logit 0 =
 ///         malignant, logit 1 = benign) and refers a case for specialist review when the proven
 ///         malignant logit exceeds the benign one by at least `referralThreshold`.
-/// @dev Pins the model id: a result is only trusted because the market checked it with the
-///      verifier pinned for that model. Refunds and slashed stakes are owed to this contract by the
-///      market; `withdrawRefunds` forwards them to the owner.
+/// @dev Pins the model id AND its verifier's code hash: a result is only trusted because the market
+///      checked it with the verifier pinned for that model, and model ids are first-come in the
+///      market (anyone may register the reference model's id first, with an accept-all verifier).
+///      `requestScreening` therefore refuses a registration whose verifier code hash is not the
+///      pinned one; a registration never changes, so every request this contract made (the only
+///      ones whose callbacks it accepts) is settled by the trusted verifier. Refunds and slashed
+///      stakes are owed to this contract by the market; `withdrawRefunds` forwards them to the owner.
 contract ScreeningConsumer is IInferenceConsumer {
     /// @notice The market that settles requests and calls back.
     InferenceMarket public immutable market;
 
     /// @notice The only model whose results this contract acts on.
     bytes32 public immutable modelId;
+
+    /// @notice The code hash the model's registered verifier must have (the trusted ezkl verifier).
+    bytes32 public immutable verifierCodeHash;
 
     /// @notice Minimum `malignant - benign` logit margin that triggers a referral, in the model's
     ///         fixed point (value * 2**outputScale; the reference model's scale is 13).
@@ -50,6 +57,8 @@ contract ScreeningConsumer is IInferenceConsumer {
     error ScreeningConsumerNotMarket(address caller);
     /// @notice The model is not the one this contract pins.
     error ScreeningConsumerWrongModel(bytes32 modelId);
+    /// @notice The model's registered verifier is not the one this contract pins (or no such model).
+    error ScreeningConsumerUntrustedModel(bytes32 modelId);
     /// @notice The request was not made by this contract.
     error ScreeningConsumerUnknownRequest(uint256 requestId);
     /// @notice The screening already has its result.
@@ -61,15 +70,18 @@ contract ScreeningConsumer is IInferenceConsumer {
 
     /// @param market_ The market.
     /// @param modelId_ The breast-cancer model's id in the market.
+    /// @param verifierCodeHash_ The code hash of the model's trusted ezkl verifier.
     /// @param referralThreshold_ Minimum malignant-minus-benign logit margin (fixed point) to refer.
-    constructor(InferenceMarket market_, bytes32 modelId_, int256 referralThreshold_) {
+    constructor(InferenceMarket market_, bytes32 modelId_, bytes32 verifierCodeHash_, int256 referralThreshold_) {
         market = market_;
         modelId = modelId_;
+        verifierCodeHash = verifierCodeHash_;
         referralThreshold = referralThreshold_;
         owner = msg.sender;
     }
 
-    /// @notice Requests a screening, forwarding `msg.value` as the market reward.
+    /// @notice Requests a screening, forwarding `msg.value` as the market reward. Reverts unless the
+    ///         model is registered with the pinned verifier code hash.
     /// @param modelId_ Must equal the pinned `modelId` (guards against a misconfigured caller).
     /// @param inputCommitment The market commitment to the case's input instances.
     /// @param inputData The case's inputs for providers (opaque, emitted by the market).
@@ -82,6 +94,9 @@ contract ScreeningConsumer is IInferenceConsumer {
     {
         if (msg.sender != owner) revert ScreeningConsumerNotOwner(msg.sender);
         if (modelId_ != modelId) revert ScreeningConsumerWrongModel(modelId_);
+        if (market.getModel(modelId_).verifierCodeHash != verifierCodeHash) {
+            revert ScreeningConsumerUntrustedModel(modelId_);
+        }
         requestId =
             market.requestInference{value: msg.value}(modelId_, inputCommitment, inputData, deadline, address(this));
         isScreening[requestId] = true;

@@ -7,7 +7,11 @@ interface IInferenceConsumer {
     /// @notice Called by the market once a request is settled with a valid proof.
     /// @dev Called with exactly `CALLBACK_GAS_LIMIT` gas, after settlement: a revert is recorded
     ///      (`ConsumerCallbackFailed`) but cannot undo the settlement. Implementations must check
-    ///      that `msg.sender` is the market.
+    ///      both that `msg.sender` is the market AND that `requestId` is a request they made
+    ///      themselves: anyone can open a request naming any contract as its consumer, for any model
+    ///      they registered. Before requesting, they must check the model's registration
+    ///      (`getModel`: verifier code hash, digests) against the model they trust, since model ids
+    ///      are first-come.
     /// @param requestId The settled request.
     /// @param modelId The model whose pinned verifier accepted the proof.
     /// @param outputs The proven outputs, signed fixed point (value = output / 2**outputScale).
