@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from prover.core.inputs import InputRange, load_inputs, parse_inputs, validate_inputs
+from prover.core.jsonio import nesting_depth
 from prover.errors import InputError
 from tests.helpers import write_json
 
@@ -108,3 +111,31 @@ def test_nested_input_must_have_the_model_shape(tmp_path: Path) -> None:
     ragged = write_json(tmp_path / "r.json", {"input": [[1, 2], [3]]})
     with pytest.raises(InputError, match="ragged"):
         load_inputs(ragged, 1, shape)
+
+
+def test_deep_nesting_is_refused_before_parsing_even_with_web3s_recursion_limit(
+    tmp_path: Path,
+) -> None:
+    """py_ecc (a web3 dependency) raises the recursion limit to 100,000; without the depth check
+    the C JSON decoder then overflows the stack on such a file and the process dies."""
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"input_data": ' + "[" * 200_000 + "]" * 200_000 + "}")
+    code = (
+        "import sys, web3\n"
+        "from pathlib import Path\n"
+        "from prover.core.inputs import load_inputs\n"
+        "from prover.core.proofs import MalformedProof, read_proof_file\n"
+        "from prover.errors import InputError\n"
+        "assert sys.getrecursionlimit() >= 100_000\n"
+        f"path = Path({str(deep)!r})\n"
+        "try:\n    load_inputs(path, 1)\nexcept InputError as e:\n    print('input:', e)\n"
+        "try:\n    read_proof_file(path)\nexcept MalformedProof as e:\n    print('proof:', e)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "input:" in proc.stdout and "proof:" in proc.stdout
+    assert proc.stdout.count("at most 64 are accepted") == 2
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    assert nesting_depth(b'{"a": "[[[[{{{{", "b": [1, [2]], "c": "\\"]]]"}') == 3

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from prover.core.ezkl_backend import EZKL_VERSION
+from prover.core.jsonio import loads_bounded
 from prover.core.manifest import check_manifest
 from prover.core.srs import sha256_file
 from prover.errors import ArtifactError
@@ -104,10 +105,10 @@ def load_bundle(root: Path, check: tuple[str, ...] = ()) -> Bundle:
     if not root.is_dir():
         raise ArtifactError(f"{root}: no such bundle folder; create one with `zkinfer compile`")
     try:
-        manifest = json.loads(manifest_path.read_text())
+        manifest = loads_bounded(manifest_path.read_text())
     except FileNotFoundError:
         raise ArtifactError(f"{manifest_path}: missing; {root} is not a zkinfer bundle") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON, absurdly nested
         raise ArtifactError(f"{manifest_path}: unreadable or not JSON ({exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
         raise ArtifactError(

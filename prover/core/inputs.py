@@ -14,6 +14,7 @@ from typing import Any
 
 __all__ = ["InputRange", "flatten", "load_inputs", "parse_inputs", "validate_inputs"]
 
+from prover.core.jsonio import loads_bounded
 from prover.errors import InputError
 
 #: How far (in multiples of the calibrated span) an input may lie outside the calibration data.
@@ -139,7 +140,7 @@ def load_inputs(
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read the input file: {exc}") from None
     try:
-        doc = json.loads(text, parse_constant=float)  # keep NaN/Infinity to name them
+        doc = loads_bounded(text, parse_constant=float)  # keep NaN/Infinity to name them
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     except (ValueError, RecursionError) as exc:  # integers past Python's digit limit, deep nesting

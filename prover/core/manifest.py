@@ -9,11 +9,11 @@ that fails any of these is an artifact error, never a different verdict.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
+from prover.core.jsonio import loads_bounded
 from prover.errors import ArtifactError
 
 __all__ = ["check_manifest", "model_id_for", "settings_visibility"]
@@ -181,7 +181,7 @@ def check_manifest(
         _check_provenance(m, where)
     if settings_path is None:
         return
-    settings = json.loads(settings_path.read_text())
+    settings = loads_bounded(settings_path.read_text())
     run_args = settings["run_args"]
     _check_binding(run_args, where)
     circuit = m["circuit"]

@@ -8,12 +8,12 @@ trailing bytes, so without that check one proof would have many encodings).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from prover.core.fields import felt_from_hex, felt_to_hex
+from prover.core.jsonio import loads_bounded
 
 __all__ = ["MalformedProof", "ParsedProof", "parse_proof", "read_proof_file"]
 
@@ -50,7 +50,7 @@ def read_proof_file(path: Path) -> Any:
     if size > MAX_PROOF_FILE_BYTES:
         raise MalformedProof(f"{size} bytes is far larger than any proof (limit 8 MiB)")
     try:
-        return json.loads(Path(path).read_bytes())
+        return loads_bounded(Path(path).read_bytes())
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, huge integers
         raise MalformedProof(f"not JSON ({str(exc)[:200]})") from None
 
