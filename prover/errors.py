@@ -14,6 +14,7 @@ __all__ = [
     "InputError",
     "ModelError",
     "ProofInvalid",
+    "RpcUnavailable",
     "SignerError",
     "SrsError",
     "ToolchainError",
@@ -87,6 +88,10 @@ class ChainError(ZkinferError):
     """An Ethereum RPC is unreachable or misbehaves, or a transaction could not be sent."""
 
     exit_code = EXIT_ENVIRONMENT
+
+
+class RpcUnavailable(ChainError):
+    """The RPC could not be reached or kept failing after retries."""
 
 
 class WrongChainError(ChainError):

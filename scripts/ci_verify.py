@@ -14,7 +14,7 @@ Settings come from command-line options or, for the action, environment variable
 passes its inputs through ``env:``, never into the shell): ``INPUT_PROOFS`` (one path or glob per
 line, or several separated by spaces on one line), ``INPUT_BUNDLE``, ``INPUT_BUNDLE_DIGEST``,
 ``INPUT_RPC_URL``, ``INPUT_VERIFIER``, ``INPUT_JUNIT``. ``ZKINFER`` overrides the command
-(default: ``python -m prover`` with this interpreter when zkinfer is installed for it, else
+(default: ``python -P -m prover`` with this interpreter when zkinfer is installed for it, else
 ``zkinfer`` on ``PATH``). Standard library only, so it runs and is tested without the action.
 """
 
@@ -107,7 +107,8 @@ def zkinfer_command(env: Mapping[str, str]) -> list[str]:
     if env.get("ZKINFER"):
         return shlex.split(env["ZKINFER"])
     if importlib.util.find_spec("prover.cli") is not None:
-        return [sys.executable, "-m", "prover"]
+        # -P: never import a ``prover/`` folder of the checked-out workspace instead of the install
+        return [sys.executable, "-P", "-m", "prover"]
     found = shutil.which("zkinfer")
     if found is None:
         raise FileNotFoundError(f"zkinfer is not installed for {sys.executable}; {INSTALL_HINT}")
@@ -116,7 +117,7 @@ def zkinfer_command(env: Mapping[str, str]) -> list[str]:
 
 def run_zkinfer(command: Sequence[str], args: argparse.Namespace) -> Run:
     """Run ``zkinfer verify`` (stderr, its progress, passes through) and parse its JSON Lines."""
-    argv = [*command, "verify", *args.proofs, "--bundle", args.bundle, "--json"]
+    argv = [*command, "verify", "--bundle", args.bundle, "--json"]
     for option, value in (
         ("--bundle-digest", args.bundle_digest),
         ("--junit", args.junit),
@@ -126,6 +127,7 @@ def run_zkinfer(command: Sequence[str], args: argparse.Namespace) -> Run:
     ):
         if value:
             argv += [option, value]
+    argv += ["--", *args.proofs]  # a proof path starting with "-" stays a path
     proc = subprocess.run(argv, stdout=subprocess.PIPE, text=True, check=False)
     run = Run(proc.returncode)
     for line in proc.stdout.splitlines():

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -100,32 +100,28 @@ def test_the_worker_serves_pending_requests_and_survives_kill_9(
         stderr=subprocess.PIPE,
         text=True,
     )
-    client = anvil.client(None)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # kill it once it holds the lock, i.e. while it proves
-        if read_request(client, str(market), rid).locked_by.lower() == _address(PROVIDER):
+    assert proc.stderr is not None
+    for line in proc.stderr:  # kill it in the middle of the proof
+        if f"request {rid}: proving" in line:
             break
-        time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    client = anvil.client(None)
     assert read_request(client, str(market), rid).status is Status.OPEN
     result = zkinfer(
-        "worker", "--chain", "--once", "--bundle", mlp.bundle.root, "--rpc-url", anvil.url,
-        "--json", env=_env(PROVIDER, home),
+        "worker", "--chain", "--once", "--lock", "--bundle", mlp.bundle.root,
+        "--rpc-url", anvil.url, "--json", env=_env(PROVIDER, home),
     )  # fmt: skip
     assert result.code == 0, result.stderr
     outcomes = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(o["request_id"], o["status"]) for o in outcomes] == [(rid, "fulfilled")]
+    assert set(outcomes[0]["transactions"]) == {"lock", "fulfill"}
     assert read_request(client, str(market), rid).status is Status.FULFILLED
     rerun = zkinfer(
         "worker", "--chain", "--once", "--bundle", mlp.bundle.root, "--rpc-url", anvil.url,
         "--json", env=_env(PROVIDER, home),
     )  # fmt: skip
     assert rerun.code == 0 and rerun.stdout.strip() == ""  # nothing settled twice
-
-
-def _address(role: int) -> str:
-    return str(Account.from_key(KEYS[role]).address).lower()
 
 
 def test_verify_on_chain_gives_the_local_verdicts_and_exit_codes(
@@ -145,9 +141,21 @@ def test_verify_on_chain_gives_the_local_verdicts_and_exit_codes(
     tampered = tmp_path / "tampered.json"
     tampered.write_text(json.dumps(doc))
     bad = zkinfer("verify", tampered, *on_chain, "--json")
-    assert (
-        bad.code == 1 and bad.json["valid"] is False and "on-chain verifier" in bad.json["reason"]
-    )
+    assert bad.code == 1 and bad.json["valid"] is False
+    assert "on-chain verifier" in bad.json["reason"]
+    folder = tmp_path / "proofs"
+    folder.mkdir()
+    shutil.copy(mlp.proof, folder / "good.json")
+    shutil.copy(tampered, folder / "tampered.json")
+    many = zkinfer("verify", folder, *on_chain, "--json")
+    lines = [json.loads(line) for line in many.stdout.splitlines()]
+    assert many.code == 1
+    assert [(d["proof"].rsplit("/", 1)[-1], d["valid"]) for d in lines[:-1]] == [
+        ("good.json", True),
+        ("tampered.json", False),
+    ]
+    assert all(d["checked_by"].startswith(f"verifier {verifier}") for d in lines[:-1])
+    assert lines[-1]["summary"]["valid"] == 1 and lines[-1]["summary"]["invalid"] == 1
     cnn_verifier = str(_deploy(anvil, cnn.bundle.root, home)["verifier"])
     wrong = zkinfer("verify", mlp.proof, "--bundle", mlp.bundle.root, "--rpc-url", anvil.url,
                     "--verifier", cnn_verifier, "--json")  # fmt: skip
@@ -180,6 +188,12 @@ def test_a_dev_srs_bundle_is_refused_on_a_non_devnet_chain_unless_allowed(
                           "--allow-unsafe-srs", "--json", env=_env(OWNER, home))  # fmt: skip
         assert allowed.code == 0 and allowed.json["chain_id"] == 11155111
         assert any("dev-unsafe" in w for w in allowed.json["warnings"])
+
+
+def test_deploy_refuses_lock_terms_the_market_would_refuse(mlp: Compiled, home: Path) -> None:
+    for option in (["--lock-stake", "0"], ["--lock-duration", "0"], ["--lock-duration", "90000"]):
+        result = zkinfer("deploy", mlp.bundle.root, *option, "--json", env=_env(OWNER, home))
+        assert result.code == 2 and "--lock-" in result.json["error"]["message"], option
 
 
 def test_keys_come_from_the_environment_or_a_keystore_and_are_never_printed(

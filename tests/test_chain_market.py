@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 from web3.contract.contract import Contract
 
 from prover.chain.client import ChainClient, events_of
 from prover.chain.contracts import load_artifact
-from prover.chain.deploy import DeployOptions, DeployResult, deploy_bundle
+from prover.chain.deploy import DeployOptions, DeployResult, deploy_bundle, model_config
 from prover.chain.market import (
     Status,
     encode_request_input,
@@ -25,10 +26,11 @@ from prover.chain.market import (
     read_request,
     request_inference,
 )
+from prover.chain.worker import serve_requests
 from prover.core.expected import load_bundle_inputs
 from prover.core.fields import felt_from_hex, signed_to_float
 from prover.core.verify import verify
-from prover.errors import TransactionReverted, UsageError
+from prover.errors import ArtifactError, RpcUnavailable, TransactionReverted, UsageError
 from tests.conftest import Compiled
 from tests.helpers import MODELS, write_json
 from tests.helpers.chain import OTHER, PROVIDER, REQUESTER, Anvil, attacker
@@ -149,7 +151,7 @@ def test_a_proof_replayed_for_a_second_request_with_another_input_is_refused(
         fulfill_request(market.provider, market.address, mlp.bundle.root, second, mlp.proof)
 
 
-def test_a_valid_proof_of_another_model_is_refused(
+def test_a_valid_proof_of_another_model_is_refused_by_its_instance_count(
     market: Market, mlp: Compiled, cnn: Compiled
 ) -> None:
     rid = _request(market, mlp)
@@ -166,8 +168,6 @@ def test_the_market_only_uses_the_verifier_pinned_for_the_model(
     cnn_deployed = deploy_bundle(owner, cnn.bundle.root)
     fresh = owner.deploy(load_artifact("InferenceMarket"), "deploy market")
     contract = owner.contract(load_artifact("InferenceMarket"), str(fresh.contract_address))
-    from prover.chain.deploy import model_config
-
     config = list(model_config(mlp.bundle, cnn_deployed.verifier, DeployOptions()))
     model_id = bytes.fromhex(mlp.bundle.model_id)
     owner.transact(contract.functions.registerModel(model_id, tuple(config)), "register")
@@ -178,12 +178,48 @@ def test_the_market_only_uses_the_verifier_pinned_for_the_model(
     assert _revert_name(exc) == "InferenceMarketProofRejected"
 
 
+def test_a_model_id_registered_with_another_verifier_gets_no_reward_and_no_deploy(
+    anvil: Anvil, mlp: Compiled, cnn: Compiled
+) -> None:
+    """Model ids are first come: the client checks the registration against its bundle."""
+    squatter, requester = anvil.client(OTHER), anvil.client(REQUESTER)
+    cnn_verifier = deploy_bundle(anvil.client(), cnn.bundle.root).verifier
+    fresh = squatter.deploy(load_artifact("InferenceMarket"), "deploy market")
+    market = str(fresh.contract_address)
+    contract = squatter.contract(load_artifact("InferenceMarket"), market)
+    config = model_config(mlp.bundle, cnn_verifier, DeployOptions())
+    model_id = bytes.fromhex(mlp.bundle.model_id)
+    squatter.transact(contract.functions.registerModel(model_id, config), "squat")
+    with pytest.raises(ArtifactError, match="verifier's code is not this bundle's verifier"):
+        request_inference(requester, market, mlp.bundle.root, mlp.sample, reward_wei=REWARD)
+    with pytest.raises(ArtifactError, match="not as this bundle"):
+        deploy_bundle(requester, mlp.bundle.root, DeployOptions(market=market))
+    assert requester.call(contract.functions.nextRequestId(), "next id") == 1  # nothing escrowed
+
+
+def test_a_hashed_input_model_settles_against_its_poseidon_commitment(
+    anvil: Anvil, mlp_hashed: Compiled
+) -> None:
+    owner, provider = anvil.client(), anvil.client(PROVIDER)
+    fresh = owner.deploy(load_artifact("InferenceMarket"), "deploy market")
+    market = str(fresh.contract_address)
+    deploy_bundle(owner, mlp_hashed.bundle.root, DeployOptions(market=market))
+    bundle = mlp_hashed.bundle
+    req = request_inference(owner, market, bundle.root, mlp_hashed.sample, reward_wei=REWARD)
+    _, instances = _proof_args(mlp_hashed.proof)
+    assert bundle.manifest["instances"]["input"]["count"] == 1  # one Poseidon hash
+    assert req.commitment == "0x" + input_commitment(instances[:1]).hex()
+    done = fulfill_request(provider, market, bundle.root, req.request_id, mlp_hashed.proof)
+    assert len(done.outputs) == 2
+    assert read_request(owner, market, req.request_id).status is Status.FULFILLED
+
+
 def _raw_request(
-    client: ChainClient, contract: Contract, model_id: bytes, commitment: bytes
+    client: ChainClient, contract: Contract, model_id: bytes, commitment: bytes, data: bytes = b""
 ) -> int:
     """A request placed straight through the ABI, for a commitment the client would not make."""
     deadline = int(client.w3.eth.get_block("latest")["timestamp"]) + 3600
-    fn = contract.functions.requestInference(model_id, commitment, b"", deadline, ZERO)
+    fn = contract.functions.requestInference(model_id, commitment, data, deadline, ZERO)
     tx = client.transact(fn, "request", value=REWARD)
     return int(events_of(contract, "InferenceRequested", tx)[0]["args"]["requestId"])
 
@@ -252,7 +288,7 @@ def test_a_consumer_callback_that_reverts_or_burns_gas_cannot_block_settlement(
     assert done.tx.gas_used < 16_777_216 // 10
 
 
-def test_reentering_withdraw_takes_nothing_more(
+def test_reentering_withdraw_pays_once_and_keeps_the_books_balanced(
     market: Market, mlp: Compiled, anvil: Anvil
 ) -> None:
     _request(market, mlp)  # other people's escrow that a re-entrancy bug would drain
@@ -309,3 +345,44 @@ def test_a_paused_model_takes_no_requests(market: Market, mlp: Compiled) -> None
             market.contract(market.other).functions.setModelPaused(model_id, False), "unpause"
         )
     assert _revert_name(exc) == "InferenceMarketNotModelOwner"
+
+
+def test_the_worker_stakes_nothing_on_a_request_whose_data_does_not_match_its_commitment(
+    market: Market, mlp: Compiled, tmp_path: Path
+) -> None:
+    bundle = mlp.bundle
+    commitment, _ = encode_request_input(bundle, load_bundle_inputs(bundle, mlp.sample))
+    _, other_data = encode_request_input(bundle, load_bundle_inputs(bundle, _other_input(tmp_path)))
+    c = market.contract(market.requester)
+    rid = _raw_request(market.requester, c, bytes.fromhex(bundle.model_id), commitment, other_data)
+    outcomes = serve_requests(
+        market.provider, market.address, [bundle.root], workdir=tmp_path / "w", lock=True, once=True
+    )
+    assert [(o.request_id, o.status) for o in outcomes] == [(rid, "failed")]
+    assert "does not match its input commitment" in outcomes[0].detail
+    assert outcomes[0].transactions == {}
+    request = read_request(market.owner, market.address, rid)
+    assert request.status is Status.OPEN and int(request.locked_by, 16) == 0
+
+
+def test_rpc_errors_are_retried_then_reported_without_the_url(anvil: Anvil) -> None:
+    client = anvil.client(None)
+    client.retries = 2
+    calls: list[int] = []
+
+    def flaky() -> int:
+        calls.append(1)
+        if len(calls) < 3:
+            raise requests.ConnectionError("connection reset")
+        return 42
+
+    assert client.rpc("read something", flaky) == 42 and len(calls) == 3
+    secret = ChainClient(client.w3, "https://rpc.example/v2/SECRET-KEY", client.chain_id)
+    secret.retries = 1
+
+    def dead() -> int:
+        raise requests.ConnectionError("https://rpc.example/v2/SECRET-KEY refused")
+
+    with pytest.raises(RpcUnavailable) as exc:
+        secret.rpc("read something", dead)
+    assert "SECRET" not in str(exc.value) and "https://rpc.example/…" in str(exc.value)

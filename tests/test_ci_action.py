@@ -172,10 +172,19 @@ def test_chain_options_are_passed_only_when_set(tmp_path: Path) -> None:
     base = {"INPUT_PROOFS": "p.json", "INPUT_BUNDLE": "b", "ZKINFER": zkinfer}
     args = module.parse_args([], base)
     local = module.run_zkinfer(module.zkinfer_command(base), args)
-    assert local.code == 3 and local.error == "verify p.json --bundle b --json"
+    assert local.code == 3 and local.error == "verify --bundle b --json -- p.json"
     chain = base | {"INPUT_RPC_URL": "http://127.0.0.1:8545", "INPUT_VERIFIER": "0xabc"}
     run = module.run_zkinfer(module.zkinfer_command(chain), module.parse_args([], chain))
-    assert run.error.endswith("--json --rpc-url http://127.0.0.1:8545 --verifier 0xabc")
+    assert run.error.endswith("--json --rpc-url http://127.0.0.1:8545 --verifier 0xabc -- p.json")
+
+
+def test_a_proof_path_that_looks_like_an_option_stays_a_path(tmp_path: Path) -> None:
+    module = _script()
+    env = {"INPUT_PROOFS": "--rpc-url", "INPUT_BUNDLE": str(tmp_path)}
+    run = module.run_zkinfer(module.zkinfer_command(env), module.parse_args([], env))
+    # parsed as a proof path, so the run gets as far as the (empty) bundle: exit 3, not a
+    # usage error about an option missing its value (exit 2)
+    assert run.code == 3 and "is not a zkinfer bundle" in (run.error or "")
 
 
 def test_workflow_command_and_markdown_escaping() -> None:

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from eth_utils.crypto import keccak
+from hexbytes import HexBytes
+from requests.exceptions import RequestException
 from web3 import HTTPProvider, Web3
 from web3.contract.contract import Contract, ContractFunction
 from web3.exceptions import (
@@ -31,7 +33,7 @@ from web3.logs import DISCARD
 from web3.types import TxParams, Wei
 
 from prover.chain.contracts import Artifact, error_selectors
-from prover.errors import ChainError, TransactionReverted, WrongChainError
+from prover.errors import ChainError, RpcUnavailable, TransactionReverted, WrongChainError
 
 __all__ = ["LOCAL_DEVNET_CHAIN_IDS", "ChainClient", "TxResult", "events_of", "redact_url"]
 
@@ -43,18 +45,13 @@ _T = TypeVar("_T")
 _GAS_HEADROOM = 1.2
 _RECEIPT_TIMEOUT_S = 180.0
 
-try:  # requests is web3's HTTP transport; its connection errors are what a dead RPC raises
-    from requests.exceptions import ConnectionError as _ReqConnectionError
-    from requests.exceptions import Timeout as _ReqTimeout
-
-    _TRANSIENT: tuple[type[BaseException], ...] = (
-        _ReqConnectionError,
-        _ReqTimeout,
-        ProviderConnectionError,
-        ConnectionError,
-    )
-except ImportError:  # pragma: no cover - requests ships with web3
-    _TRANSIENT = (ProviderConnectionError, ConnectionError)
+# requests is web3's HTTP transport: a dead RPC, a timeout, HTTP 429 or 5xx raise its exceptions,
+# which are retried and then reported without the URL (it may hold an API key).
+_TRANSIENT: tuple[type[BaseException], ...] = (
+    RequestException,
+    ProviderConnectionError,
+    ConnectionError,
+)
 
 
 def redact_url(url: str) -> str:
@@ -162,10 +159,10 @@ class ChainClient:
                 return op()
             except _TRANSIENT as exc:
                 if attempt == self.retries:
-                    raise ChainError(
+                    raise RpcUnavailable(
                         f"cannot {what}: the RPC at {redact_url(self.rpc_url)} is unreachable "
-                        f"({type(exc).__name__}) after {self.retries + 1} tries; check --rpc-url "
-                        "or start a local chain with `zkinfer devnet start`"
+                        f"or failing ({type(exc).__name__}) after {self.retries + 1} tries; check "
+                        "--rpc-url or start a local chain with `zkinfer devnet start`"
                     ) from None
                 time.sleep(delay)
                 delay *= 2
@@ -184,13 +181,15 @@ class ChainClient:
         """``eth_call`` a view function; reverts become :class:`TransactionReverted`."""
         try:
             return self.rpc(what, fn.call)
-        except (ContractLogicError, Web3RPCError) as exc:
+        except ContractLogicError as exc:
             raise self._reverted(what, exc) from None
+        except Web3RPCError as exc:
+            raise ChainError(f"{what}: the RPC answered with an error: {_message(exc)}") from None
 
     def transact(self, fn: ContractFunction, label: str, *, value: int = 0) -> TxResult:
         """Sign and send a contract call, wait for it, and fail if it reverted."""
         params: TxParams = {"from": self.address, "value": Wei(value), "gas": 1}  # no estimate yet
-        tx = fn.build_transaction(params)
+        tx = self.rpc(f"prepare {label}", lambda: fn.build_transaction(params))
         tx.pop("gas", None)
         return self._send(dict(tx), label)
 
@@ -198,7 +197,9 @@ class ChainClient:
         """Deploy ``artifact`` with constructor ``args``; the result carries the new address."""
         factory = self.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
         params: TxParams = {"from": self.address, "gas": 1}
-        tx = factory.constructor(*args).build_transaction(params)
+        tx = self.rpc(
+            f"prepare {label}", lambda: factory.constructor(*args).build_transaction(params)
+        )
         tx.pop("gas", None)
         result = self._send(dict(tx), label)
         if not result.contract_address:
@@ -226,16 +227,22 @@ class ChainClient:
         )
         try:
             estimate = self.rpc(f"estimate gas for {label}", lambda: self.w3.eth.estimate_gas(tx))  # type: ignore[arg-type]
-        except (ContractLogicError, Web3RPCError) as exc:
+        except ContractLogicError as exc:
             raise self._reverted(label, exc) from None
+        except Web3RPCError as exc:  # e.g. insufficient funds: not the contract's verdict
+            raise ChainError(f"{label}: the RPC refused to estimate it: {_message(exc)}") from None
         tx["gas"] = int(estimate * _GAS_HEADROOM)
         raw = signer.sign_transaction(tx).raw_transaction
         tx_hash = Web3.keccak(raw)
         try:
             self.rpc(f"send {label}", lambda: self.w3.eth.send_raw_transaction(raw))
         except Web3RPCError as exc:
-            if "already known" not in str(exc):  # a retried send of the same signed transaction
-                raise ChainError(f"{label}: the RPC refused the transaction: {exc}") from None
+            # A send retried after a lost answer is refused ("already known", "nonce too low")
+            # although the first one went through: the same signed bytes, so look the hash up.
+            if not self._known(tx_hash):
+                raise ChainError(
+                    f"{label}: the RPC refused the transaction: {_message(exc)}"
+                ) from None
         try:
             receipt = self.rpc(
                 f"wait for {label}",
@@ -262,6 +269,13 @@ class ChainClient:
             receipt=receipt,
         )
 
+    def _known(self, tx_hash: HexBytes) -> bool:
+        try:
+            self.rpc("look up the transaction", lambda: self.w3.eth.get_transaction(tx_hash))
+        except Web3RPCError:  # TransactionNotFound
+            return False
+        return True
+
     def _reverted(self, what: str, exc: Exception) -> TransactionReverted:
         """Name the custom error in a revert when the ABI knows it."""
         data = getattr(exc, "data", None)
@@ -272,5 +286,8 @@ class ChainClient:
             name = self._errors.get(raw[:4])
             if name:
                 return TransactionReverted(f"{what}: reverted with {name}", error_name=name)
-        message = getattr(exc, "message", None) or str(exc)
-        return TransactionReverted(f"{what}: reverted ({message})")
+        return TransactionReverted(f"{what}: reverted ({_message(exc)})")
+
+
+def _message(exc: Exception) -> str:
+    return str(getattr(exc, "message", None) or exc)[:300]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from prover.chain.client import ChainClient, TxResult, events_of
-from prover.chain.contracts import load_artifact
+from prover.chain.contracts import load_artifact, verifier_artifact
 from prover.chain.deploy import deploy_bundle
 from prover.chain.devnet import ensure_devnet, status, stop_devnet
 from prover.chain.keys import devnet_signer
@@ -53,12 +53,15 @@ def run_chain_demo(
         bundle = b.load_bundle(Path(bundle_dir))
         model_id = bytes.fromhex(bundle.model_id)
         consumer_art = load_artifact("ScreeningConsumer")
+        # the clinic pins the verifier of the bundle it trusts, not only the model id
+        trusted = verifier_artifact(bundle.path(b.VERIFIER_JSON)).runtime_code_hash
         with timer.step("deploy ScreeningConsumer", "the dApp"):
             txs["deploy_consumer"] = clinic.deploy(
                 consumer_art,
                 "deploy ScreeningConsumer",
                 deployed.market,
                 model_id,
+                trusted,
                 REFERRAL_THRESHOLD,
             )
         consumer = clinic.contract(consumer_art, str(txs["deploy_consumer"].contract_address))

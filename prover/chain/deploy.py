@@ -24,12 +24,15 @@ __all__ = [
     "DeployOptions",
     "DeployResult",
     "Deployments",
+    "check_registration",
     "deploy_bundle",
     "find_market",
     "model_config",
 ]
 
 MARKET = "InferenceMarket"
+#: InferenceMarket.MAX_LOCK_DURATION: a lock can hold a request for at most a day.
+MAX_LOCK_DURATION_S = 86_400
 
 
 class Deployments:
@@ -69,6 +72,14 @@ class DeployOptions:
     allow_unsafe_srs: bool = False
     min_lock_stake_wei: int = 10**16
     lock_duration_s: int = 600
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_lock_stake_wei < 2**96:
+            raise UsageError("--lock-stake must be more than zero (and below 2^96 wei)")
+        if not 0 < self.lock_duration_s <= MAX_LOCK_DURATION_S:
+            raise UsageError(
+                f"--lock-duration must be between 1 and {MAX_LOCK_DURATION_S} seconds (one day)"
+            )
 
 
 @dataclass(frozen=True)
@@ -156,6 +167,39 @@ def find_market(client: ChainClient, explicit: str | None = None) -> str:
     return recorded
 
 
+def check_registration(client: ChainClient, market: str, bundle: b.Bundle) -> str:
+    """The verifier address the market holds for the bundle's model, after checking that the
+    registration is this bundle's: verifier code, key and settings digests, layout and scales.
+
+    Model ids are first come, first served on the market: anyone can register an id with any
+    verifier, so whoever pays for or acts on a result must check the registration first.
+    """
+    contract = client.contract(load_artifact(MARKET), market)
+    model_id = bytes.fromhex(bundle.model_id)
+    config, code_hash, owner, _ = client.call(contract.functions.getModel(model_id), "read model")
+    if int(str(owner), 16) == 0:
+        raise ChainError(
+            f"model {bundle.model_id[:16]}… is not registered on market {market}: run "
+            "`zkinfer deploy` with its bundle first"
+        )
+    artifact = verifier_artifact(bundle.path(b.VERIFIER_JSON))
+    expected = model_config(bundle, str(config[0]), DeployOptions())
+    problems = []
+    if bytes(code_hash) != artifact.runtime_code_hash:
+        problems.append("its verifier's code is not this bundle's verifier")
+    names = ("verifier", "vk digest", "settings digest", "instance count", "input offset",
+             "input count", "output offset", "output count", "batch size", "input scale",
+             "output scale")  # fmt: skip
+    problems += [f"{n} differs" for n, a, e in zip(names, config, expected, strict=False) if a != e]
+    if problems:
+        raise ArtifactError(
+            f"model {bundle.model_id[:16]}… is registered on market {market} by {owner}, but not "
+            f"as this bundle: {'; '.join(problems)}. Do not pay for or act on its results; use "
+            "another market (--market) or the bundle it was registered from"
+        )
+    return str(config[0])
+
+
 def _check_srs_policy(bundle: b.Bundle, client: ChainClient, options: DeployOptions) -> list[str]:
     if bundle.srs_provenance == CEREMONY:
         return []
@@ -192,6 +236,7 @@ def deploy_bundle(
     market = options.market or record.get("market")
     if options.market is not None or _has_code(client, market, market_art):
         market = find_market(client, options.market)
+        record.put("market", market)
     else:
         with timer.step("deploy market"):
             txs["deploy_market"] = client.deploy(market_art, "deploy InferenceMarket")
@@ -202,16 +247,13 @@ def deploy_bundle(
     model_id = bytes.fromhex(bundle.model_id)
 
     registered = client.call(contract.functions.getModel(model_id), "read the model")
-    owner = registered[2]
+    owner = str(registered[2])
     if int(owner, 16) != 0:
-        verifier = str(registered[0][0])
-        if registered[0][1] != bytes.fromhex(bundle.manifest["files"][b.VK]) or not _has_code(
-            client, verifier, verifier_art
-        ):
-            raise ArtifactError(
-                f"model {bundle.model_id[:16]}… is already registered on market {market} with "
-                "another verifying key or verifier (a bundle compiled with another SRS?): use "
-                "the bundle it was registered from, or another market (--market)"
+        verifier = check_registration(client, market, bundle)
+        if owner != client.address:
+            warnings.append(
+                f"the model was registered by {owner}, not by you: it matches this bundle, and "
+                "that owner can pause new requests for it"
             )
         record.put("verifiers", verifier, bundle.model_id)
         return DeployResult(

@@ -21,6 +21,7 @@ from eth_utils.crypto import keccak
 
 from prover.chain.client import ChainClient, TxResult, events_of
 from prover.chain.contracts import load_artifact
+from prover.chain.deploy import check_registration
 from prover.core import bundle as b
 from prover.core.expected import expected_input_instances, input_felts, load_bundle_inputs
 from prover.core.fields import felt_from_hex, felt_to_signed, signed_to_float
@@ -162,11 +163,16 @@ def request_inference(
     deadline_s: int = 3600,
     consumer: str | None = None,
 ) -> RequestResult:
-    """Escrow ``reward_wei`` for a proven inference of the bundle's model on ``input_path``."""
+    """Escrow ``reward_wei`` for a proven inference of the bundle's model on ``input_path``.
+
+    The market's registration of the model is checked against the bundle first (model ids are
+    first come, first served): no reward is escrowed for results another verifier would accept.
+    """
     if reward_wei <= 0:
         raise UsageError("--reward must be more than zero")
-    bundle = b.load_bundle(Path(bundle_dir))
+    bundle = b.load_bundle(Path(bundle_dir), check=(b.VERIFIER_JSON,))
     values = load_bundle_inputs(bundle, Path(input_path))
+    check_registration(client, market, bundle)
     commitment, data = encode_request_input(bundle, values)
     contract = client.contract(load_artifact(MARKET), market)
     now = int(
@@ -189,19 +195,24 @@ def request_inference(
     )
 
 
-def read_request(client: ChainClient, market: str, request_id: int) -> OnChainRequest:
-    """The request's stored state and the ``inputData`` of its event."""
+def read_request(
+    client: ChainClient, market: str, request_id: int, input_data: bytes | None = None
+) -> OnChainRequest:
+    """The request's stored state, and the ``inputData`` of its event (searched for unless the
+    caller already has it from the event)."""
     contract = client.contract(load_artifact(MARKET), market)
     r = client.call(contract.functions.getRequest(request_id), f"read request {request_id}")
     if Status(r[4]) is Status.NONE:
         raise UsageError(f"request {request_id} does not exist on market {market}")
-    logs = client.rpc(
-        "read request events",
-        lambda: contract.events.InferenceRequested().get_logs(
-            from_block=0, argument_filters={"requestId": request_id}
-        ),
-    )
-    data = bytes(logs[0]["args"]["inputData"]) if logs else b""
+    if input_data is None:
+        logs = client.rpc(
+            "read request events",
+            lambda: contract.events.InferenceRequested().get_logs(
+                from_block=0, argument_filters={"requestId": request_id}
+            ),
+        )
+        input_data = bytes(logs[0]["args"]["inputData"]) if logs else b""
+    data = input_data
     return OnChainRequest(
         request_id=request_id,
         model_id=bytes(r[0]).hex(),

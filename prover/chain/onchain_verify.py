@@ -7,6 +7,8 @@ bundle's ``verifier.json``), so a wrong ``--verifier`` address is an error, not 
 
 from __future__ import annotations
 
+from web3.exceptions import BadFunctionCallOutput, ContractLogicError, Web3RPCError
+
 from prover.chain.client import ChainClient, redact_url
 from prover.chain.contracts import verifier_artifact
 from prover.core import bundle as b
@@ -47,10 +49,10 @@ class OnChainChecker:
         call = self.contract.functions.verifyProof(bytes(parsed.proof), instances)
         try:
             result = self.client.rpc("call the verifier", call.call)
-        except ChainError:
-            raise
-        except Exception as exc:  # revert, empty return data, undecodable output: all invalid
+        except (ContractLogicError, BadFunctionCallOutput) as exc:  # revert, empty/short return
             return False, f"the on-chain verifier rejected the proof ({type(exc).__name__})"
+        except Web3RPCError as exc:  # rate limit, node error: no verdict without a chain
+            raise ChainError(f"calling the verifier failed on the RPC side: {exc}") from None
         if result is not True:
             return False, f"the on-chain verifier returned {result!r}"
         return True, ""

@@ -28,11 +28,29 @@ from prover.chain.market import (
 from prover.core import bundle as b
 from prover.core.paths import cache_dir
 from prover.core.progress import NullProgress, Progress
-from prover.errors import ChainError, TransactionReverted, UsageError, ZkinferError
+from prover.errors import (
+    ChainError,
+    RpcUnavailable,
+    TransactionReverted,
+    UsageError,
+    ZkinferError,
+)
 
 __all__ = ["WorkerOutcome", "serve_requests"]
 
 _ZERO = "0x0000000000000000000000000000000000000000"
+#: Reverts after which the request can never be served by this worker; any other is retried.
+_FINAL_REVERTS = frozenset(
+    f"InferenceMarket{name}"
+    for name in (
+        "RequestNotOpen",
+        "DeadlinePassed",
+        "InputMismatch",
+        "InstanceCount",
+        "ProofRejected",
+        "UnknownModel",
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -41,7 +59,7 @@ class WorkerOutcome:
 
     request_id: int
     model_id: str
-    status: str  # fulfilled | skipped | failed
+    status: str  # fulfilled | skipped | failed (given up) | retry (tried again at the next poll)
     detail: str = ""
     outputs: list[float] | None = None
     transactions: dict[str, TxResult] = field(default_factory=dict)
@@ -100,9 +118,13 @@ class _Worker:
         self.progress = progress
         self.done: set[int] = set()
 
-    def handle(self, request_id: int) -> WorkerOutcome | None:
-        """Serve one request; ``None`` means "not now, look again at the next poll"."""
-        request = read_request(self.client, self.market, request_id)
+    def handle(self, request_id: int, input_data: bytes) -> WorkerOutcome | None:
+        """Serve one request; ``None`` means "not now, look again at the next poll".
+
+        The proof is made before any stake is posted: a request whose data does not match its
+        commitment, or that cannot be proven, costs the worker nothing.
+        """
+        request = read_request(self.client, self.market, request_id, input_data)
         model = request.model_id
         if request.status is not Status.OPEN:
             return WorkerOutcome(
@@ -115,8 +137,13 @@ class _Worker:
         locked_by_other = request.locked_by not in (_ZERO, me) and request.lock_deadline >= now
         if locked_by_other:
             return None
+        proof = self.workdir / f"request-{request_id}.json"
+        self.progress.note(f"request {request_id}: proving for model {model[:16]}…")
+        prove_request(self.bundles[model], request, proof, self.progress)
         txs: dict[str, TxResult] = {}
         if self.lock and request.locked_by != me:
+            # locking only now, right before fulfilling: the fulfil transaction cannot be copied
+            # from the mempool, and no stake is at risk while proving
             stake = int(
                 self.client.call(
                     self.contract.functions.getModel(bytes.fromhex(model)), "read the model"
@@ -125,9 +152,6 @@ class _Worker:
             txs["lock"] = self.client.transact(
                 self.contract.functions.lockRequest(request_id), "lock request", value=stake
             )
-        proof = self.workdir / f"request-{request_id}.json"
-        self.progress.note(f"request {request_id}: proving for model {model[:16]}…")
-        prove_request(self.bundles[model], request, proof, self.progress)
         result = fulfill_request(self.client, self.market, self.bundles[model], request_id, proof)
         txs["fulfill"] = result.tx
         return WorkerOutcome(request_id, model, "fulfilled", "", result.outputs, txs)
@@ -136,6 +160,8 @@ class _Worker:
         latest = int(
             self.client.rpc("read the block number", lambda: self.client.w3.eth.block_number)
         )
+        if cursor.block > latest + 1:  # the chain was reset (a fresh devnet): start over
+            cursor.save(0)
         logs = self.client.rpc(
             "read request events",
             lambda: self.contract.events.InferenceRequested().get_logs(
@@ -149,18 +175,22 @@ class _Worker:
             request_id = int(log["args"]["requestId"])
             if request_id in self.done:
                 continue
+            model = bytes(log["args"]["modelId"]).hex()
             try:
-                outcome = self.handle(request_id)
-            except TransactionReverted as exc:  # e.g. settled by someone else meanwhile
-                outcome = WorkerOutcome(
-                    request_id, bytes(log["args"]["modelId"]).hex(), "failed", str(exc)
-                )
-            except ChainError:
+                outcome = self.handle(request_id, bytes(log["args"]["inputData"]))
+            except RpcUnavailable:
                 raise  # the RPC is gone: nothing more can be done this poll
-            except ZkinferError as exc:  # a bad request or a lost race: report, do not retry
-                outcome = WorkerOutcome(
-                    request_id, bytes(log["args"]["modelId"]).hex(), "failed", str(exc)
-                )
+            except TransactionReverted as exc:
+                if exc.error_name not in _FINAL_REVERTS:  # a lock race, a pause: try again later
+                    report(WorkerOutcome(request_id, model, "retry", str(exc)))
+                    outcome = None
+                else:
+                    outcome = WorkerOutcome(request_id, model, "failed", str(exc))
+            except ChainError as exc:  # refused by the RPC (funds, fees): try again later
+                report(WorkerOutcome(request_id, model, "retry", str(exc)))
+                outcome = None
+            except ZkinferError as exc:  # bad input data, unprovable: report, do not retry
+                outcome = WorkerOutcome(request_id, model, "failed", str(exc))
             if outcome is None:
                 pending_from = pending_from if pending_from is not None else int(log["blockNumber"])
                 continue
@@ -181,10 +211,12 @@ def serve_requests(
     progress: Progress | None = None,
     report: Callable[[WorkerOutcome], None] = lambda _: None,
     stop: threading.Event | None = None,
+    from_block: int | None = None,
 ) -> list[WorkerOutcome]:
     """Serve the market's requests for the models of ``bundle_dirs`` until ``stop`` (or one poll).
 
-    Each outcome is passed to ``report`` as it happens and returned at the end.
+    Each outcome is passed to ``report`` as it happens and returned at the end. ``from_block``
+    moves the saved cursor (hosted RPCs limit how many blocks one log query may span).
     """
     client.address  # fail now, not at the first request, when no key is configured  # noqa: B018
     bundles: dict[str, Path] = {}
@@ -195,6 +227,13 @@ def serve_requests(
     workdir.mkdir(parents=True, exist_ok=True)
     worker = _Worker(client, market, bundles, workdir, lock, progress or NullProgress())
     cursor = _Cursor(client.chain_id, market)
+    if from_block is not None:
+        cursor.save(from_block)
+    if not lock and not client.is_local_devnet:
+        worker.progress.note(
+            "serving without --lock: on a public mempool a fulfil transaction can be copied "
+            "and front-run for the reward"
+        )
     outcomes: list[WorkerOutcome] = []
 
     def keep(outcome: WorkerOutcome) -> None:

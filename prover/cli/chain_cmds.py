@@ -168,8 +168,8 @@ def deploy_cmd(
     from prover.chain.deploy import DeployOptions, deploy_bundle
 
     with run_command(as_json):
-        client = connect(rpc_url, chain_id, keystore)
         options = DeployOptions(market, allow_unsafe_srs, parse_wei(lock_stake), lock_duration)
+        client = connect(rpc_url, chain_id, keystore)
         result = deploy_bundle(client, bundle, options, _progress())
         doc = result.to_json()
 
@@ -281,6 +281,9 @@ def worker_cmd(
         bool, typer.Option(help="Lock each request (posting the stake) before proving.")
     ] = False,
     poll: Annotated[float, typer.Option(help="Seconds between polls.")] = 2.0,
+    from_block: Annotated[
+        int | None, typer.Option(help="Scan request events from this block (default: saved).")
+    ] = None,
     workdir: Annotated[Path | None, typer.Option(help="Where proofs are written.")] = None,
     rpc_url: RpcOpt = None,
     chain_id: ChainIdOpt = None,
@@ -331,6 +334,7 @@ def worker_cmd(
                 progress=_progress(),
                 report=report,
                 stop=stop,
+                from_block=from_block,
             )
         except KeyboardInterrupt:
             stop.set()
