@@ -196,10 +196,14 @@ def request_inference(
 
 
 def read_request(
-    client: ChainClient, market: str, request_id: int, input_data: bytes | None = None
+    client: ChainClient,
+    market: str,
+    request_id: int,
+    input_data: bytes | None = None,
+    from_block: int = 0,
 ) -> OnChainRequest:
-    """The request's stored state, and the ``inputData`` of its event (searched for unless the
-    caller already has it from the event)."""
+    """The request's stored state, and the ``inputData`` of its event (searched for from
+    ``from_block`` unless the caller already has it from the event)."""
     contract = client.contract(load_artifact(MARKET), market)
     r = client.call(contract.functions.getRequest(request_id), f"read request {request_id}")
     if Status(r[4]) is Status.NONE:
@@ -208,7 +212,7 @@ def read_request(
         logs = client.rpc(
             "read request events",
             lambda: contract.events.InferenceRequested().get_logs(
-                from_block=0, argument_filters={"requestId": request_id}
+                from_block=from_block, argument_filters={"requestId": request_id}
             ),
         )
         input_data = bytes(logs[0]["args"]["inputData"]) if logs else b""
@@ -273,7 +277,7 @@ def fulfill_request(
     proof, instances = _proof_call_args(bundle, proof_path)
     layout = bundle.manifest["instances"]["input"]
     start, count = int(layout["offset"]), int(layout["count"])
-    request = read_request(client, market, request_id)
+    request = read_request(client, market, request_id, input_data=b"")  # no event search
     if input_commitment(instances[start : start + count]) != request.commitment:
         raise UsageError(
             f"{proof_path} proves another input than request {request_id} committed to"

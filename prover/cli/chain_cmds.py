@@ -237,6 +237,9 @@ def fulfill_cmd(
         Path | None,
         typer.Option(help="A proof to submit (default: prove the request's input now)."),
     ] = None,
+    from_block: Annotated[
+        int, typer.Option(help="Search the request's event from this block (hosted RPCs limit it).")
+    ] = 0,
     rpc_url: RpcOpt = None,
     chain_id: ChainIdOpt = None,
     keystore: KeystoreOpt = None,
@@ -255,7 +258,7 @@ def fulfill_cmd(
         if proof is None:
             proof = prove_request(
                 bundle,
-                read_request(client, address, request_id),
+                read_request(client, address, request_id, from_block=from_block),
                 Path(tmp) / "proof.json",
                 _progress(),
             )
