@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -100,12 +101,10 @@ def test_the_worker_serves_pending_requests_and_survives_kill_9(
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert proc.stderr is not None
-    for line in proc.stderr:  # kill it in the middle of the proof
-        if f"request {rid}: proving" in line:
-            break
-    proc.send_signal(signal.SIGKILL)
+    proving = _wait_for_line(proc, f"request {rid}: proving", timeout_s=180)
+    proc.send_signal(signal.SIGKILL)  # in the middle of the proof
     proc.wait()
+    assert proving, "the worker never started proving the request"
     client = anvil.client(None)
     assert read_request(client, str(market), rid).status is Status.OPEN
     result = zkinfer(
@@ -122,6 +121,21 @@ def test_the_worker_serves_pending_requests_and_survives_kill_9(
         "--json", env=_env(PROVIDER, home),
     )  # fmt: skip
     assert rerun.code == 0 and rerun.stdout.strip() == ""  # nothing settled twice
+
+
+def _wait_for_line(proc: subprocess.Popen[str], marker: str, timeout_s: float) -> bool:
+    """Whether the process writes ``marker`` to stderr within ``timeout_s`` (never hangs)."""
+    seen = threading.Event()
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if marker in line:
+                seen.set()
+                return
+
+    threading.Thread(target=read, daemon=True).start()
+    return seen.wait(timeout_s)
 
 
 def test_verify_on_chain_gives_the_local_verdicts_and_exit_codes(
