@@ -28,7 +28,7 @@ contract InferenceMarket is ReentrancyGuard {
         uint8 inputScale; // fixed-point scales (value = int / 2**scale)
         uint8 outputScale;
         uint96 minLockStake; // stake a provider must post to lock a request (> 0)
-        uint32 lockDuration; // seconds a lock lasts (1..MAX_LOCK_DURATION)
+        uint32 lockDuration; // seconds a lock lasts (MIN_LOCK_DURATION..MAX_LOCK_DURATION)
     }
 
     /// @notice A registered model.
@@ -73,6 +73,10 @@ contract InferenceMarket is ReentrancyGuard {
     /// @notice Gas `fulfill` keeps beyond the callback's 64/63 share: the call itself (a cold
     ///         account costs 2,600) and the `ConsumerCallbackFailed` event after it.
     uint256 public constant CALLBACK_GAS_MARGIN = 10_000;
+
+    /// @notice The shortest lock a model may configure: a lock must outlast the time it takes to get
+    ///         the holder's fulfil mined, or its owner could let it lapse and slash the stake.
+    uint32 public constant MIN_LOCK_DURATION = 60;
 
     /// @notice The longest lock a model may configure: a lapsed lock must not hold a request for long.
     uint32 public constant MAX_LOCK_DURATION = 1 days;
@@ -165,6 +169,9 @@ contract InferenceMarket is ReentrancyGuard {
     error InferenceMarketStakeTooLow(uint256 stake, uint256 minLockStake);
     /// @notice The lock has not lapsed yet.
     error InferenceMarketLockNotLapsed(uint256 requestId);
+    /// @notice A lock taken now would outlast the request's deadline (`now + lockDuration > deadline`);
+    ///         locks are never cut short, so the request can no longer be locked.
+    error InferenceMarketLockWindowTooShort(uint256 requestId);
     /// @notice The request is not locked.
     error InferenceMarketNotLocked(uint256 requestId);
     /// @notice The number of public instances differs from the model's.
@@ -184,7 +191,7 @@ contract InferenceMarket is ReentrancyGuard {
     /// @notice The model's instance layout is inconsistent.
     error InferenceMarketBadLayout();
     /// @notice The lock terms are unusable: `minLockStake` must be positive and `lockDuration` in
-    ///         `1..MAX_LOCK_DURATION`.
+    ///         `MIN_LOCK_DURATION..MAX_LOCK_DURATION`.
     error InferenceMarketBadLockTerms();
     /// @notice The verifier address holds no code.
     error InferenceMarketNoVerifierCode(address verifier);
@@ -192,8 +199,9 @@ contract InferenceMarket is ReentrancyGuard {
     /// @notice Registers a model and pins its verifier (address and code hash); the caller owns it.
     /// @dev Permissionless and first-come: anyone can register any unused model id, with any
     ///      verifier, so an id alone proves nothing. Requesters and consumers must check the
-    ///      registration (`getModel`: verifier code hash, `vkDigest`, `settingsDigest`, layout)
-    ///      against the bundle they trust before requesting or acting on a result.
+    ///      registration (`getModel`: verifier code hash, `vkDigest`, `settingsDigest`, layout, or
+    ///      the code hash and `layoutHashOf`) against the bundle they trust before requesting or
+    ///      acting on a result.
     /// @param modelId The model's id (zkinfer's `model_id`).
     /// @param config The verifier, digests, instance layout, scales and lock parameters.
     function registerModel(bytes32 modelId, ModelConfig calldata config) external {
@@ -265,12 +273,17 @@ contract InferenceMarket is ReentrancyGuard {
     }
 
     /// @notice Stakes `msg.value` for the exclusive right to fulfil a request until the lock deadline
-    ///         (`min(now + lockDuration, deadline)`). A lapsed lock is slashed first.
-    /// @param requestId An open request before its deadline, unlocked or with a lapsed lock.
+    ///         `now + lockDuration`. A lock always lasts the model's full `lockDuration`: it is never
+    ///         cut short by the request's deadline, so a request whose deadline is nearer than that
+    ///         cannot be locked (`InferenceMarketLockWindowTooShort`). A lapsed lock is slashed first.
+    /// @param requestId An open request with `now + lockDuration <= deadline`, unlocked or with a
+    ///        lapsed lock.
     function lockRequest(uint256 requestId) external payable {
         Request storage request = _openRequest(requestId);
         ModelConfig storage config = _activeModel(request.modelId).config;
         if (block.timestamp > request.deadline) revert InferenceMarketDeadlinePassed(requestId);
+        uint256 lockEnd = block.timestamp + config.lockDuration;
+        if (lockEnd > request.deadline) revert InferenceMarketLockWindowTooShort(requestId);
         if (request.lockedBy != address(0)) {
             if (block.timestamp <= request.lockDeadline) {
                 revert InferenceMarketRequestLocked(requestId, request.lockedBy);
@@ -279,9 +292,8 @@ contract InferenceMarket is ReentrancyGuard {
         }
         if (msg.value < config.minLockStake) revert InferenceMarketStakeTooLow(msg.value, config.minLockStake);
 
-        uint256 lockEnd = block.timestamp + config.lockDuration;
-        // forge-lint: disable-next-line(unsafe-typecast) lockEnd < deadline, a uint64
-        uint64 lockDeadline = lockEnd < request.deadline ? uint64(lockEnd) : request.deadline;
+        // forge-lint: disable-next-line(unsafe-typecast) lockEnd <= deadline, a uint64
+        uint64 lockDeadline = uint64(lockEnd);
         request.lockedBy = msg.sender;
         request.lockDeadline = lockDeadline;
         request.lockStake = msg.value;
@@ -372,6 +384,30 @@ contract InferenceMarket is ReentrancyGuard {
         return _models[modelId];
     }
 
+    /// @notice The hash of a model's public-instance layout and scales, for consumers to pin along
+    ///         with the verifier's code hash: the genuine verifier registered with another layout
+    ///         (say a smaller `inputCount`, leaving inputs uncommitted) proves something else.
+    /// @param modelId A registered model.
+    /// @return `keccak256(abi.encode(instanceCount, inputOffset, inputCount, outputOffset,
+    ///         outputCount, batchSize, inputScale, outputScale))`, with the `ModelConfig` types
+    ///         (six `uint32`, two `uint8`).
+    function layoutHashOf(bytes32 modelId) external view returns (bytes32) {
+        ModelConfig storage c = _models[modelId].config;
+        if (c.verifier == address(0)) revert InferenceMarketUnknownModel(modelId);
+        return keccak256(
+            abi.encode(
+                c.instanceCount,
+                c.inputOffset,
+                c.inputCount,
+                c.outputOffset,
+                c.outputCount,
+                c.batchSize,
+                c.inputScale,
+                c.outputScale
+            )
+        );
+    }
+
     /// @notice A request (all zero, status `None`, when unknown).
     /// @param requestId The request.
     /// @return The request.
@@ -406,9 +442,11 @@ contract InferenceMarket is ReentrancyGuard {
     }
 
     function _checkLockTerms(ModelConfig calldata config) private pure {
-        // A zero stake makes locking free (a griefer could hold every request); an unbounded
-        // duration lets a lock outlive any useful deadline.
-        if (config.minLockStake == 0 || config.lockDuration == 0 || config.lockDuration > MAX_LOCK_DURATION) {
+        // A zero stake makes locking free (a griefer could hold every request); a lock of a few
+        // seconds lapses before its holder's fulfil is mined (the stake is then slashed); an
+        // unbounded duration lets a lock outlive any useful deadline.
+        uint32 duration = config.lockDuration;
+        if (config.minLockStake == 0 || duration < MIN_LOCK_DURATION || duration > MAX_LOCK_DURATION) {
             revert InferenceMarketBadLockTerms();
         }
     }

@@ -182,6 +182,33 @@ contract AttacksTest is MarketTest {
         assertSolvent();
     }
 
+    /// @dev A requester sets a deadline 2 s away (or an owner a 1 s lock duration) so that a lock
+    ///      lapses before the locker's fulfil is mined, then refunds and takes the stake. Locks are
+    ///      never cut short: the lock is refused, the provider keeps its stake, and a 1 s lock
+    ///      duration cannot be registered.
+    function test_RevertWhen_LockWouldBeCutShort() public {
+        vm.prank(requester);
+        uint256 id = market.requestInference{value: REWARD}(
+            MLP, mlpCommitment(MlpFixture.instances()), "", uint64(block.timestamp + 2), address(0)
+        );
+        uint256 balance = provider.balance;
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketLockWindowTooShort.selector, id));
+        lockAs(provider, id);
+        assertEq(provider.balance, balance);
+
+        vm.warp(block.timestamp + 3);
+        market.refund(id);
+        assertEq(market.owed(requester), REWARD);
+        assertEq(market.owed(provider), 0);
+        assertSolvent();
+
+        InferenceMarket.ModelConfig memory config = mlpConfig(mlpVerifier);
+        config.lockDuration = 1;
+        vm.expectRevert(InferenceMarket.InferenceMarketBadLockTerms.selector);
+        vm.prank(modelOwner);
+        market.registerModel(keccak256("one-second locks"), config);
+    }
+
     // ---- consumers cannot block settlement
 
     function test_ConsumerThatReverts_CannotBlockSettlement() public {

@@ -14,7 +14,7 @@ contract GasTest is MarketTest {
     function setUp() public override {
         super.setUp();
         vm.prank(requester);
-        consumer = new ScreeningConsumer(market, MLP, mlpVerifier.codehash, 8192);
+        consumer = new ScreeningConsumer(market, MLP, mlpVerifier.codehash, mlpLayoutHash(), 8192);
     }
 
     function test_Gas_RegisterModel() public {

@@ -75,12 +75,22 @@ contract InferenceMarketTest is MarketTest {
         vm.expectRevert(InferenceMarket.InferenceMarketBadLockTerms.selector);
         market.registerModel(MOCK, config);
 
+        // A 1 s lock would lapse before its holder's fulfil is mined.
+        config.lockDuration = 1;
+        vm.expectRevert(InferenceMarket.InferenceMarketBadLockTerms.selector);
+        market.registerModel(MOCK, config);
+
+        config.lockDuration = market.MIN_LOCK_DURATION() - 1;
+        vm.expectRevert(InferenceMarket.InferenceMarketBadLockTerms.selector);
+        market.registerModel(MOCK, config);
+
         config.lockDuration = market.MAX_LOCK_DURATION() + 1;
         vm.expectRevert(InferenceMarket.InferenceMarketBadLockTerms.selector);
         market.registerModel(MOCK, config);
     }
 
     function test_RegisterModel_LockTermsBounds() public {
+        assertEq(market.MIN_LOCK_DURATION(), 60);
         assertEq(market.MAX_LOCK_DURATION(), 1 days);
         InferenceMarket.ModelConfig memory config = mlpConfig(mlpVerifier);
         config.minLockStake = 1;
@@ -88,6 +98,10 @@ contract InferenceMarketTest is MarketTest {
         market.registerModel(MOCK, config);
         assertEq(market.getModel(MOCK).config.lockDuration, 1 days);
         assertEq(market.getModel(MOCK).config.minLockStake, 1);
+
+        config.lockDuration = market.MIN_LOCK_DURATION();
+        market.registerModel(keccak256("shortest lock"), config);
+        assertEq(market.getModel(keccak256("shortest lock")).config.lockDuration, 60);
     }
 
     /// @dev Registration succeeds exactly when the stake is positive and the duration in range.
@@ -95,7 +109,7 @@ contract InferenceMarketTest is MarketTest {
         InferenceMarket.ModelConfig memory config = mlpConfig(mlpVerifier);
         config.minLockStake = stake;
         config.lockDuration = duration;
-        if (stake == 0 || duration == 0 || duration > 1 days) {
+        if (stake == 0 || duration < 60 || duration > 1 days) {
             vm.expectRevert(InferenceMarket.InferenceMarketBadLockTerms.selector);
         }
         market.registerModel(MOCK, config);
@@ -256,11 +270,48 @@ contract InferenceMarketTest is MarketTest {
         assertSolvent();
     }
 
-    function test_LockRequest_CappedAtRequestDeadline() public {
+    /// @dev The last moment a full lock fits: it ends exactly at the request's deadline.
+    function test_LockRequest_LastFullWindow() public {
         uint256 id = requestMlp(address(0));
-        vm.warp(block.timestamp + TTL - 60);
+        vm.warp(block.timestamp + TTL - LOCK_DURATION);
         lockAs(provider, id);
         assertEq(market.getRequest(id).lockDeadline, market.getRequest(id).deadline);
+    }
+
+    /// @dev A lock is never cut short by the deadline: one second later it no longer fits.
+    function test_RevertWhen_LockWindowTooShort() public {
+        uint256 id = requestMlp(address(0));
+        vm.warp(block.timestamp + TTL - LOCK_DURATION + 1);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketLockWindowTooShort.selector, id));
+        lockAs(provider, id);
+
+        // Also when the request was made with a deadline nearer than the lock duration.
+        vm.prank(requester);
+        uint256 near =
+            market.requestInference{value: REWARD}(MLP, bytes32(0), "", uint64(block.timestamp + 5), address(0));
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketLockWindowTooShort.selector, near));
+        lockAs(provider, near);
+    }
+
+    /// @dev Through its whole `lockDuration` a lock keeps others out (fulfil, lock, slash), and its
+    ///      holder settles at the last second and gets its stake back.
+    function test_LockAlwaysLastsLockDuration() public {
+        uint256 id = requestMlp(address(0));
+        vm.warp(block.timestamp + TTL - LOCK_DURATION);
+        lockAs(provider, id);
+        uint256 lockedAt = block.timestamp;
+
+        vm.warp(lockedAt + LOCK_DURATION);
+        assertEq(market.getRequest(id).lockDeadline, block.timestamp);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketLockNotLapsed.selector, id));
+        market.slashLock(id);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketRequestLocked.selector, id, provider));
+        fulfillMlpAs(copier, id);
+
+        fulfillMlpAs(provider, id);
+        assertEq(market.owed(provider), REWARD + MIN_STAKE);
+        assertEq(market.owed(requester), 0);
+        assertSolvent();
     }
 
     function test_LockRequest_SlashesLapsedLock() public {
@@ -315,8 +366,9 @@ contract InferenceMarketTest is MarketTest {
         lockAs(provider, id);
     }
 
-    function testFuzz_LockRequest_Deadline(uint32 lockDuration, uint64 ttl, uint64 elapsed) public {
-        lockDuration = uint32(bound(lockDuration, 1, market.MAX_LOCK_DURATION()));
+    /// @dev A lock either lasts exactly `lockDuration` or is refused because it would not fit.
+    function testFuzz_LockRequest_LastsLockDuration(uint32 lockDuration, uint64 ttl, uint64 elapsed) public {
+        lockDuration = uint32(bound(lockDuration, market.MIN_LOCK_DURATION(), market.MAX_LOCK_DURATION()));
         ttl = uint64(bound(ttl, 1, 60 days));
         elapsed = uint64(bound(elapsed, 0, ttl));
         InferenceMarket.ModelConfig memory config = mlpConfig(address(new MockVerifier(MockVerifier.Mode.Accept)));
@@ -326,9 +378,14 @@ contract InferenceMarketTest is MarketTest {
         uint256 id = market.requestInference{value: REWARD}(MOCK, bytes32(0), "", deadline, address(0));
 
         vm.warp(block.timestamp + elapsed);
+        if (block.timestamp + lockDuration > deadline) {
+            vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketLockWindowTooShort.selector, id));
+            lockAs(provider, id);
+            return;
+        }
         lockAs(provider, id);
-        uint256 expected = block.timestamp + lockDuration < deadline ? block.timestamp + lockDuration : deadline;
-        assertEq(market.getRequest(id).lockDeadline, expected);
+        assertEq(market.getRequest(id).lockDeadline, block.timestamp + lockDuration);
+        assertTrue(market.getRequest(id).lockDeadline <= deadline);
     }
 
     // ---------------------------------------------------------------- fulfill
@@ -732,6 +789,39 @@ contract InferenceMarketTest is MarketTest {
         }
         assertEq(market.inputCommitmentOf(inputs), keccak256(abi.encodePacked(inputs)));
         assertEq(market.inputCommitmentOf(inputs), mlpCommitment(instances));
+    }
+
+    /// @dev The documented encoding, spelt out with the `ModelConfig` types: six uint32, two uint8.
+    function test_LayoutHashOf() public view {
+        bytes32 expected = keccak256(
+            abi.encode(
+                uint32(32), // instanceCount
+                uint32(0), // inputOffset
+                uint32(30), // inputCount
+                uint32(30), // outputOffset
+                uint32(2), // outputCount
+                uint32(1), // batchSize
+                uint8(13), // inputScale
+                uint8(13) // outputScale
+            )
+        );
+        assertEq(market.layoutHashOf(MLP), expected);
+        assertEq(market.layoutHashOf(MLP), mlpLayoutHash());
+    }
+
+    /// @dev Only the layout and scales count: another verifier, digests or lock terms, same hash.
+    function test_LayoutHashOf_IgnoresVerifierAndLockTerms() public {
+        InferenceMarket.ModelConfig memory config = mlpConfig(address(new MockVerifier(MockVerifier.Mode.Accept)));
+        config.vkDigest = bytes32(0);
+        config.minLockStake = 1;
+        config.lockDuration = 1 days;
+        market.registerModel(MOCK, config);
+        assertEq(market.layoutHashOf(MOCK), market.layoutHashOf(MLP));
+    }
+
+    function test_RevertWhen_UnknownModel_LayoutHashOf() public {
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketUnknownModel.selector, MOCK));
+        market.layoutHashOf(MOCK);
     }
 
     function test_ViewsOfUnknownIds() public view {

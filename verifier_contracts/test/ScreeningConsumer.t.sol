@@ -9,8 +9,11 @@ import {MockVerifier} from "./utils/Mocks.sol";
 
 /// @notice A clinic whose receive function rejects ether (to test the consumer's forwarding).
 contract ClinicWithoutReceive {
-    function deploy(InferenceMarket market, bytes32 modelId, bytes32 codeHash) external returns (ScreeningConsumer) {
-        return new ScreeningConsumer(market, modelId, codeHash, 0);
+    function deploy(InferenceMarket market, bytes32 modelId, bytes32 codeHash, bytes32 layoutHash)
+        external
+        returns (ScreeningConsumer)
+    {
+        return new ScreeningConsumer(market, modelId, codeHash, layoutHash, 0);
     }
 
     function request(ScreeningConsumer consumer, bytes32 commitment, uint64 deadline)
@@ -38,7 +41,7 @@ contract ScreeningConsumerTest is MarketTest {
         super.setUp();
         vm.deal(clinic, 100 ether);
         vm.prank(clinic);
-        consumer = new ScreeningConsumer(market, MLP, mlpVerifier.codehash, THRESHOLD);
+        consumer = new ScreeningConsumer(market, MLP, mlpVerifier.codehash, mlpLayoutHash(), THRESHOLD);
     }
 
     function screen(ScreeningConsumer target) internal returns (uint256 id) {
@@ -61,6 +64,7 @@ contract ScreeningConsumerTest is MarketTest {
 
         assertTrue(consumer.isScreening(id));
         assertEq(consumer.verifierCodeHash(), mlpVerifier.codehash);
+        assertEq(consumer.layoutHash(), market.layoutHashOf(MLP));
         InferenceMarket.Request memory request = market.getRequest(id);
         assertEq(request.requester, address(consumer));
         assertEq(request.consumer, address(consumer));
@@ -82,7 +86,8 @@ contract ScreeningConsumerTest is MarketTest {
     function test_Screening_ReferredWhenMarginReachesThreshold() public {
         // A (deliberately lax) threshold equal to the sample's margin refers it.
         vm.prank(clinic);
-        ScreeningConsumer lax = new ScreeningConsumer(market, MLP, mlpVerifier.codehash, sampleMargin());
+        ScreeningConsumer lax =
+            new ScreeningConsumer(market, MLP, mlpVerifier.codehash, mlpLayoutHash(), sampleMargin());
         uint256 id = screen(lax);
         vm.expectEmit(address(lax));
         emit ScreeningConsumer.CaseReferred(id, sampleMargin());
@@ -95,7 +100,7 @@ contract ScreeningConsumerTest is MarketTest {
         bytes32 mock = keccak256("mock mlp");
         address verifier = registerMock(mock, MockVerifier.Mode.Accept);
         vm.prank(clinic);
-        ScreeningConsumer target = new ScreeningConsumer(market, mock, verifier.codehash, threshold);
+        ScreeningConsumer target = new ScreeningConsumer(market, mock, verifier.codehash, mlpLayoutHash(), threshold);
 
         uint256 p = market.FIELD_MODULUS();
         uint256[] memory instances = MlpFixture.instances();
@@ -172,7 +177,7 @@ contract ScreeningConsumerTest is MarketTest {
 
         // A consumer pinning the real verifier's code hash refuses to request from it.
         vm.prank(clinic);
-        ScreeningConsumer pinned = new ScreeningConsumer(fresh, MLP, mlpVerifier.codehash, THRESHOLD);
+        ScreeningConsumer pinned = new ScreeningConsumer(fresh, MLP, mlpVerifier.codehash, mlpLayoutHash(), THRESHOLD);
         vm.expectRevert(abi.encodeWithSelector(ScreeningConsumer.ScreeningConsumerUntrustedModel.selector, MLP));
         vm.prank(clinic);
         pinned.requestScreening{value: REWARD}(
@@ -181,10 +186,61 @@ contract ScreeningConsumerTest is MarketTest {
         assertEq(fresh.nextRequestId(), 2);
     }
 
+    /// @dev The squatter registers the MLP's id with the genuine (public) verifier, so the code hash
+    ///      matches, but with a layout that commits only 29 of the 30 inputs: a provider could then
+    ///      choose the last input freely for the same commitment. The consumer pins the layout hash
+    ///      too and refuses to request from that registration.
+    function test_RevertWhen_ModelIdSquattedWithGenuineVerifierOtherLayout() public {
+        InferenceMarket fresh = new InferenceMarket();
+        InferenceMarket.ModelConfig memory squatted = mlpConfig(mlpVerifier);
+        squatted.inputCount = MlpFixture.INPUT_COUNT - 1;
+        vm.prank(makeAddr("attacker"));
+        fresh.registerModel(MLP, squatted);
+        assertEq(fresh.getModel(MLP).verifierCodeHash, mlpVerifier.codehash); // the code hash alone passes
+        assertTrue(fresh.layoutHashOf(MLP) != mlpLayoutHash());
+
+        vm.prank(clinic);
+        ScreeningConsumer pinned = new ScreeningConsumer(fresh, MLP, mlpVerifier.codehash, mlpLayoutHash(), THRESHOLD);
+        vm.expectRevert(abi.encodeWithSelector(ScreeningConsumer.ScreeningConsumerUntrustedModel.selector, MLP));
+        vm.prank(clinic);
+        pinned.requestScreening{value: REWARD}(
+            MLP, mlpCommitment(MlpFixture.instances()), "", uint64(block.timestamp + TTL)
+        );
+        assertEq(fresh.nextRequestId(), 1);
+    }
+
+    /// @dev Any change to one field of the layout or scales (the genuine verifier kept) is refused.
+    function testFuzz_RevertWhen_LayoutDiffers(uint8 field, uint8 delta) public {
+        field = uint8(bound(field, 0, 7));
+        delta = uint8(bound(delta, 1, 3));
+        InferenceMarket.ModelConfig memory config = mlpConfig(mlpVerifier);
+        // Each variant keeps the layout valid: shrink a range, move the outputs into the gap, or
+        // change the batch size or a scale.
+        if (field == 0) config.instanceCount += delta;
+        if (field == 1) (config.inputOffset, config.inputCount) = (delta, config.inputCount - delta);
+        if (field == 2) config.inputCount -= delta;
+        if (field == 3) {
+            (config.inputCount, config.outputOffset) = (config.inputCount - delta, config.outputOffset - delta);
+        }
+        if (field == 4) config.outputCount = 1;
+        if (field == 5) config.batchSize += delta;
+        if (field == 6) config.inputScale += delta;
+        if (field == 7) config.outputScale += delta;
+        bytes32 other = keccak256("squatted mlp");
+        market.registerModel(other, config);
+        assertTrue(market.layoutHashOf(other) != mlpLayoutHash());
+
+        vm.prank(clinic);
+        ScreeningConsumer target = new ScreeningConsumer(market, other, mlpVerifier.codehash, mlpLayoutHash(), 0);
+        vm.expectRevert(abi.encodeWithSelector(ScreeningConsumer.ScreeningConsumerUntrustedModel.selector, other));
+        vm.prank(clinic);
+        target.requestScreening{value: REWARD}(other, bytes32(0), "", uint64(block.timestamp + TTL));
+    }
+
     function test_RevertWhen_UntrustedModel_Unregistered() public {
         bytes32 unregistered = keccak256("unregistered");
         vm.prank(clinic);
-        ScreeningConsumer target = new ScreeningConsumer(market, unregistered, mlpVerifier.codehash, 0);
+        ScreeningConsumer target = new ScreeningConsumer(market, unregistered, mlpVerifier.codehash, mlpLayoutHash(), 0);
         vm.expectRevert(
             abi.encodeWithSelector(ScreeningConsumer.ScreeningConsumerUntrustedModel.selector, unregistered)
         );
@@ -238,7 +294,7 @@ contract ScreeningConsumerTest is MarketTest {
 
     function test_RevertWhen_TransferFailed() public {
         ClinicWithoutReceive owner = new ClinicWithoutReceive();
-        ScreeningConsumer target = owner.deploy(market, MLP, mlpVerifier.codehash);
+        ScreeningConsumer target = owner.deploy(market, MLP, mlpVerifier.codehash, mlpLayoutHash());
         uint256 id =
             owner.request{value: REWARD}(target, mlpCommitment(MlpFixture.instances()), uint64(block.timestamp + TTL));
         vm.warp(block.timestamp + TTL + 1);

@@ -9,12 +9,15 @@ import {InferenceMarket} from "../InferenceMarket.sol";
 ///         requests the tabular breast-cancer model (`breast_cancer_mlp`, outputs: logit 0 =
 ///         malignant, logit 1 = benign) and refers a case for specialist review when the proven
 ///         malignant logit exceeds the benign one by at least `referralThreshold`.
-/// @dev Pins the model id AND its verifier's code hash: a result is only trusted because the market
-///      checked it with the verifier pinned for that model, and model ids are first-come in the
-///      market (anyone may register the reference model's id first, with an accept-all verifier).
-///      `requestScreening` therefore refuses a registration whose verifier code hash is not the
-///      pinned one; a registration never changes, so every request this contract made (the only
-///      ones whose callbacks it accepts) is settled by the trusted verifier. Refunds and slashed
+/// @dev Pins the model id, its verifier's code hash AND its instance layout: a result is only
+///      trusted because the market checked it with the verifier pinned for that model, against the
+///      request's input commitment, and model ids are first-come in the market (anyone may register
+///      the reference model's id first, with an accept-all verifier, or with the genuine, public
+///      verifier but another layout, e.g. a smaller `inputCount` that leaves part of the input
+///      uncommitted, or other output scales). `requestScreening` therefore refuses a registration
+///      whose verifier code hash or `market.layoutHashOf` is not the pinned one; a registration
+///      never changes, so every request this contract made (the only ones whose callbacks it
+///      accepts) is settled by the trusted verifier with the trusted layout. Refunds and slashed
 ///      stakes are owed to this contract by the market; `withdrawRefunds` forwards them to the owner.
 contract ScreeningConsumer is IInferenceConsumer {
     /// @notice The market that settles requests and calls back.
@@ -25,6 +28,10 @@ contract ScreeningConsumer is IInferenceConsumer {
 
     /// @notice The code hash the model's registered verifier must have (the trusted ezkl verifier).
     bytes32 public immutable verifierCodeHash;
+
+    /// @notice The `market.layoutHashOf(modelId)` the model's registration must have (the trusted
+    ///         bundle's instance layout and scales).
+    bytes32 public immutable layoutHash;
 
     /// @notice Minimum `malignant - benign` logit margin that triggers a referral, in the model's
     ///         fixed point (value * 2**outputScale; the reference model's scale is 13).
@@ -57,7 +64,8 @@ contract ScreeningConsumer is IInferenceConsumer {
     error ScreeningConsumerNotMarket(address caller);
     /// @notice The model is not the one this contract pins.
     error ScreeningConsumerWrongModel(bytes32 modelId);
-    /// @notice The model's registered verifier is not the one this contract pins (or no such model).
+    /// @notice The model's registered verifier or layout is not the one this contract pins (or no
+    ///         such model).
     error ScreeningConsumerUntrustedModel(bytes32 modelId);
     /// @notice The request was not made by this contract.
     error ScreeningConsumerUnknownRequest(uint256 requestId);
@@ -71,17 +79,25 @@ contract ScreeningConsumer is IInferenceConsumer {
     /// @param market_ The market.
     /// @param modelId_ The breast-cancer model's id in the market.
     /// @param verifierCodeHash_ The code hash of the model's trusted ezkl verifier.
+    /// @param layoutHash_ The trusted layout's hash, as `InferenceMarket.layoutHashOf` computes it.
     /// @param referralThreshold_ Minimum malignant-minus-benign logit margin (fixed point) to refer.
-    constructor(InferenceMarket market_, bytes32 modelId_, bytes32 verifierCodeHash_, int256 referralThreshold_) {
+    constructor(
+        InferenceMarket market_,
+        bytes32 modelId_,
+        bytes32 verifierCodeHash_,
+        bytes32 layoutHash_,
+        int256 referralThreshold_
+    ) {
         market = market_;
         modelId = modelId_;
         verifierCodeHash = verifierCodeHash_;
+        layoutHash = layoutHash_;
         referralThreshold = referralThreshold_;
         owner = msg.sender;
     }
 
     /// @notice Requests a screening, forwarding `msg.value` as the market reward. Reverts unless the
-    ///         model is registered with the pinned verifier code hash.
+    ///         model is registered with the pinned verifier code hash and layout hash.
     /// @param modelId_ Must equal the pinned `modelId` (guards against a misconfigured caller).
     /// @param inputCommitment The market commitment to the case's input instances.
     /// @param inputData The case's inputs for providers (opaque, emitted by the market).
@@ -94,7 +110,12 @@ contract ScreeningConsumer is IInferenceConsumer {
     {
         if (msg.sender != owner) revert ScreeningConsumerNotOwner(msg.sender);
         if (modelId_ != modelId) revert ScreeningConsumerWrongModel(modelId_);
-        if (market.getModel(modelId_).verifierCodeHash != verifierCodeHash) {
+        // An unknown id reads as a zero code hash and is refused before `layoutHashOf` (which
+        // reverts for it) is called.
+        if (
+            market.getModel(modelId_).verifierCodeHash != verifierCodeHash
+                || market.layoutHashOf(modelId_) != layoutHash
+        ) {
             revert ScreeningConsumerUntrustedModel(modelId_);
         }
         requestId =

@@ -77,6 +77,26 @@ abstract contract MarketTest is Test {
         });
     }
 
+    /// @notice The documented `layoutHashOf` encoding of a config's layout and scales.
+    function layoutHashOf(InferenceMarket.ModelConfig memory c) internal pure returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                c.instanceCount,
+                c.inputOffset,
+                c.inputCount,
+                c.outputOffset,
+                c.outputCount,
+                c.batchSize,
+                c.inputScale,
+                c.outputScale
+            )
+        );
+    }
+
+    function mlpLayoutHash() internal pure returns (bytes32) {
+        return layoutHashOf(mlpConfig(address(0)));
+    }
+
     /// @notice Registers a model with the MLP layout whose verifier always returns `mode`'s answer.
     function registerMock(bytes32 modelId, MockVerifier.Mode mode) internal returns (address verifier) {
         verifier = address(new MockVerifier(mode));
