@@ -139,3 +139,24 @@ def test_deep_nesting_is_refused_before_parsing_even_with_web3s_recursion_limit(
 
 def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
     assert nesting_depth(b'{"a": "[[[[{{{{", "b": [1, [2]], "c": "\\"]]]"}') == 3
+
+
+@pytest.mark.timeout(120)  # a hang guard, not a speed target: a quadratic scan takes days here
+def test_the_depth_scan_is_linear_in_unterminated_strings() -> None:
+    assert nesting_depth(b'"\\' * 1_000_000) == 0
+    assert nesting_depth(b'["abc') == 1
+
+
+def test_a_utf16_proof_is_malformed_not_a_crash(tmp_path: Path) -> None:
+    """json.loads(bytes) would read UTF-16, where a byte-wise scan sees other brackets."""
+    doc = '["\u0122",' + "[" * 100_000 + '"x"' + "]" * 100_000 + "]"
+    path = tmp_path / "p.json"
+    path.write_bytes(doc.encode("utf-16-le"))
+    code = (
+        "import web3\n"
+        "from prover.core.proofs import MalformedProof, read_proof_file\n"
+        f"try:\n    read_proof_file({str(path)!r})\n"
+        "except MalformedProof as e:\n    print('ok', e)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and proc.stdout.startswith("ok"), proc.stderr[-2000:]

@@ -17,6 +17,7 @@ from typing import Any
 
 from eth_utils.crypto import keccak
 
+from prover.core.jsonio import loads_bounded
 from prover.errors import ArtifactError
 
 __all__ = ["Artifact", "error_selectors", "load_artifact", "verifier_artifact"]
@@ -54,7 +55,7 @@ def load_artifact(name: str) -> Artifact:
 def verifier_artifact(path: Path) -> Artifact:
     """A bundle's verifier from its ``verifier.json`` (ABI and bytecode made by compile)."""
     try:
-        doc = json.loads(Path(path).read_text())
+        doc = loads_bounded(Path(path).read_bytes())
         return Artifact(
             str(doc.get("contract", "Halo2Verifier")),
             doc["abi"],

@@ -16,7 +16,9 @@ __all__ = ["MAX_DEPTH", "loads_bounded", "nesting_depth"]
 
 #: Far deeper than any input, proof, manifest or settings file zkinfer reads.
 MAX_DEPTH = 64
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# A string literal, or an unterminated one running to the end: possessive, so the scan stays
+# linear even for text made of nothing but quotes and backslashes.
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*+(?:"|\\?\Z)', re.DOTALL)
 _BRACKET = re.compile(rb"[\[\]{}]")
 
 
@@ -33,9 +35,14 @@ def nesting_depth(text: bytes) -> int:
 
 
 def loads_bounded(text: str | bytes, **kwargs: Any) -> Any:
-    """``json.loads`` that raises ``ValueError`` for nesting deeper than :data:`MAX_DEPTH`."""
-    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    depth = nesting_depth(raw)
+    """``json.loads`` that raises ``ValueError`` for nesting deeper than :data:`MAX_DEPTH`.
+
+    Bytes must be UTF-8 (``UnicodeDecodeError``, a ``ValueError``, otherwise): ``json.loads``
+    would also accept UTF-16 and UTF-32, which the byte-wise depth scan cannot read.
+    """
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    depth = nesting_depth(text.encode("utf-8", "surrogatepass"))
     if depth > MAX_DEPTH:
         raise ValueError(f"nested {depth} levels deep (at most {MAX_DEPTH} are accepted)")
     return json.loads(text, **kwargs)
