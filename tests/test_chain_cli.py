@@ -101,10 +101,11 @@ def test_the_worker_serves_pending_requests_and_survives_kill_9(
         stderr=subprocess.PIPE,
         text=True,
     )
-    proving = _wait_for_line(proc, f"request {rid}: proving", timeout_s=180)
+    marker = f"request {rid}: proving"
+    lines = _wait_for_line(proc, marker, timeout_s=180)
     proc.send_signal(signal.SIGKILL)  # in the middle of the proof
     proc.wait()
-    assert proving, "the worker never started proving the request"
+    assert lines and marker in lines[-1], "".join(lines)[-3000:]
     client = anvil.client(None)
     assert read_request(client, str(market), rid).status is Status.OPEN
     result = zkinfer(
@@ -114,7 +115,7 @@ def test_the_worker_serves_pending_requests_and_survives_kill_9(
     assert result.code == 0, result.stderr
     outcomes = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(o["request_id"], o["status"]) for o in outcomes] == [(rid, "fulfilled")]
-    assert set(outcomes[0]["transactions"]) == {"lock", "fulfill"}
+    assert "fulfill" in outcomes[0]["transactions"]  # and "lock", unless the first one got there
     assert read_request(client, str(market), rid).status is Status.FULFILLED
     rerun = zkinfer(
         "worker", "--chain", "--once", "--bundle", mlp.bundle.root, "--rpc-url", anvil.url,
@@ -123,19 +124,22 @@ def test_the_worker_serves_pending_requests_and_survives_kill_9(
     assert rerun.code == 0 and rerun.stdout.strip() == ""  # nothing settled twice
 
 
-def _wait_for_line(proc: subprocess.Popen[str], marker: str, timeout_s: float) -> bool:
-    """Whether the process writes ``marker`` to stderr within ``timeout_s`` (never hangs)."""
-    seen = threading.Event()
+def _wait_for_line(proc: subprocess.Popen[str], marker: str, timeout_s: float) -> list[str]:
+    """The stderr lines up to ``marker`` (or up to exit or ``timeout_s``); never hangs."""
+    lines: list[str] = []
+    stop = threading.Event()
 
     def read() -> None:
         assert proc.stderr is not None
         for line in proc.stderr:
+            lines.append(line)
             if marker in line:
-                seen.set()
-                return
+                break
+        stop.set()  # the marker, or the process ended without it
 
     threading.Thread(target=read, daemon=True).start()
-    return seen.wait(timeout_s)
+    stop.wait(timeout_s)
+    return lines
 
 
 def test_verify_on_chain_gives_the_local_verdicts_and_exit_codes(

@@ -26,7 +26,7 @@ from prover.chain.market import (
     read_request,
     request_inference,
 )
-from prover.chain.worker import serve_requests
+from prover.chain.worker import WorkerLimits, serve_requests
 from prover.core.expected import load_bundle_inputs
 from prover.core.fields import felt_from_hex, signed_to_float
 from prover.core.verify import verify
@@ -179,7 +179,7 @@ def test_the_market_only_uses_the_verifier_pinned_for_the_model(
 
 
 def test_a_model_id_registered_with_another_verifier_gets_no_reward_and_no_deploy(
-    anvil: Anvil, mlp: Compiled, cnn: Compiled
+    anvil: Anvil, mlp: Compiled, cnn: Compiled, tmp_path: Path
 ) -> None:
     """Model ids are first come: the client checks the registration against its bundle."""
     squatter, requester = anvil.client(OTHER), anvil.client(REQUESTER)
@@ -194,6 +194,8 @@ def test_a_model_id_registered_with_another_verifier_gets_no_reward_and_no_deplo
         request_inference(requester, market, mlp.bundle.root, mlp.sample, reward_wei=REWARD)
     with pytest.raises(ArtifactError, match="not as this bundle"):
         deploy_bundle(requester, mlp.bundle.root, DeployOptions(market=market))
+    with pytest.raises(UsageError, match="none of the --bundle models is registered"):
+        serve_requests(requester, market, [mlp.bundle.root], workdir=tmp_path, once=True)
     assert requester.call(contract.functions.nextRequestId(), "next id") == 1  # nothing escrowed
 
 
@@ -386,3 +388,21 @@ def test_rpc_errors_are_retried_then_reported_without_the_url(anvil: Anvil) -> N
     with pytest.raises(RpcUnavailable) as exc:
         secret.rpc("read something", dead)
     assert "SECRET" not in str(exc.value) and "https://rpc.example/…" in str(exc.value)
+
+
+def test_the_worker_never_stakes_more_than_its_limit(
+    market: Market, mlp: Compiled, tmp_path: Path
+) -> None:
+    rid = _request(market, mlp)
+    outcomes = serve_requests(
+        market.provider,
+        market.address,
+        [mlp.bundle.root],
+        workdir=tmp_path / "w",
+        lock=True,
+        once=True,
+        limits=WorkerLimits(max_stake_wei=10**16 - 1),  # the model asks 10**16
+    )
+    assert [(o.request_id, o.status) for o in outcomes] == [(rid, "skipped")]
+    assert "above --max-stake" in outcomes[0].detail and outcomes[0].transactions == {}
+    assert int(read_request(market.owner, market.address, rid).locked_by, 16) == 0

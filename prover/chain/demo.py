@@ -15,7 +15,7 @@ from typing import Any
 
 from prover.chain.client import ChainClient, TxResult, events_of
 from prover.chain.contracts import load_artifact, verifier_artifact
-from prover.chain.deploy import deploy_bundle
+from prover.chain.deploy import deploy_bundle, layout_hash
 from prover.chain.devnet import ensure_devnet, status, stop_devnet
 from prover.chain.keys import devnet_signer
 from prover.chain.market import encode_request_input
@@ -53,8 +53,10 @@ def run_chain_demo(
         bundle = b.load_bundle(Path(bundle_dir))
         model_id = bytes.fromhex(bundle.model_id)
         consumer_art = load_artifact("ScreeningConsumer")
-        # the clinic pins the verifier of the bundle it trusts, not only the model id
+        # the clinic pins the verifier and the instance layout of the bundle it trusts, not only
+        # the model id (model ids are first come on the market)
         trusted = verifier_artifact(bundle.path(b.VERIFIER_JSON)).runtime_code_hash
+        layout = layout_hash(bundle)
         with timer.step("deploy ScreeningConsumer", "the dApp"):
             txs["deploy_consumer"] = clinic.deploy(
                 consumer_art,
@@ -62,12 +64,15 @@ def run_chain_demo(
                 deployed.market,
                 model_id,
                 trusted,
+                layout,
                 REFERRAL_THRESHOLD,
             )
         consumer = clinic.contract(consumer_art, str(txs["deploy_consumer"].contract_address))
         market = clinic.contract(load_artifact("InferenceMarket"), deployed.market)
         commitment, data = encode_request_input(bundle, load_bundle_inputs(bundle, sample))
-        now = int(clinic.w3.eth.get_block("latest")["timestamp"])
+        now = int(
+            clinic.rpc("read the time", lambda: clinic.w3.eth.get_block("latest"))["timestamp"]
+        )
         with timer.step("request screening", "escrows the reward"):
             fn = consumer.functions.requestScreening(model_id, commitment, data, now + 3600)
             txs["request"] = clinic.transact(fn, "request screening", value=REWARD_WEI)

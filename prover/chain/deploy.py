@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eth_abi.abi import encode as abi_encode
+from eth_utils.crypto import keccak
+
 from prover.chain.client import ChainClient, TxResult
 from prover.chain.contracts import Artifact, load_artifact, verifier_artifact
 from prover.core import bundle as b
@@ -27,11 +30,13 @@ __all__ = [
     "check_registration",
     "deploy_bundle",
     "find_market",
+    "layout_hash",
     "model_config",
 ]
 
 MARKET = "InferenceMarket"
-#: InferenceMarket.MAX_LOCK_DURATION: a lock can hold a request for at most a day.
+#: InferenceMarket.MIN_LOCK_DURATION and MAX_LOCK_DURATION: a lock lasts a minute to a day.
+MIN_LOCK_DURATION_S = 60
 MAX_LOCK_DURATION_S = 86_400
 
 
@@ -76,9 +81,10 @@ class DeployOptions:
     def __post_init__(self) -> None:
         if not 0 < self.min_lock_stake_wei < 2**96:
             raise UsageError("--lock-stake must be more than zero (and below 2^96 wei)")
-        if not 0 < self.lock_duration_s <= MAX_LOCK_DURATION_S:
+        if not MIN_LOCK_DURATION_S <= self.lock_duration_s <= MAX_LOCK_DURATION_S:
             raise UsageError(
-                f"--lock-duration must be between 1 and {MAX_LOCK_DURATION_S} seconds (one day)"
+                f"--lock-duration must be between {MIN_LOCK_DURATION_S} and "
+                f"{MAX_LOCK_DURATION_S} seconds (a minute to a day)"
             )
 
 
@@ -144,6 +150,13 @@ def model_config(bundle: b.Bundle, verifier: str, options: DeployOptions) -> tup
     )
 
 
+def layout_hash(bundle: b.Bundle) -> bytes:
+    """``InferenceMarket.layoutHashOf`` for the bundle's model: what a consumer contract pins
+    besides the verifier, so that a registration with another instance layout is refused."""
+    fields = model_config(bundle, "0x" + "00" * 20, DeployOptions())[3:11]
+    return keccak(abi_encode(["uint32"] * 6 + ["uint8"] * 2, list(fields)))
+
+
 def _has_code(client: ChainClient, address: str | None, artifact: Artifact) -> bool:
     return address is not None and client.code_hash(address) == artifact.runtime_code_hash
 
@@ -187,10 +200,13 @@ def check_registration(client: ChainClient, market: str, bundle: b.Bundle) -> st
     problems = []
     if bytes(code_hash) != artifact.runtime_code_hash:
         problems.append("its verifier's code is not this bundle's verifier")
-    names = ("verifier", "vk digest", "settings digest", "instance count", "input offset",
-             "input count", "output offset", "output count", "batch size", "input scale",
+    # fields 1-10 of ModelConfig; the verifier (0) is checked by its code hash above and the
+    # lock terms (11, 12) are the registrant's choice, reported by deploy and capped by the worker
+    names = ("vk digest", "settings digest", "instance count", "input offset", "input count",
+             "output offset", "output count", "batch size", "input scale",
              "output scale")  # fmt: skip
-    problems += [f"{n} differs" for n, a, e in zip(names, config, expected, strict=False) if a != e]
+    pairs = zip(names, config[1:11], expected[1:11], strict=True)
+    problems += [f"{n} differs" for n, a, e in pairs if a != e]
     if problems:
         raise ArtifactError(
             f"model {bundle.model_id[:16]}… is registered on market {market} by {owner}, but not "
@@ -254,6 +270,12 @@ def deploy_bundle(
             warnings.append(
                 f"the model was registered by {owner}, not by you: it matches this bundle, and "
                 "that owner can pause new requests for it"
+            )
+        terms = (int(registered[0][11]), int(registered[0][12]))
+        if terms != (options.min_lock_stake_wei, options.lock_duration_s):
+            warnings.append(
+                f"the registration keeps its lock terms: stake {terms[0]} wei, {terms[1]} s "
+                "(--lock-stake and --lock-duration apply only to a new registration)"
             )
         record.put("verifiers", verifier, bundle.model_id)
         return DeployResult(

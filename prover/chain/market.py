@@ -215,7 +215,12 @@ def read_request(
                 from_block=from_block, argument_filters={"requestId": request_id}
             ),
         )
-        input_data = bytes(logs[0]["args"]["inputData"]) if logs else b""
+        if not logs:
+            raise UsageError(
+                f"no InferenceRequested event for request {request_id} from block {from_block} "
+                "on; pass an earlier --from-block"
+            )
+        input_data = bytes(logs[0]["args"]["inputData"])
     data = input_data
     return OnChainRequest(
         request_id=request_id,

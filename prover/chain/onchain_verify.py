@@ -52,7 +52,9 @@ class OnChainChecker:
         except (ContractLogicError, BadFunctionCallOutput) as exc:  # revert, empty/short return
             return False, f"the on-chain verifier rejected the proof ({type(exc).__name__})"
         except Web3RPCError as exc:  # rate limit, node error: no verdict without a chain
-            raise ChainError(f"calling the verifier failed on the RPC side: {exc}") from None
+            raise ChainError(
+                f"calling the verifier failed on the RPC side: {str(exc)[:300]}"
+            ) from None
         if result is not True:
             return False, f"the on-chain verifier returned {result!r}"
         return True, ""

@@ -16,10 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from web3.exceptions import Web3RPCError
+
 from prover.chain.client import ChainClient, TxResult
 from prover.chain.contracts import load_artifact
+from prover.chain.deploy import check_registration
 from prover.chain.market import (
     MARKET,
+    OnChainRequest,
     Status,
     fulfill_request,
     prove_request,
@@ -29,6 +33,7 @@ from prover.core import bundle as b
 from prover.core.paths import cache_dir
 from prover.core.progress import NullProgress, Progress
 from prover.errors import (
+    ArtifactError,
     ChainError,
     RpcUnavailable,
     TransactionReverted,
@@ -36,9 +41,10 @@ from prover.errors import (
     ZkinferError,
 )
 
-__all__ = ["WorkerOutcome", "serve_requests"]
+__all__ = ["WorkerLimits", "WorkerOutcome", "serve_requests"]
 
 _ZERO = "0x0000000000000000000000000000000000000000"
+Reporter = Callable[["WorkerOutcome"], None]
 #: Reverts after which the request can never be served by this worker; any other is retried.
 _FINAL_REVERTS = frozenset(
     f"InferenceMarket{name}"
@@ -77,26 +83,39 @@ class WorkerOutcome:
 
 
 class _Cursor:
-    """The first block that may still hold an open request for this worker."""
+    """The first block that may still hold an open request for this worker, on this chain.
 
-    def __init__(self, chain_id: int, market: str) -> None:
+    It remembers the chain's genesis hash: a devnet started afresh reuses chain id and market
+    address, and its requests must not be skipped because an old cursor is past them.
+    """
+
+    def __init__(self, chain_id: int, market: str, genesis: str) -> None:
         self.path = cache_dir() / "worker" / f"{chain_id}-{market.lower()}.json"
+        self.genesis = genesis
         try:
-            self.block = int(json.loads(self.path.read_text())["from_block"])
-        except (OSError, ValueError, KeyError, TypeError):
+            doc = json.loads(self.path.read_text())
+            self.block = int(doc["from_block"]) if doc.get("genesis") == genesis else 0
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             self.block = 0
 
     def save(self, block: int) -> None:
         self.block = block
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"from_block": block}))
+        tmp.write_text(json.dumps({"from_block": block, "genesis": self.genesis}))
         tmp.replace(self.path)
 
 
 def _now(client: ChainClient) -> int:
     block = client.rpc("read the latest block", lambda: client.w3.eth.get_block("latest"))
     return int(block["timestamp"])
+
+
+@dataclass(frozen=True)
+class WorkerLimits:
+    """What the worker risks: the most stake it posts for one lock."""
+
+    max_stake_wei: int = 10**17
 
 
 class _Worker:
@@ -107,6 +126,7 @@ class _Worker:
         bundles: dict[str, Path],
         workdir: Path,
         lock: bool,
+        limits: WorkerLimits,
         progress: Progress,
     ) -> None:
         self.client = client
@@ -115,8 +135,35 @@ class _Worker:
         self.bundles = bundles
         self.workdir = workdir
         self.lock = lock
+        self.limits = limits
         self.progress = progress
         self.done: set[int] = set()
+        self.retrying: dict[int, str] = {}
+
+    def _proof(self, request: OnChainRequest) -> Path:
+        """The request's proof: made once, kept for retries (checked again before fulfilling)."""
+        name = f"{self.client.chain_id}-{self.market.lower()}-request-{request.request_id}.json"
+        proof = self.workdir / name
+        if not proof.is_file():
+            self.progress.note(
+                f"request {request.request_id}: proving for model {request.model_id[:16]}…"
+            )
+            prove_request(self.bundles[request.model_id], request, proof, self.progress)
+        return proof
+
+    def _lock(self, request: OnChainRequest) -> TxResult | str:
+        """Lock the request, or say why it would put the stake at risk."""
+        model = self.client.call(
+            self.contract.functions.getModel(bytes.fromhex(request.model_id)), "read the model"
+        )
+        stake, duration = int(model[0][11]), int(model[0][12])
+        if stake > self.limits.max_stake_wei:
+            return f"the model's lock stake {stake} wei is above --max-stake"
+        if _now(self.client) + duration > request.deadline:  # the market refuses such a lock
+            return f"the deadline leaves no full {duration} s lock window"
+        return self.client.transact(
+            self.contract.functions.lockRequest(request.request_id), "lock request", value=stake
+        )
 
     def handle(self, request_id: int, input_data: bytes) -> WorkerOutcome | None:
         """Serve one request; ``None`` means "not now, look again at the next poll".
@@ -130,38 +177,33 @@ class _Worker:
             return WorkerOutcome(
                 request_id, model, "skipped", f"already {request.status.name.lower()}"
             )
-        now = _now(self.client)
-        if now > request.deadline:
+        if _now(self.client) > request.deadline:
             return WorkerOutcome(request_id, model, "skipped", "deadline passed")
         me = self.client.address
-        locked_by_other = request.locked_by not in (_ZERO, me) and request.lock_deadline >= now
-        if locked_by_other:
-            return None
-        proof = self.workdir / f"request-{request_id}.json"
-        self.progress.note(f"request {request_id}: proving for model {model[:16]}…")
-        prove_request(self.bundles[model], request, proof, self.progress)
+        if request.locked_by not in (_ZERO, me) and request.lock_deadline >= _now(self.client):
+            return None  # someone else holds it; look again when the lock may have lapsed
+        proof = self._proof(request)
         txs: dict[str, TxResult] = {}
         if self.lock and request.locked_by != me:
             # locking only now, right before fulfilling: the fulfil transaction cannot be copied
             # from the mempool, and no stake is at risk while proving
-            stake = int(
-                self.client.call(
-                    self.contract.functions.getModel(bytes.fromhex(model)), "read the model"
-                )[0][11]
-            )
-            txs["lock"] = self.client.transact(
-                self.contract.functions.lockRequest(request_id), "lock request", value=stake
-            )
+            locked = self._lock(request)
+            if isinstance(locked, str):
+                return WorkerOutcome(request_id, model, "skipped", locked)
+            txs["lock"] = locked
         result = fulfill_request(self.client, self.market, self.bundles[model], request_id, proof)
         txs["fulfill"] = result.tx
         return WorkerOutcome(request_id, model, "fulfilled", "", result.outputs, txs)
 
-    def poll(self, cursor: _Cursor, report: Callable[[WorkerOutcome], None]) -> None:
+    def _retry(self, request_id: int, model: str, why: str, report: Reporter) -> None:
+        if self.retrying.get(request_id) != why:  # say it once per reason, not every poll
+            self.retrying[request_id] = why
+            report(WorkerOutcome(request_id, model, "retry", why))
+
+    def poll(self, cursor: _Cursor, report: Reporter) -> None:
         latest = int(
             self.client.rpc("read the block number", lambda: self.client.w3.eth.block_number)
         )
-        if cursor.block > latest + 1:  # the chain was reset (a fresh devnet): start over
-            cursor.save(0)
         logs = self.client.rpc(
             "read request events",
             lambda: self.contract.events.InferenceRequested().get_logs(
@@ -176,18 +218,19 @@ class _Worker:
             if request_id in self.done:
                 continue
             model = bytes(log["args"]["modelId"]).hex()
+            outcome: WorkerOutcome | None
             try:
                 outcome = self.handle(request_id, bytes(log["args"]["inputData"]))
             except RpcUnavailable:
                 raise  # the RPC is gone: nothing more can be done this poll
             except TransactionReverted as exc:
                 if exc.error_name not in _FINAL_REVERTS:  # a lock race, a pause: try again later
-                    report(WorkerOutcome(request_id, model, "retry", str(exc)))
+                    self._retry(request_id, model, str(exc), report)
                     outcome = None
                 else:
                     outcome = WorkerOutcome(request_id, model, "failed", str(exc))
-            except ChainError as exc:  # refused by the RPC (funds, fees): try again later
-                report(WorkerOutcome(request_id, model, "retry", str(exc)))
+            except (ChainError, Web3RPCError) as exc:  # refused by the RPC: try again later
+                self._retry(request_id, model, str(exc)[:300], report)
                 outcome = None
             except ZkinferError as exc:  # bad input data, unprovable: report, do not retry
                 outcome = WorkerOutcome(request_id, model, "failed", str(exc))
@@ -195,8 +238,31 @@ class _Worker:
                 pending_from = pending_from if pending_from is not None else int(log["blockNumber"])
                 continue
             self.done.add(request_id)
+            self.retrying.pop(request_id, None)
             report(outcome)
         cursor.save(pending_from if pending_from is not None else latest + 1)
+
+
+def _registered_bundles(
+    client: ChainClient, market: str, bundle_dirs: list[Path], progress: Progress
+) -> dict[str, Path]:
+    """The bundles whose model the market registered as that bundle (see check_registration):
+    serving a squatted registration would stake on proofs its verifier rejects."""
+    bundles: dict[str, Path] = {}
+    for d in bundle_dirs:
+        bundle = b.load_bundle(Path(d), check=(*b.PROVE_FILES, b.VERIFIER_JSON))
+        try:
+            check_registration(client, market, bundle)
+        except (ArtifactError, ChainError) as exc:
+            progress.note(f"not serving {d}: {exc}")
+            continue
+        bundles[bundle.model_id] = Path(d)
+    if not bundles:
+        raise UsageError(
+            "none of the --bundle models is registered on this market as that bundle; "
+            "run `zkinfer deploy BUNDLE` first (or pass the right --market)"
+        )
+    return bundles
 
 
 def serve_requests(
@@ -209,44 +275,49 @@ def serve_requests(
     once: bool = False,
     poll_s: float = 2.0,
     progress: Progress | None = None,
-    report: Callable[[WorkerOutcome], None] = lambda _: None,
+    report: Reporter = lambda _: None,
     stop: threading.Event | None = None,
     from_block: int | None = None,
+    limits: WorkerLimits | None = None,
 ) -> list[WorkerOutcome]:
     """Serve the market's requests for the models of ``bundle_dirs`` until ``stop`` (or one poll).
 
-    Each outcome is passed to ``report`` as it happens and returned at the end. ``from_block``
-    moves the saved cursor (hosted RPCs limit how many blocks one log query may span).
+    Each outcome is passed to ``report`` as it happens; with ``once`` they are also returned
+    (a long-running worker keeps none). ``from_block`` moves the saved cursor (hosted RPCs limit
+    how many blocks one log query may span).
     """
     client.address  # fail now, not at the first request, when no key is configured  # noqa: B018
-    bundles: dict[str, Path] = {}
-    for d in bundle_dirs:
-        bundles[b.load_bundle(Path(d), check=b.PROVE_FILES).model_id] = Path(d)
-    if not bundles:
+    progress = progress or NullProgress()
+    if not bundle_dirs:
         raise UsageError("the worker needs at least one --bundle to serve")
+    bundles = _registered_bundles(client, market, bundle_dirs, progress)
     workdir.mkdir(parents=True, exist_ok=True)
-    worker = _Worker(client, market, bundles, workdir, lock, progress or NullProgress())
-    cursor = _Cursor(client.chain_id, market)
+    worker = _Worker(client, market, bundles, workdir, lock, limits or WorkerLimits(), progress)
+    genesis = client.rpc("read the genesis block", lambda: client.w3.eth.get_block(0))["hash"]
+    cursor = _Cursor(client.chain_id, market, bytes(genesis).hex())
     if from_block is not None:
         cursor.save(from_block)
     if not lock and not client.is_local_devnet:
-        worker.progress.note(
+        progress.note(
             "serving without --lock: on a public mempool a fulfil transaction can be copied "
             "and front-run for the reward"
         )
     outcomes: list[WorkerOutcome] = []
 
     def keep(outcome: WorkerOutcome) -> None:
-        outcomes.append(outcome)
+        if once:
+            outcomes.append(outcome)
         report(outcome)
 
     stop = stop or threading.Event()
     while True:
         try:
             worker.poll(cursor, keep)
-        except ChainError as exc:
+        except (ChainError, Web3RPCError) as exc:
             if once:
-                raise
-            worker.progress.note(f"{exc}; retrying in {poll_s:.0f} s")
+                if isinstance(exc, ChainError):
+                    raise
+                raise ChainError(f"the RPC answered with an error: {str(exc)[:300]}") from None
+            progress.note(f"{str(exc)[:300]}; retrying in {poll_s:.0f} s")
         if once or stop.wait(poll_s):
             return outcomes

@@ -287,6 +287,9 @@ def worker_cmd(
     from_block: Annotated[
         int | None, typer.Option(help="Scan request events from this block (default: saved).")
     ] = None,
+    max_stake: Annotated[
+        str, typer.Option(help="Never lock a request whose model asks a larger stake.")
+    ] = "0.1ether",
     workdir: Annotated[Path | None, typer.Option(help="Where proofs are written.")] = None,
     rpc_url: RpcOpt = None,
     chain_id: ChainIdOpt = None,
@@ -298,7 +301,7 @@ def worker_cmd(
     import json
 
     from prover.chain.deploy import find_market
-    from prover.chain.worker import WorkerOutcome, serve_requests
+    from prover.chain.worker import WorkerLimits, WorkerOutcome, serve_requests
     from prover.core.paths import cache_dir
 
     if not chain:
@@ -338,6 +341,7 @@ def worker_cmd(
                 report=report,
                 stop=stop,
                 from_block=from_block,
+                limits=WorkerLimits(max_stake_wei=parse_wei(max_stake)),
             )
         except KeyboardInterrupt:
             stop.set()

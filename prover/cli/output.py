@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -89,6 +90,12 @@ def fail(as_json: bool, exc: ZkinferError | Exception, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _without_url_paths(message: str) -> str:
+    """Drop URL paths and queries from a message: hosted RPC URLs carry API keys there."""
+    message = re.sub(r"(https?://[^/\s'\"]+)[/?][^\s'\"]*", r"\1/…", message)
+    return re.sub(r"url: /[^\s'\"]*", "url: …", message)
+
+
 @contextmanager
 def run_command(as_json: bool) -> Iterator[None]:
     """Map every :class:`ZkinferError` to its exit code; nothing a user causes shows a traceback."""
@@ -96,8 +103,8 @@ def run_command(as_json: bool) -> Iterator[None]:
         yield
     except ZkinferError as exc:
         fail(as_json, exc, exc.exit_code)
-    except OSError as exc:  # disk full, permission denied: the environment, not the user
-        fail(as_json, exc, EXIT_ENVIRONMENT)
+    except OSError as exc:  # disk full, permission denied, a dead RPC: the environment
+        fail(as_json, OSError(_without_url_paths(str(exc))), EXIT_ENVIRONMENT)
     except Exception as exc:
         # A bug, not a verdict: never exit 1 (which means "invalid"); keep the traceback on demand
         if os.environ.get("ZKINFER_DEBUG"):
