@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -41,6 +43,7 @@ def _anvil() -> tuple[subprocess.Popen[bytes], str]:
         [anvil_binary(), "--port", str(port), "--silent"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     time.sleep(1.0)
     return proc, f"http://127.0.0.1:{port}"
@@ -72,7 +75,7 @@ def measure(model: Path, workdir: Path) -> dict[str, Any]:
         )
         done = fulfill_request(provider, deployed.market, bundle, req.request_id, proof)
     finally:
-        proc.terminate()
+        os.killpg(proc.pid, signal.SIGTERM)
         proc.wait()
     txs = deployed.transactions
     return {

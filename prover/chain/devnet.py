@@ -7,6 +7,7 @@ exit, and loads it on start), ``devnet.json`` (pid, port, RPC URL of the running
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -70,10 +71,16 @@ def devnet_dir() -> Path:
 
 
 def anvil_binary() -> str:
-    """anvil: ``$ZKINFER_ANVIL``, the checkout's npm copy, or one on PATH."""
+    """anvil: ``$ZKINFER_ANVIL``, the checkout's npm copy, or one on PATH.
+
+    Of the npm copy, the platform binary itself is preferred to the ``.bin/anvil`` Node wrapper,
+    so that the process zkinfer starts and stops is anvil, not a launcher around it.
+    """
     env = os.environ.get("ZKINFER_ANVIL")
     candidates = [env] if env else []
-    candidates.append(str(repo_root() / "verifier_contracts" / "node_modules" / ".bin" / "anvil"))
+    npm = repo_root() / "verifier_contracts" / "node_modules"
+    candidates += sorted(str(p) for p in npm.glob("@foundry-rs/anvil-*/bin/anvil"))
+    candidates.append(str(npm / ".bin" / "anvil"))
     candidates.append(shutil.which("anvil") or "")
     for candidate in candidates:
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
@@ -104,6 +111,15 @@ def _alive(pid: int) -> bool:
     except ChildProcessError:
         return True
     return done == 0
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    """Signal the devnet's process group (it was started in a session of its own)."""
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
 
 
 def status() -> DevnetStatus:
@@ -181,12 +197,12 @@ def stop_devnet(timeout_s: float = 15.0) -> bool:
     if current.pid is None or not _alive(current.pid):
         info_file.unlink(missing_ok=True)
         return False
-    os.kill(current.pid, signal.SIGTERM)
+    _signal_group(current.pid, signal.SIGTERM)  # anvil writes its state on SIGTERM
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and _alive(current.pid):
         time.sleep(0.1)
     if _alive(current.pid):
-        os.kill(current.pid, signal.SIGKILL)
+        _signal_group(current.pid, signal.SIGKILL)
     info_file.unlink(missing_ok=True)
     return True
 

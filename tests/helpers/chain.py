@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import time
 import urllib.request
@@ -74,6 +76,7 @@ def run_anvil(chain_id: int = 31337) -> Iterator[Anvil]:
         [anvil_binary(), "--port", str(port), "--chain-id", str(chain_id), "--silent"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     node = Anvil(f"http://127.0.0.1:{port}", chain_id, proc)
     try:
@@ -85,8 +88,12 @@ def run_anvil(chain_id: int = 31337) -> Iterator[Anvil]:
                 time.sleep(0.05)
         yield node
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        os.killpg(proc.pid, signal.SIGTERM)  # the whole group: nothing outlives the tests
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def attacker(name: str) -> Artifact:
