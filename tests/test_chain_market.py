@@ -7,6 +7,7 @@ and solc-js compiled; nothing about the chain is faked.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 import requests
 from web3.contract.contract import Contract
 
-from prover.chain.client import ChainClient, events_of
+from prover.chain.client import ZERO_ADDRESS, ChainClient, events_of
 from prover.chain.contracts import load_artifact
 from prover.chain.deploy import DeployOptions, DeployResult, deploy_bundle, model_config
 from prover.chain.market import (
@@ -38,7 +39,6 @@ from tests.helpers.chain import OTHER, PROVIDER, REQUESTER, Anvil, attacker
 pytestmark = pytest.mark.anvil
 
 REWARD = 10**16
-ZERO = "0x0000000000000000000000000000000000000000"
 
 
 @dataclass(frozen=True)
@@ -220,8 +220,8 @@ def _raw_request(
     client: ChainClient, contract: Contract, model_id: bytes, commitment: bytes, data: bytes = b""
 ) -> int:
     """A request placed straight through the ABI, for a commitment the client would not make."""
-    deadline = int(client.w3.eth.get_block("latest")["timestamp"]) + 3600
-    fn = contract.functions.requestInference(model_id, commitment, data, deadline, ZERO)
+    deadline = client.now() + 3600
+    fn = contract.functions.requestInference(model_id, commitment, data, deadline, ZERO_ADDRESS)
     tx = client.transact(fn, "request", value=REWARD)
     return int(events_of(contract, "InferenceRequested", tx)[0]["args"]["requestId"])
 
@@ -296,7 +296,7 @@ def test_reentering_withdraw_pays_once_and_keeps_the_books_balanced(
     _request(market, mlp)  # other people's escrow that a re-entrancy bug would drain
     thief = market.other.deploy(attacker("ReentrantRequester"), "deploy", market.address)
     t = market.other.contract(attacker("ReentrantRequester"), str(thief.contract_address))
-    deadline = int(market.owner.w3.eth.get_block("latest")["timestamp"]) + 60
+    deadline = market.owner.now() + 60
     model_id = bytes.fromhex(mlp.bundle.model_id)
     market.other.transact(t.functions.request(model_id, b"\x01" * 32, deadline), "r", value=REWARD)
     rid = market.owner.call(market.contract(market.owner).functions.nextRequestId(), "next") - 1
@@ -406,3 +406,20 @@ def test_the_worker_never_stakes_more_than_its_limit(
     assert [(o.request_id, o.status) for o in outcomes] == [(rid, "skipped")]
     assert "above --max-stake" in outcomes[0].detail and outcomes[0].transactions == {}
     assert int(read_request(market.owner, market.address, rid).locked_by, 16) == 0
+
+
+def test_the_worker_proves_again_when_a_kept_proof_is_for_another_input(
+    market: Market, mlp: Compiled, tmp_path: Path
+) -> None:
+    """A kept proof is reused on retry only while it proves the request's committed input (a
+    devnet started afresh reuses request ids)."""
+    rid = _request(market, mlp, _other_input(tmp_path))
+    workdir = tmp_path / "w"
+    workdir.mkdir()
+    kept = workdir / f"{market.provider.chain_id}-{market.address.lower()}-request-{rid}.json"
+    shutil.copy(mlp.proof, kept)  # a proof of the sample, not of this request's input
+    outcomes = serve_requests(
+        market.provider, market.address, [mlp.bundle.root], workdir=workdir, once=True
+    )
+    assert [(o.request_id, o.status) for o in outcomes] == [(rid, "fulfilled")]
+    assert read_request(market.owner, market.address, rid).status is Status.FULFILLED

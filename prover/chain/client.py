@@ -33,13 +33,29 @@ from web3.logs import DISCARD
 from web3.types import TxParams, Wei
 
 from prover.chain.contracts import Artifact, error_selectors
-from prover.errors import ChainError, RpcUnavailable, TransactionReverted, WrongChainError
+from prover.errors import (
+    ChainError,
+    RpcUnavailable,
+    SignerError,
+    TransactionReverted,
+    WrongChainError,
+)
 
-__all__ = ["LOCAL_DEVNET_CHAIN_IDS", "ChainClient", "TxResult", "events_of", "redact_url"]
+__all__ = [
+    "LOCAL_DEVNET_CHAIN_IDS",
+    "ZERO_ADDRESS",
+    "ChainClient",
+    "TxResult",
+    "events_of",
+    "redact_url",
+]
 
 #: Chain ids of local development chains (anvil, hardhat, geth --dev): the only chains on which a
 #: bundle with a development SRS may be deployed without an explicit unsafe flag.
 LOCAL_DEVNET_CHAIN_IDS = frozenset({31337, 1337})
+
+#: The zero address: "no consumer" in a request, "not locked" in a lock.
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 _T = TypeVar("_T")
 _GAS_HEADROOM = 1.2
@@ -143,8 +159,6 @@ class ChainClient:
     def address(self) -> ChecksumAddress:
         """The signer's address; :class:`ChainError` when no signer is configured."""
         if self.signer is None:
-            from prover.errors import SignerError
-
             raise SignerError(
                 "this command sends a transaction and needs a key: set ZKINFER_PRIVATE_KEY "
                 "or pass --keystore FILE (with ZKINFER_KEYSTORE_PASSWORD)"
@@ -167,6 +181,11 @@ class ChainClient:
                 time.sleep(delay)
                 delay *= 2
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def now(self) -> int:
+        """The timestamp of the latest block: the clock deadlines and locks are measured by."""
+        block = self.rpc("read the latest block", lambda: self.w3.eth.get_block("latest"))
+        return int(block["timestamp"])
 
     def contract(self, artifact: Artifact, address: str) -> Contract:
         """A contract object for ``artifact`` at ``address``."""

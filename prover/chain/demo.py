@@ -70,9 +70,7 @@ def run_chain_demo(
         consumer = clinic.contract(consumer_art, str(txs["deploy_consumer"].contract_address))
         market = clinic.contract(load_artifact("InferenceMarket"), deployed.market)
         commitment, data = encode_request_input(bundle, load_bundle_inputs(bundle, sample))
-        now = int(
-            clinic.rpc("read the time", lambda: clinic.w3.eth.get_block("latest"))["timestamp"]
-        )
+        now = clinic.now()
         with timer.step("request screening", "escrows the reward"):
             fn = consumer.functions.requestScreening(model_id, commitment, data, now + 3600)
             txs["request"] = clinic.transact(fn, "request screening", value=REWARD_WEI)

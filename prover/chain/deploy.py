@@ -249,16 +249,17 @@ def deploy_bundle(
     txs: dict[str, TxResult] = {}
     reused = {"verifier": True, "market": True, "registration": True}
 
-    market = options.market or record.get("market")
-    if options.market is not None or _has_code(client, market, market_art):
+    recorded = record.get("market")
+    if options.market is not None:
         market = find_market(client, options.market)
-        record.put("market", market)
+    elif recorded is not None and _has_code(client, recorded, market_art):
+        market = recorded
     else:
         with timer.step("deploy market"):
             txs["deploy_market"] = client.deploy(market_art, "deploy InferenceMarket")
         market = str(txs["deploy_market"].contract_address)
-        record.put("market", market)
         reused["market"] = False
+    record.put("market", market)
     contract = client.contract(market_art, market)
     model_id = bytes.fromhex(bundle.model_id)
 

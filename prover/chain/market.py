@@ -9,6 +9,7 @@ A request carries two things about its input: the commitment the contract checks
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -19,7 +20,7 @@ from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
-from prover.chain.client import ChainClient, TxResult, events_of
+from prover.chain.client import ZERO_ADDRESS, ChainClient, TxResult, events_of
 from prover.chain.contracts import load_artifact
 from prover.chain.deploy import check_registration
 from prover.core import bundle as b
@@ -39,6 +40,7 @@ __all__ = [
     "encode_request_input",
     "fulfill_request",
     "input_commitment",
+    "proof_commitment",
     "prove_request",
     "read_request",
     "request_inference",
@@ -75,7 +77,7 @@ def decode_input_data(bundle: b.Bundle, data: bytes) -> list[list[float]]:
         (groups,) = abi_decode(["int256[][]"], data)
     except Exception as exc:  # eth_abi raises many types for malformed data
         raise InputError(f"the request's inputData is not abi.encode(int256[][]) ({exc})") from None
-    sizes = [_numel(i["shape"]) for i in m["inputs"]]
+    sizes = [math.prod(i["shape"]) for i in m["inputs"]]
     if [len(g) for g in groups] != sizes:
         raise InputError(
             f"the request's inputData holds {[len(g) for g in groups]} values per input, the "
@@ -83,13 +85,6 @@ def decode_input_data(bundle: b.Bundle, data: bytes) -> list[list[float]]:
         )
     scales = m["circuit"]["input_scales"]
     return [[signed_to_float(int(q), s) for q in g] for g, s in zip(groups, scales, strict=True)]
-
-
-def _numel(shape: list[int]) -> int:
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n
 
 
 @dataclass(frozen=True)
@@ -175,16 +170,13 @@ def request_inference(
     check_registration(client, market, bundle)
     commitment, data = encode_request_input(bundle, values)
     contract = client.contract(load_artifact(MARKET), market)
-    now = int(
-        client.rpc("read the latest block", lambda: client.w3.eth.get_block("latest"))["timestamp"]
-    )
-    deadline = now + deadline_s
+    deadline = client.now() + deadline_s
     fn = contract.functions.requestInference(
         bytes.fromhex(bundle.model_id),
         commitment,
         data,
         deadline,
-        consumer or "0x0000000000000000000000000000000000000000",
+        consumer or ZERO_ADDRESS,
     )
     tx = client.transact(fn, "request inference", value=reward_wei)
     events = events_of(contract, "InferenceRequested", tx)
@@ -221,7 +213,6 @@ def read_request(
                 "on; pass an earlier --from-block"
             )
         input_data = bytes(logs[0]["args"]["inputData"])
-    data = input_data
     return OnChainRequest(
         request_id=request_id,
         model_id=bytes(r[0]).hex(),
@@ -233,7 +224,7 @@ def read_request(
         commitment=bytes(r[6]),
         locked_by=str(r[7]),
         lock_deadline=int(r[8]),
-        input_data=data,
+        input_data=input_data,
     )
 
 
@@ -261,6 +252,17 @@ def prove_request(
     return out
 
 
+def _input_commitment_of(bundle: b.Bundle, instances: list[int]) -> bytes:
+    layout = bundle.manifest["instances"]["input"]
+    start, count = int(layout["offset"]), int(layout["count"])
+    return input_commitment(instances[start : start + count])
+
+
+def proof_commitment(bundle: b.Bundle, proof_path: Path) -> bytes:
+    """The input commitment a proof file's instances make: the one its request must carry."""
+    return _input_commitment_of(bundle, _proof_call_args(bundle, proof_path)[1])
+
+
 def _proof_call_args(bundle: b.Bundle, proof_path: Path) -> tuple[bytes, list[int]]:
     m = bundle.manifest
     try:
@@ -280,10 +282,8 @@ def fulfill_request(
     """Submit a proof for ``request_id``; the market checks it with the pinned verifier."""
     bundle = b.load_bundle(Path(bundle_dir))
     proof, instances = _proof_call_args(bundle, proof_path)
-    layout = bundle.manifest["instances"]["input"]
-    start, count = int(layout["offset"]), int(layout["count"])
     request = read_request(client, market, request_id, input_data=b"")  # no event search
-    if input_commitment(instances[start : start + count]) != request.commitment:
+    if _input_commitment_of(bundle, instances) != request.commitment:
         raise UsageError(
             f"{proof_path} proves another input than request {request_id} committed to"
         )

@@ -9,6 +9,7 @@ expired or given up on; it lives in ``$ZKINFER_HOME/worker/``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from typing import Any
 
 from web3.exceptions import Web3RPCError
 
-from prover.chain.client import ChainClient, TxResult
+from prover.chain.client import ZERO_ADDRESS, ChainClient, TxResult
 from prover.chain.contracts import load_artifact
 from prover.chain.deploy import check_registration
 from prover.chain.market import (
@@ -26,6 +27,7 @@ from prover.chain.market import (
     OnChainRequest,
     Status,
     fulfill_request,
+    proof_commitment,
     prove_request,
     read_request,
 )
@@ -43,7 +45,6 @@ from prover.errors import (
 
 __all__ = ["WorkerLimits", "WorkerOutcome", "serve_requests"]
 
-_ZERO = "0x0000000000000000000000000000000000000000"
 Reporter = Callable[["WorkerOutcome"], None]
 #: Reverts after which the request can never be served by this worker; any other is retried.
 _FINAL_REVERTS = frozenset(
@@ -106,11 +107,6 @@ class _Cursor:
         tmp.replace(self.path)
 
 
-def _now(client: ChainClient) -> int:
-    block = client.rpc("read the latest block", lambda: client.w3.eth.get_block("latest"))
-    return int(block["timestamp"])
-
-
 @dataclass(frozen=True)
 class WorkerLimits:
     """What the worker risks: the most stake it posts for one lock."""
@@ -141,15 +137,19 @@ class _Worker:
         self.retrying: dict[int, str] = {}
 
     def _proof(self, request: OnChainRequest) -> Path:
-        """The request's proof: made once, kept for retries (checked again before fulfilling)."""
+        """The request's proof: made once and kept for retries, reused only while it proves the
+        input the request committed to (a devnet started afresh reuses request ids)."""
         name = f"{self.client.chain_id}-{self.market.lower()}-request-{request.request_id}.json"
         proof = self.workdir / name
-        if not proof.is_file():
-            self.progress.note(
-                f"request {request.request_id}: proving for model {request.model_id[:16]}…"
-            )
-            prove_request(self.bundles[request.model_id], request, proof, self.progress)
-        return proof
+        bundle_dir = self.bundles[request.model_id]
+        if proof.is_file():
+            with contextlib.suppress(UsageError):  # unreadable or another input: prove again
+                if proof_commitment(b.load_bundle(bundle_dir), proof) == request.commitment:
+                    return proof
+        self.progress.note(
+            f"request {request.request_id}: proving for model {request.model_id[:16]}…"
+        )
+        return prove_request(bundle_dir, request, proof, self.progress)
 
     def _lock(self, request: OnChainRequest) -> TxResult | str:
         """Lock the request, or say why it would put the stake at risk."""
@@ -159,7 +159,7 @@ class _Worker:
         stake, duration = int(model[0][11]), int(model[0][12])
         if stake > self.limits.max_stake_wei:
             return f"the model's lock stake {stake} wei is above --max-stake"
-        if _now(self.client) + duration > request.deadline:  # the market refuses such a lock
+        if self.client.now() + duration > request.deadline:  # the market refuses such a lock
             return f"the deadline leaves no full {duration} s lock window"
         return self.client.transact(
             self.contract.functions.lockRequest(request.request_id), "lock request", value=stake
@@ -177,10 +177,11 @@ class _Worker:
             return WorkerOutcome(
                 request_id, model, "skipped", f"already {request.status.name.lower()}"
             )
-        if _now(self.client) > request.deadline:
+        now = self.client.now()
+        if now > request.deadline:
             return WorkerOutcome(request_id, model, "skipped", "deadline passed")
         me = self.client.address
-        if request.locked_by not in (_ZERO, me) and request.lock_deadline >= _now(self.client):
+        if request.locked_by not in (ZERO_ADDRESS, me) and request.lock_deadline >= now:
             return None  # someone else holds it; look again when the lock may have lapsed
         proof = self._proof(request)
         txs: dict[str, TxResult] = {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -13,7 +12,14 @@ from rich.markup import escape
 
 from prover import __version__
 from prover.cli import chain_cmds
-from prover.cli.output import RichProgress, emit, run_command, stderr_console
+from prover.cli.output import (
+    JsonOpt,
+    command_progress,
+    emit,
+    format_outputs,
+    json_line,
+    run_command,
+)
 from prover.errors import EXIT_INVALID, UsageError
 
 if TYPE_CHECKING:
@@ -30,12 +36,6 @@ app = typer.Typer(
 )
 srs_app = typer.Typer(help="Manage structured reference strings (SRS).", no_args_is_help=True)
 app.add_typer(srs_app, name="srs")
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
-
-
-def _progress() -> RichProgress:
-    return RichProgress(stderr_console())
 
 
 def _version(value: bool) -> None:
@@ -100,7 +100,7 @@ def compile_cmd(
             out,
             calibration=calibration,
             options=options,
-            progress=_progress(),
+            progress=command_progress(),
         )
         payload = result.to_json()
 
@@ -139,7 +139,7 @@ def prove_cmd(
             input,
             out,
             allow_out_of_range=allow_out_of_range,
-            progress=_progress(),
+            progress=command_progress(),
         )
         payload = result.to_json()
 
@@ -163,14 +163,12 @@ def _print_hashes(c: Console, inputs: list[str] | None, outputs: list[str] | Non
 
 def _print_outputs(c: Console, proven: Any, circuit: Any, reference: Any) -> None:
     if proven is None:
-        c.print(f"circuit outputs      {_fmt(circuit)}  (private: only their hash is public)")
+        c.print(
+            f"circuit outputs      {format_outputs(circuit)}  (private: only their hash is public)"
+        )
     else:
-        c.print(f"proven outputs       {_fmt(proven)}")
-    c.print(f"ONNX Runtime outputs {_fmt(reference)}")
-
-
-def _fmt(groups: list[list[float]]) -> str:
-    return "; ".join("[" + ", ".join(f"{v:.4f}" for v in g) + "]" for g in groups)
+        c.print(f"proven outputs       {format_outputs(proven)}")
+    c.print(f"ONNX Runtime outputs {format_outputs(reference)}")
 
 
 @app.command("verify")
@@ -232,7 +230,7 @@ def verify_cmd(
 
     with run_command(as_json), many.junit_on_error(junit, bundle):
         selection = select_proofs(proofs, exclude=bundle)
-        progress = _progress()
+        progress = command_progress()
         checker = None
         if rpc_url is not None or verifier is not None:
             if rpc_url is None or verifier is None:
@@ -273,7 +271,7 @@ def _print_verdict(c: Console, result: VerifyResult) -> None:
     if result.valid:
         c.print(f"[bold green]VALID[/bold green] {name} for model {result.model_id[:16]}…")
         if result.outputs is not None:
-            c.print(f"proven outputs {_fmt(result.outputs)}")
+            c.print(f"proven outputs {format_outputs(result.outputs)}")
         _print_hashes(c, result.input_hash, result.output_hash)
     else:
         c.print(f"[bold red]INVALID[/bold red] {name}: {escape(result.reason)}")
@@ -316,7 +314,7 @@ def demo_cmd(
     from prover.demo import run_demo
 
     with run_command(as_json):
-        payload = run_demo(model_dir, workdir, progress=_progress(), chain=chain)
+        payload = run_demo(model_dir, workdir, progress=command_progress(), chain=chain)
         emit(as_json, {"ok": True, **payload}, lambda c: _print_demo(c, model_dir.name, payload))
     if not payload["verify"]["valid"]:
         raise typer.Exit(EXIT_INVALID)
@@ -341,7 +339,7 @@ def bench_cmd(
         if repeat < 1:
             raise UsageError(f"--repeat {repeat}: must be at least 1")
         folders = models or sorted(p.parent for p in Path("models").glob("*/network.onnx"))
-        payload = write_report(folders, workdir, out, repeat=repeat, progress=_progress())
+        payload = write_report(folders, workdir, out, repeat=repeat, progress=command_progress())
         emit(as_json, {"ok": True, **payload}, lambda c: c.print(payload["markdown"]))
 
 
@@ -351,10 +349,10 @@ def _print_demo(c: Console, name: str, payload: dict[str, Any]) -> None:
     compiled, proved, verdict = payload["compile"], payload["prove"], payload["verify"]
     table = Table(title=f"zkinfer demo: {name}", show_header=False)
     table.add_row("bundle", f"{compiled['bundle']} (logrows {compiled['logrows']})")
-    table.add_row("proven output", _fmt(verdict["outputs"] or []))
+    table.add_row("proven output", format_outputs(verdict["outputs"] or []))
     if payload["label"] is not None:
         table.add_row("proven class", str(payload["label"]))
-    table.add_row("ONNX Runtime output", _fmt(proved["onnxruntime_outputs"]))
+    table.add_row("ONNX Runtime output", format_outputs(proved["onnxruntime_outputs"]))
     table.add_row("max difference", f"{proved['max_abs_diff']:.6f}")
     table.add_row("proof", f"{proved['proof']}")
     ok = "[bold green]VALID[/bold green]" if verdict["valid"] else "[bold red]INVALID[/bold red]"
@@ -381,8 +379,8 @@ def _print_chain_demo(c: Console, chain: dict[str, Any]) -> None:
     for step, tx in chain["transactions"].items():
         c.print(f"  {step:<16} {tx['tx']}  gas {tx['gas_used']:>9,}")
     c.print(f"market {chain['market']}   verifier {chain['verifier']}   dApp {chain['consumer']}")
-    outputs = ", ".join(f"{v:.4f}" for v in chain["outputs"])
-    c.print(f"request {chain['request_id']}: proven outputs [{outputs}] settled on chain")
+    outputs = format_outputs([chain["outputs"]])
+    c.print(f"request {chain['request_id']}: proven outputs {outputs} settled on chain")
     decision = "referred for specialist review" if chain["referred"] else "not referred"
     c.print(
         f"the dApp acted on the proven output: margin {chain['malignant_margin_fixed_point']} "
@@ -408,7 +406,7 @@ def run() -> None:
             formatter = getattr(exc, "format_message", None)
             message = formatter() if callable(formatter) else str(exc)
             error = {"type": "UsageError", "message": message}
-            sys.stdout.write(json.dumps({"ok": False, "error": error}) + "\n")
+            json_line({"ok": False, "error": error})
         show()
         sys.exit(exit_code)
     sys.exit(code if isinstance(code, int) else 0)

@@ -8,7 +8,6 @@ devnet, anvil's public account 0 is used when neither is set.
 
 from __future__ import annotations
 
-import sys
 import threading
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -18,7 +17,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from prover.cli.output import RichProgress, emit, run_command, stderr_console
+from prover.cli.output import (
+    JsonOpt,
+    command_progress,
+    emit,
+    json_line,
+    run_command,
+    stderr_console,
+)
 from prover.errors import UsageError
 
 if TYPE_CHECKING:
@@ -30,7 +36,6 @@ devnet_app = typer.Typer(
     help="A local anvil chain whose state survives restarts.", no_args_is_help=True
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 RpcOpt = Annotated[
     str | None,
     typer.Option(
@@ -68,10 +73,6 @@ def parse_wei(text: str) -> int:
     if wei != wei.to_integral_value() or wei < 0:
         raise UsageError(f"{text!r} is not a whole, non-negative number of wei")
     return int(wei)
-
-
-def _progress() -> RichProgress:
-    return RichProgress(stderr_console())
 
 
 def connect(rpc_url: str | None, chain_id: int | None, keystore: Path | None) -> ChainClient:
@@ -170,7 +171,7 @@ def deploy_cmd(
     with run_command(as_json):
         options = DeployOptions(market, allow_unsafe_srs, parse_wei(lock_stake), lock_duration)
         client = connect(rpc_url, chain_id, keystore)
-        result = deploy_bundle(client, bundle, options, _progress())
+        result = deploy_bundle(client, bundle, options, command_progress())
         doc = result.to_json()
 
         def human(c: Console) -> None:
@@ -260,7 +261,7 @@ def fulfill_cmd(
                 bundle,
                 read_request(client, address, request_id, from_block=from_block),
                 Path(tmp) / "proof.json",
-                _progress(),
+                command_progress(),
             )
         result = fulfill_request(client, address, bundle, request_id, proof)
         doc = result.to_json()
@@ -298,7 +299,6 @@ def worker_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Serve requests: prove each one for a model you hold a bundle of, and fulfil it."""
-    import json
 
     from prover.chain.deploy import find_market
     from prover.chain.worker import WorkerLimits, WorkerOutcome, serve_requests
@@ -313,8 +313,7 @@ def worker_cmd(
 
     def report(o: WorkerOutcome) -> None:
         if as_json:
-            sys.stdout.write(json.dumps(o.to_json()) + "\n")
-            sys.stdout.flush()
+            json_line(o.to_json())
         else:
             c = stderr_console()
             c.print(
@@ -337,7 +336,7 @@ def worker_cmd(
                 lock=lock,
                 once=once,
                 poll_s=poll,
-                progress=_progress(),
+                progress=command_progress(),
                 report=report,
                 stop=stop,
                 from_block=from_block,

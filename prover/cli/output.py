@@ -13,7 +13,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn, TextIO
+from typing import Annotated, Any, NoReturn, TextIO
 
 import typer
 from rich.console import Console
@@ -22,7 +22,20 @@ from rich.status import Status
 
 from prover.errors import EXIT_ENVIRONMENT, ZkinferError
 
-__all__ = ["RichProgress", "emit", "fail", "run_command", "stderr_console"]
+__all__ = [
+    "JsonOpt",
+    "RichProgress",
+    "command_progress",
+    "emit",
+    "fail",
+    "format_outputs",
+    "json_line",
+    "run_command",
+    "stderr_console",
+]
+
+#: The ``--json`` option every command takes.
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 _console: Console | None = None
 
@@ -70,11 +83,26 @@ class RichProgress:
         self.console.print(f"[yellow]{escape(message)}[/yellow]")
 
 
+def command_progress() -> RichProgress:
+    """Progress for a command's steps, on the private stderr console."""
+    return RichProgress(stderr_console())
+
+
+def json_line(doc: dict[str, Any]) -> None:
+    """Write one JSON object as one line on stdout, now (JSON Lines for many results)."""
+    sys.stdout.write(json.dumps(doc, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def format_outputs(groups: list[list[float]]) -> str:
+    """Model outputs for people: one bracketed list per output tensor, 4 decimals."""
+    return "; ".join("[" + ", ".join(f"{v:.4f}" for v in g) + "]" for g in groups)
+
+
 def emit(as_json: bool, payload: dict[str, Any], human: Callable[[Console], None]) -> None:
     """Print the result: the JSON object on stdout, or the human rendering on stderr."""
     if as_json:
-        sys.stdout.write(json.dumps(payload, default=str) + "\n")
-        sys.stdout.flush()
+        json_line(payload)
     else:
         human(stderr_console())
 
@@ -84,9 +112,7 @@ def fail(as_json: bool, exc: ZkinferError | Exception, code: int) -> NoReturn:
     kind = type(exc).__name__
     stderr_console().print(f"[red]error[/red] ({kind}): {escape(str(exc))}")
     if as_json:
-        sys.stdout.write(
-            json.dumps({"ok": False, "error": {"type": kind, "message": str(exc)}}) + "\n"
-        )
+        json_line({"ok": False, "error": {"type": kind, "message": str(exc)}})
     raise typer.Exit(code)
 
 

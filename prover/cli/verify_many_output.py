@@ -8,8 +8,6 @@ and stderr gets one line per proof and a totals line.
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +15,7 @@ from pathlib import Path
 from rich.markup import escape
 
 from prover.cli.junit import write_junit_error
-from prover.cli.output import stderr_console
+from prover.cli.output import format_outputs, json_line, stderr_console
 from prover.core.verify_many import ProofOutcome, VerifyReport
 
 __all__ = ["junit_on_error", "outcome_printer", "print_summary"]
@@ -29,26 +27,18 @@ _LABELS = {
 }
 
 
-def _json_line(doc: dict[str, object]) -> None:
-    sys.stdout.write(json.dumps(doc, default=str) + "\n")
-    sys.stdout.flush()
-
-
 def outcome_printer(as_json: bool) -> Callable[[ProofOutcome], None]:
     """A callback that prints each proof's outcome as soon as it is known."""
 
     def show(outcome: ProofOutcome) -> None:
         if as_json:
-            _json_line(outcome.to_json())
+            json_line(outcome.to_json())
             return
         line = f"{_LABELS[outcome.status]} {escape(str(outcome.proof_path))}"
         if outcome.message:
             line += f": {escape(outcome.message)}"
         elif outcome.result is not None and outcome.result.outputs is not None:
-            groups = outcome.result.outputs
-            line += "  outputs " + "; ".join(
-                "[" + ", ".join(f"{v:.4f}" for v in g) + "]" for g in groups
-            )
+            line += "  outputs " + format_outputs(outcome.result.outputs)
         stderr_console().print(line)
 
     return show
@@ -57,7 +47,7 @@ def outcome_printer(as_json: bool) -> Callable[[ProofOutcome], None]:
 def print_summary(report: VerifyReport, as_json: bool) -> None:
     """The closing line: the ``summary`` JSON record, or totals and warnings on stderr."""
     if as_json:
-        _json_line({"summary": report.summary()})
+        json_line({"summary": report.summary()})
         return
     c = stderr_console()
     total, valid = len(report.outcomes), report.count("valid")
