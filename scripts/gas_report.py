@@ -11,12 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +20,7 @@ from eth_account import Account
 from prover.chain.client import ChainClient
 from prover.chain.contracts import load_artifact
 from prover.chain.deploy import deploy_bundle
-from prover.chain.devnet import anvil_binary
+from prover.chain.devnet import temporary_anvil
 from prover.chain.keys import DEVNET_KEYS
 from prover.chain.market import fulfill_request, request_inference
 from prover.core.compile import CompileOptions, compile_model
@@ -33,20 +28,6 @@ from prover.core.prove import prove
 
 REPO = Path(__file__).resolve().parents[1]
 TX_CAP = 16_777_216
-
-
-def _anvil() -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [anvil_binary(), "--port", str(port), "--silent"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    time.sleep(1.0)
-    return proc, f"http://127.0.0.1:{port}"
 
 
 def measure(model: Path, workdir: Path) -> dict[str, Any]:
@@ -62,8 +43,7 @@ def measure(model: Path, workdir: Path) -> dict[str, Any]:
     )
     if not proof.is_file():
         prove(bundle, model / "input.json", proof)
-    proc, url = _anvil()
-    try:
+    with temporary_anvil() as url:
         known = [load_artifact("InferenceMarket"), load_artifact("ScreeningConsumer")]
         owner, provider = (
             ChainClient.connect(url, signer=Account.from_key(k), known_errors=known)
@@ -74,9 +54,6 @@ def measure(model: Path, workdir: Path) -> dict[str, Any]:
             owner, deployed.market, bundle, model / "input.json", reward_wei=10**16
         )
         done = fulfill_request(provider, deployed.market, bundle, req.request_id, proof)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait()
     txs = deployed.transactions
     return {
         "model": model.name,

@@ -17,9 +17,11 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from prover.core.paths import cache_dir, repo_root
 from prover.errors import ChainError, ToolchainError
@@ -33,6 +35,7 @@ __all__ = [
     "start_devnet",
     "status",
     "stop_devnet",
+    "temporary_anvil",
 ]
 
 DEVNET_CHAIN_ID = 31337
@@ -148,6 +151,53 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _spawn(args: list[str], log: int | IO[bytes]) -> subprocess.Popen[bytes]:
+    """Start anvil in a session of its own, so that stopping it signals all it started."""
+    return subprocess.Popen(
+        [anvil_binary(), "--host", "127.0.0.1", *args],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def _wait_until_ready(proc: subprocess.Popen[bytes], url: str, log_hint: str) -> None:
+    """Return once anvil answers on ``url``; :class:`ChainError` if it exits or never does."""
+    deadline = time.monotonic() + _START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ChainError(f"anvil exited at start (code {proc.returncode}){log_hint}")
+        try:
+            _rpc(url, "eth_chainId", timeout=0.5)
+            return
+        except (OSError, ValueError, urllib.error.URLError):
+            time.sleep(0.1)
+    _signal_group(proc.pid, signal.SIGKILL)
+    raise ChainError(f"anvil did not answer on {url} within {_START_TIMEOUT_S:.0f} s")
+
+
+@contextmanager
+def temporary_anvil(chain_id: int = DEVNET_CHAIN_ID) -> Iterator[str]:
+    """A throwaway anvil (no state) on a free localhost port; yields its RPC URL and stops it,
+    with everything it started, on exit. For tests and measurements."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = _spawn(
+        ["--port", str(port), "--chain-id", str(chain_id), "--silent"], subprocess.DEVNULL
+    )
+    try:
+        _wait_until_ready(proc, url, "")
+        yield url
+    finally:
+        _signal_group(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 def start_devnet(port: int | None = None) -> DevnetStatus:
     """Start anvil on a free localhost port with the persisted state (no-op if it already runs)."""
     current = status()
@@ -156,38 +206,12 @@ def start_devnet(port: int | None = None) -> DevnetStatus:
     folder = devnet_dir()
     port = port or _free_port()
     url = f"http://127.0.0.1:{port}"
-    log = (folder / "anvil.log").open("ab")
-    args = [
-        anvil_binary(),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--chain-id",
-        str(DEVNET_CHAIN_ID),
-        "--state",
-        str(folder / "state.json"),
-        "--state-interval",
-        str(_STATE_INTERVAL_S),
-    ]
-    proc = subprocess.Popen(
-        args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-    )
-    log.close()
+    state = ["--state", str(folder / "state.json"), "--state-interval", str(_STATE_INTERVAL_S)]
+    with (folder / "anvil.log").open("ab") as log:
+        proc = _spawn(["--port", str(port), "--chain-id", str(DEVNET_CHAIN_ID), *state], log)
     (folder / "devnet.json").write_text(json.dumps({"pid": proc.pid, "rpc_url": url}))
-    deadline = time.monotonic() + _START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise ChainError(
-                f"anvil exited at start (code {proc.returncode}); see {folder / 'anvil.log'}"
-            )
-        try:
-            _rpc(url, "eth_chainId", timeout=0.5)
-            return status()
-        except (OSError, ValueError, urllib.error.URLError):
-            time.sleep(0.1)
-    proc.terminate()
-    raise ChainError(f"anvil did not answer on {url} within {_START_TIMEOUT_S:.0f} s")
+    _wait_until_ready(proc, url, f"; see {folder / 'anvil.log'}")
+    return status()
 
 
 def stop_devnet(timeout_s: float = 15.0) -> bool:

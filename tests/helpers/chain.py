@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +14,7 @@ from eth_account import Account
 
 from prover.chain.client import ChainClient
 from prover.chain.contracts import Artifact, load_artifact
-from prover.chain.devnet import anvil_binary
+from prover.chain.devnet import temporary_anvil
 from prover.core.solidity import compile_solidity
 
 #: anvil's public development keys 0-3 (mnemonic "test test ... junk").
@@ -32,21 +28,12 @@ OWNER, PROVIDER, REQUESTER, OTHER = range(4)
 CONTRACTS = Path(__file__).resolve().parents[1] / "contracts"
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass(frozen=True)
 class Anvil:
     """A running anvil node."""
 
     url: str
     chain_id: int
-    proc: subprocess.Popen[bytes]
 
     def client(self, role: int | None = OWNER) -> ChainClient:
         signer = None if role is None else Account.from_key(KEYS[role])
@@ -70,30 +57,9 @@ class Anvil:
 
 @contextmanager
 def run_anvil(chain_id: int = 31337) -> Iterator[Anvil]:
-    """Start anvil on a free port (no state file) and stop it afterwards."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [anvil_binary(), "--port", str(port), "--chain-id", str(chain_id), "--silent"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    node = Anvil(f"http://127.0.0.1:{port}", chain_id, proc)
-    try:
-        for _ in range(200):
-            try:
-                node.rpc("eth_chainId", [])
-                break
-            except OSError:
-                time.sleep(0.05)
-        yield node
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # the whole group: nothing outlives the tests
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    """A throwaway anvil node (no state file), stopped afterwards."""
+    with temporary_anvil(chain_id) as url:
+        yield Anvil(url, chain_id)
 
 
 def attacker(name: str) -> Artifact:
