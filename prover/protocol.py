@@ -11,8 +11,10 @@ The protocol, all under ``/v1`` with ``Authorization: Bearer <provider key>``:
     409 the lease was lost (expired and handed to another provider), 410 the request was
     canceled or expired: the worker stops proving and drops the lease.
 ``POST /v1/leases/{lease_id}/proof`` (:class:`ProofSubmission`): 200 :class:`SubmissionVerdict`
-    (``accepted`` false with a ``reason`` when the service's own verification rejected the
-    proof; the request goes back to the queue and the rejection counts against the provider);
+    once the service's own verification (in a separate process, never in the API process) has
+    decided: ``accepted`` false with a ``reason`` when it rejected the proof (the request goes
+    back to the queue and the rejection counts against the provider); 202 with ``accepted``
+    null when the verdict is still pending (the lease is closed either way: the worker moves on);
     409 / 410 as for renew.
 ``POST /v1/leases/{lease_id}/failure`` (:class:`FailureReport`): 200 :class:`LeaseClosed`.
 ``GET /v1/bundles/{model_id}`` :class:`BundleListing`; ``GET /v1/bundles/{model_id}/files/{name}``
@@ -109,7 +111,9 @@ class ProofSubmission(_Wire):
 
 
 class SubmissionVerdict(_Wire):
-    accepted: bool
+    """``accepted`` is None while the service is still verifying (HTTP 202)."""
+
+    accepted: bool | None
     reason: str | None = None
 
 
