@@ -10,6 +10,12 @@ environment error). It prints one line per proof on stdout and, on GitHub Action
   ``$GITHUB_OUTPUT``,
 - prints an ``::error`` annotation per invalid or unchecked proof (``::warning`` for a dev SRS).
 
+Proof paths, reasons and zkinfer's own messages are untrusted (a file name or a claim inside a
+proof can hold a newline and a workflow command): every one is printed on a single line with its
+control characters escaped and ``##[`` broken up, each line zkinfer writes to stderr is passed on
+the same way, and on GitHub everything before the annotations is printed between
+``::stop-commands::`` and its resume token.
+
 Settings come from command-line options or, for the action, environment variables (the action
 passes its inputs through ``env:``, never into the shell): ``INPUT_PROOFS`` (one path or glob per
 line, or several separated by spaces on one line), ``INPUT_BUNDLE``, ``INPUT_BUNDLE_DIGEST``,
@@ -24,14 +30,17 @@ import argparse
 import importlib.util
 import json
 import os
+import re
+import secrets
 import shlex
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 EXIT_ENVIRONMENT = 3
 INSTALL_HINT = 'install it with: pip install "zkinfer[verify] @ git+<repository URL>"'
@@ -65,6 +74,28 @@ class Run:
         return self.code == 0 and counts["total"] > 0 and counts["valid"] == counts["total"]
 
 
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def log_safe(text: str) -> str:
+    """Untrusted text for one log line: control characters (newline, carriage return, escape
+    sequences) written as ``\\xNN``/``\\uNNNN``, and ``##[`` (the runner's older command
+    prefix, recognised anywhere in a line) broken up, so that it can neither start a line of its
+    own nor be read as a workflow command."""
+    escaped = _CONTROL.sub(
+        lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text
+    )
+    return escaped.replace("##[", "#\\x23[")
+
+
+def log_line(line: str) -> str:
+    """A whole line of another program's output, made safe like :func:`log_safe`; a line that
+    would begin with ``::`` (a workflow command, leading blanks ignored) gets a prefix."""
+    safe = log_safe(line)
+    return "zkinfer: " + safe if safe.lstrip().startswith("::") else safe
+
+
 # GitHub workflow commands: https://docs.github.com/actions/reference/workflow-commands-for-github-actions
 def escape_data(text: str) -> str:
     """Escape an annotation message: ``%``, carriage return and newline."""
@@ -77,16 +108,17 @@ def escape_property(text: str) -> str:
 
 
 def annotation(level: str, message: str, *, title: str, file: str | None = None) -> str:
-    """One ``::error``/``::warning`` workflow command line."""
-    props = [f"file={escape_property(file)}"] if file else []
+    """One ``::error``/``::warning`` workflow command line (the escapes GitHub decodes first,
+    then :func:`log_safe` for any other control character)."""
+    props = [f"file={log_safe(escape_property(file))}"] if file else []
     props.append(f"title={escape_property(title)}")
-    return f"::{level} {','.join(props)}::{escape_data(message)}"
+    return f"::{level} {','.join(props)}::{log_safe(escape_data(message))}"
 
 
 def markdown_cell(text: str) -> str:
     """Text safe inside a Markdown table cell: one line, no markup, no HTML, no cell break."""
     out = []
-    for ch in " ".join(text.split()):
+    for ch in log_safe(" ".join(text.split())):
         if ch == "&":
             out.append("&amp;")
         elif ch in "\\`*_{}[]()<>#+!|~":
@@ -128,9 +160,16 @@ def run_zkinfer(command: Sequence[str], args: argparse.Namespace) -> Run:
         if value:
             argv += [option, value]
     argv += ["--", *args.proofs]  # a proof path starting with "-" stays a path
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, text=True, check=False)
-    run = Run(proc.returncode)
-    for line in proc.stdout.splitlines():
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace"
+    )
+    assert proc.stdout is not None and proc.stderr is not None  # both are pipes
+    relay = threading.Thread(target=_relay, args=(proc.stderr, sys.stderr), daemon=True)
+    relay.start()
+    stdout = proc.stdout.read()
+    run = Run(proc.wait())
+    relay.join()
+    for line in stdout.splitlines():
         try:
             doc = json.loads(line)
         except ValueError:
@@ -146,6 +185,13 @@ def run_zkinfer(command: Sequence[str], args: argparse.Namespace) -> Run:
     if run.code != 0 and not run.proofs and not run.error:
         run.error = f"zkinfer verify exited with {run.code} without a result"
     return run
+
+
+def _relay(source: IO[str], sink: IO[str]) -> None:
+    """Pass zkinfer's stderr (its progress) on as it comes, each line made log-safe."""
+    for line in source:
+        sink.write(log_line(line.rstrip("\r\n")) + "\n")
+        sink.flush()
 
 
 def _reason(proof: dict[str, Any]) -> str:
@@ -175,10 +221,11 @@ def report_lines(run: Run) -> list[str]:
     """Plain text for the log: one line per proof and a totals line."""
     lines = []
     for p in run.proofs:
-        reason = _reason(p)
-        lines.append(f"{_verdict(p).upper():8} {p['proof']}" + (f": {reason}" if reason else ""))
+        reason = log_safe(_reason(p))
+        path = log_safe(str(p["proof"]))
+        lines.append(f"{_verdict(p).upper():8} {path}" + (f": {reason}" if reason else ""))
     if run.error:
-        lines.append(f"ERROR    {run.error}")
+        lines.append(f"ERROR    {log_safe(run.error)}")
     c = run.counts
     lines.append(
         f"{c['valid']} of {c['total']} proofs valid ({c['invalid']} invalid, "
@@ -292,12 +339,19 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     """Run the check and report it; returns the exit code of ``zkinfer verify``."""
     env = os.environ if env is None else env
     args = parse_args(sys.argv[1:] if argv is None else argv, env)
+    github = env.get("GITHUB_ACTIONS") == "true"
+    # Until the token is printed again the runner acts on no workflow command in the log: what
+    # zkinfer and the report print cannot plant one even if an escape were missed.
+    token = secrets.token_hex(16)
+    if github:
+        print(f"::stop-commands::{token}", flush=True)
     try:
         run = run_zkinfer(zkinfer_command(env), args)
     except OSError as exc:  # zkinfer missing or not executable
         run = Run(EXIT_ENVIRONMENT, error=str(exc))
     print("\n".join(report_lines(run)), flush=True)
-    if env.get("GITHUB_ACTIONS") == "true":
+    if github:
+        print(f"::{token}::", flush=True)
         print("\n".join(github_annotations(run)), flush=True)
     _append(env.get("GITHUB_STEP_SUMMARY"), summary_markdown(run, args.bundle))
     _append(env.get("GITHUB_OUTPUT"), github_outputs(run, args.junit))

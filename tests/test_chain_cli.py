@@ -253,3 +253,27 @@ def test_the_devnet_keeps_its_deployments_across_a_restart(mlp: Compiled, home: 
     finally:
         zkinfer("devnet", "stop", env=env)
     assert (home / "devnet" / "state.json").is_file()
+
+
+def test_the_worker_reports_a_skipped_request_once_in_json_and_in_words(
+    anvil: Anvil, mlp: Compiled, home: Path
+) -> None:
+    market = _deploy(anvil, mlp.bundle.root, home)["market"]
+    rid = zkinfer(
+        "request", mlp.bundle.root, "--input", mlp.sample, "--reward", "1wei",
+        "--rpc-url", anvil.url, "--json", env=_env(REQUESTER, home),
+    ).json["request_id"]  # fmt: skip
+    worker: list[str | Path] = ["worker", "--chain", "--once", "--bundle", mlp.bundle.root]
+    worker += ["--rpc-url", anvil.url]
+    as_json = zkinfer(*worker, "--lock", "--json", env=_env(PROVIDER, home))
+    assert as_json.code == 0, as_json.stderr
+    assert as_json.json["request_id"] == rid and as_json.json["status"] == "skipped"
+    assert as_json.json["detail"] == "reward 1 wei is below the minimum of 1000000000000000 wei"
+    assert as_json.json["transactions"] == {}
+    assert zkinfer(*worker, env=_env(PROVIDER, home)).stderr.count(f"request {rid}:") == 0
+    words = zkinfer(*worker, "--from-block", "0", "--min-reward", "2wei", env=_env(PROVIDER, home))
+    assert words.code == 0 and words.stdout == ""
+    assert f"request {rid}: skipped reward 1 wei is below the minimum of 2 wei" in words.stderr
+    bad = zkinfer(*worker, "--cost-margin=-1", "--json", env=_env(PROVIDER, home))
+    assert bad.code == 2 and "--cost-margin" in bad.json["error"]["message"]
+    assert read_request(anvil.client(None), str(market), rid).status is Status.OPEN

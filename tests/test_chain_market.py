@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,8 @@ from prover.chain.market import (
     read_request,
     request_inference,
 )
-from prover.chain.worker import WorkerLimits, serve_requests
+from prover.chain.worker import WorkerLimits, WorkerOutcome, serve_requests
+from prover.chain.worker_policy import WorkerPolicy
 from prover.core.expected import load_bundle_inputs
 from prover.core.fields import felt_from_hex, signed_to_float
 from prover.core.verify import verify
@@ -423,3 +425,103 @@ def test_the_worker_proves_again_when_a_kept_proof_is_for_another_input(
     )
     assert [(o.request_id, o.status) for o in outcomes] == [(rid, "fulfilled")]
     assert read_request(market.owner, market.address, rid).status is Status.FULFILLED
+
+
+def _paid_request(
+    m: Market, mlp: Compiled, reward_wei: int, consumer: str = ZERO_ADDRESS, data: bytes = b""
+) -> int:
+    """A request with any reward, consumer and inputData, straight through the ABI."""
+    bundle = mlp.bundle
+    commitment, sample_data = encode_request_input(bundle, load_bundle_inputs(bundle, mlp.sample))
+    c = m.contract(m.requester)
+    fn = c.functions.requestInference(
+        bytes.fromhex(bundle.model_id),
+        commitment,
+        data or sample_data,
+        m.requester.now() + 3600,
+        consumer,
+    )
+    tx = m.requester.transact(fn, "request", value=reward_wei)
+    return int(events_of(c, "InferenceRequested", tx)[0]["args"]["requestId"])
+
+
+def _balance(client: ChainClient) -> int:
+    return int(client.w3.eth.get_balance(client.address))
+
+
+def test_the_worker_does_not_serve_a_one_wei_request_whose_consumer_burns_gas(
+    market: Market, mlp: Compiled, tmp_path: Path
+) -> None:
+    """Issue 8: the worker proved, staked and fulfilled it, paying about five times what the
+    requester spent."""
+    burner = market.requester.deploy(attacker("GasBurningConsumer"), "deploy GasBurningConsumer")
+    rid = _paid_request(market, mlp, 1, str(burner.contract_address))
+    before = _balance(market.provider)
+    outcomes = serve_requests(
+        market.provider, market.address, [mlp.bundle.root], workdir=tmp_path, lock=True, once=True
+    )
+    assert [(o.request_id, o.status) for o in outcomes] == [(rid, "skipped")]
+    assert "reward 1 wei is below the minimum" in outcomes[0].detail
+    assert outcomes[0].transactions == {} and _balance(market.provider) == before
+    assert list(tmp_path.iterdir()) == []  # not even proven
+    request = read_request(market.owner, market.address, rid)
+    assert request.status is Status.OPEN and int(request.locked_by, 16) == 0
+
+
+def test_a_provider_can_refuse_every_request_that_names_a_consumer(
+    market: Market, mlp: Compiled, tmp_path: Path
+) -> None:
+    consumer = market.requester.deploy(attacker("RevertingConsumer"), "deploy RevertingConsumer")
+    rid = _paid_request(market, mlp, REWARD, str(consumer.contract_address))
+    policy = WorkerPolicy(refuse_consumers=True)
+    outcomes = serve_requests(
+        market.provider, market.address, [mlp.bundle.root], workdir=tmp_path, once=True,
+        limits=WorkerLimits(policy=policy),
+    )  # fmt: skip
+    assert [(o.request_id, o.status) for o in outcomes] == [(rid, "skipped")]
+    assert f"names consumer contract {consumer.contract_address}" in outcomes[0].detail
+
+
+def test_the_worker_waits_while_the_reward_does_not_cover_the_gas_and_reports_it_once(
+    market: Market, mlp: Compiled, tmp_path: Path
+) -> None:
+    rid = _paid_request(market, mlp, REWARD)
+    stingy = WorkerLimits(policy=WorkerPolicy(cost_margin=10**6))  # gas x 10^6 > the reward
+    seen: list[WorkerOutcome] = []
+    stop = threading.Event()
+
+    def report(outcome: WorkerOutcome) -> None:
+        seen.append(outcome)
+        threading.Timer(1.5, stop.set).start()  # polls every 0.1 s meanwhile
+
+    serve_requests(
+        market.provider, market.address, [mlp.bundle.root], workdir=tmp_path, poll_s=0.1,
+        report=report, stop=stop, limits=stingy,
+    )  # fmt: skip
+    assert [(o.request_id, o.status) for o in seen] == [(rid, "waiting")]
+    assert "less than 1e+06 times the estimated cost" in seen[0].detail
+    # the request was not given up on: once gas is cheap enough for the provider, it is served
+    outcomes = serve_requests(
+        market.provider, market.address, [mlp.bundle.root], workdir=tmp_path, once=True
+    )
+    assert [(o.request_id, o.status) for o in outcomes] == [(rid, "fulfilled")]
+
+
+def test_the_worker_gives_up_an_input_bomb_once_without_decoding_it(
+    market: Market, mlp: Compiled, tmp_path: Path, anvil: Anvil
+) -> None:
+    """Issue 8: aliased ABI offsets in inputData (64 KiB here) decoded into a million values."""
+    from tests.test_input_data import aliased_bomb
+
+    rid = _paid_request(market, mlp, REWARD, data=aliased_bomb(1000, 1000))
+    outcomes = serve_requests(
+        market.provider, market.address, [mlp.bundle.root], workdir=tmp_path, lock=True, once=True
+    )
+    assert [(o.request_id, o.status) for o in outcomes] == [(rid, "failed")]
+    assert "inputData is 64096 bytes, not the" in outcomes[0].detail
+    assert len(outcomes[0].detail) < 200 and outcomes[0].transactions == {}
+    anvil.advance(1)  # a new block for the restarted worker to scan up to
+    restarted = serve_requests(
+        market.provider, market.address, [mlp.bundle.root], workdir=tmp_path, once=True
+    )
+    assert restarted == []  # given up for good: a restarted worker does not read it again

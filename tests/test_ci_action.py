@@ -34,6 +34,7 @@ class ScriptRun:
     stdout: str
     summary: str
     outputs: dict[str, str]
+    stderr: str = ""
 
 
 def _script() -> ModuleType:
@@ -71,7 +72,7 @@ def _run_script(
     if output.exists():
         outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
     text = summary.read_text() if summary.exists() else ""
-    return ScriptRun(proc.returncode, proc.stdout, text, outputs)
+    return ScriptRun(proc.returncode, proc.stdout, text, outputs, proc.stderr)
 
 
 @pytest.fixture()
@@ -196,6 +197,68 @@ def test_workflow_command_and_markdown_escaping() -> None:
     assert module.markdown_cell("a|b <i>*x*</i>\n&") == "a\\|b \\<i\\>\\*x\\*\\</i\\> &amp;"
     assert module.split_proofs("a.json b.json") == ["a.json", "b.json"]
     assert module.split_proofs("dir/my proof.json\nb.json\n") == ["dir/my proof.json", "b.json"]
+
+
+FORGED = "::notice title=zkinfer::all proofs valid"
+
+
+@pytest.fixture()
+def hostile(mlp: Compiled, tmp_path: Path) -> Path:
+    """Proofs whose file names and claims carry line breaks and workflow commands."""
+    proofs = tmp_path / "proofs"
+    proofs.mkdir()
+    doc = json.loads(mlp.proof.read_text())
+    doc["proof"][100] ^= 0x01
+    (proofs / f"a\n::stop-commands::pwned\n{FORGED}\r\x1b[2K.json").write_text(json.dumps(doc))
+    (proofs / "b ##[set-output name=valid;]true.json").write_text(json.dumps(doc))
+    claim = json.loads(mlp.proof.read_text())
+    claim["zkinfer"]["model_id"] = "\n::error::forged"  # 16 characters: the reason quotes them
+    (proofs / "c-claim.json").write_text(json.dumps(claim))
+    return tmp_path
+
+
+def _commands(text: str) -> list[str]:
+    """The lines a GitHub runner would read as workflow commands (old and new syntax)."""
+    lines = re.split(r"\r\n|\r|\n", text)
+    return [line for line in lines if line.lstrip().startswith("::") or "##[" in line]
+
+
+def test_hostile_proof_names_and_claims_plant_no_workflow_command(
+    mlp: Compiled, hostile: Path
+) -> None:
+    """Issue 8: a file name or a claim with a newline planted ``::stop-commands::`` or a fake
+    ``::notice::`` in the job log."""
+    run = _run_script(hostile, {"PROOFS": "proofs/*.json", "BUNDLE": str(mlp.bundle.root)})
+    assert run.code == 1, run.stdout + run.stderr
+    stop, resume, *annotations = _commands(run.stdout)
+    token = stop.removeprefix("::stop-commands::")
+    assert re.fullmatch("[0-9a-f]{32}", token) and resume == f"::{token}::"
+    assert run.stdout.index(stop) == 0  # before anything zkinfer or the report prints
+    assert len(annotations) == 4  # three proofs not valid, one dev SRS warning
+    assert all(a.startswith(("::error file=proofs/", "::warning title=")) for a in annotations)
+    assert _commands(run.stderr) == []  # zkinfer's progress, relayed
+    assert "pwned" in run.stdout and "forged" in run.stdout  # shown, but inert
+    assert "\x1b" not in run.stdout + run.stderr and "\\x1b[2K" in run.stdout
+    assert run.outputs["valid"] == "false" and run.outputs["total"] == "3"
+    # in the job summary each stays inside its table row
+    rows = [line for line in run.summary.splitlines() if "proofs/" in line]
+    assert len(rows) == 3 and all(row.startswith("| proofs/") for row in rows)
+    assert all(not line.lstrip().startswith("::") for line in run.summary.splitlines())
+
+
+def test_the_plain_entry_point_escapes_hostile_names_too(mlp: Compiled, hostile: Path) -> None:
+    run = _run_script(hostile, {}, "--bundle", str(mlp.bundle.root), "proofs/*.json", github=False)
+    assert run.code == 1
+    assert _commands(run.stdout) == [] and _commands(run.stderr) == []
+    assert len(run.stdout.splitlines()) == 4  # three proofs and the totals
+
+
+def test_log_safe_escapes_every_line_break_and_control_character() -> None:
+    module = _script()
+    for brk in ("\n", "\r", "\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\u2029"):
+        assert len(module.log_safe(f"a{brk}::x").splitlines()) == 1
+    assert module.log_safe("a\n##[add-mask]b\x1b") == "a\\x0a#\\x23[add-mask]b\\x1b"
+    assert module.log_line("  ::warning::x") == "zkinfer:   ::warning::x"
 
 
 def _run_blocks(text: str) -> list[str]:

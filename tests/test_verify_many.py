@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from prover import prove, verify
-from prover.core.verify_many import select_proofs
+from prover.core.verify_many import MAX_PROOFS, select_proofs
 from prover.errors import UsageError
 from tests.conftest import Compiled
 from tests.helpers import sample_values, write_json, zkinfer
@@ -231,3 +231,57 @@ def test_select_proofs_expands_folders_and_globs_once_each_skipping_the_bundle(
 def test_python_verify_still_reports_bundle_and_proof_timings(mlp: Compiled) -> None:
     result = verify(mlp.proof, mlp.bundle.root)
     assert result.valid and set(result.timings) == {"check bundle", "verify"}
+
+
+def _symlink_loops(root: Path) -> None:
+    """Two links back to ``root`` in each of two folders: following them never ends."""
+    (root / "a" / "b").mkdir(parents=True)
+    for folder in (root, root / "a" / "b"):
+        (folder / "up").symlink_to(root, target_is_directory=True)
+        (folder / "again").symlink_to(root, target_is_directory=True)
+
+
+@pytest.mark.timeout(60)
+def test_a_recursive_pattern_does_not_follow_symlinked_folders(tmp_path: Path) -> None:
+    """Issue 8: ``**`` followed directory symlink loops and never ended."""
+    _symlink_loops(tmp_path)
+    (tmp_path / "top.json").write_text("{}")
+    (tmp_path / "a" / "b" / "deep.json").write_text("{}")
+    found = select_proofs([str(tmp_path / "**" / "*.json")])
+    assert [p.relative_to(tmp_path).as_posix() for p in found.paths] == [
+        "a/b/deep.json",
+        "top.json",
+    ]
+
+
+def test_a_selection_larger_than_the_limit_is_a_usage_error_naming_it(tmp_path: Path) -> None:
+    for i in range(4):
+        (tmp_path / f"{i}.json").write_text("{}")
+    for arg in (tmp_path, str(tmp_path / "**" / "*.json"), str(tmp_path / "*.json")):
+        with pytest.raises(UsageError, match="more than 3 files"):
+            select_proofs([arg], limit=3)
+    assert len(select_proofs([tmp_path], limit=4).paths) == 4
+    named = [tmp_path / f"{i}.json" for i in range(2)]
+    with pytest.raises(UsageError, match="more than 3 files"):
+        select_proofs([*named, str(tmp_path / "[23].json")], limit=3)
+
+
+@pytest.mark.timeout(300)
+def test_verify_over_a_symlink_loop_ends_and_checks_each_proof_once(
+    mlp: Compiled, tmp_path: Path
+) -> None:
+    _symlink_loops(tmp_path)
+    shutil.copy(mlp.proof, tmp_path / "a" / "b" / "valid.json")
+    result = zkinfer("verify", str(tmp_path / "**" / "*.json"), "--bundle", mlp.bundle.root)
+    assert result.code == 0, result.stderr
+    assert "1 of 1 proofs valid" in result.stderr
+
+
+def test_more_proofs_than_the_limit_are_refused_with_exit_2(tmp_path: Path) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(MAX_PROOFS + 1):
+        (folder / f"{i}.json").touch()
+    result = zkinfer("verify", str(folder / "*.json"), "--bundle", tmp_path / "bundle", "--json")
+    assert result.code == 2
+    assert f"more than {MAX_PROOFS:,} files" in result.json["error"]["message"]

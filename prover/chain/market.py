@@ -16,7 +16,6 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
-from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
@@ -40,6 +39,7 @@ __all__ = [
     "encode_request_input",
     "fulfill_request",
     "input_commitment",
+    "input_data_length",
     "proof_commitment",
     "prove_request",
     "read_request",
@@ -70,21 +70,48 @@ def encode_request_input(bundle: b.Bundle, values: list[list[float]]) -> tuple[b
     return input_commitment(instances), abi_encode(["int256[][]"], [quantized])
 
 
+def input_data_length(sizes: list[int]) -> int:
+    """Bytes of the canonical ``abi.encode(int256[][])`` of inputs with ``sizes`` values each:
+    the outer offset and length, one offset per input, and each input's length and values."""
+    return 32 * (2 + 2 * len(sizes) + sum(sizes))
+
+
 def decode_input_data(bundle: b.Bundle, data: bytes) -> list[list[float]]:
-    """Rebuild a request's input values from its ``inputData``; :class:`InputError` if malformed."""
+    """Rebuild a request's input values from its ``inputData``; :class:`InputError` if malformed.
+
+    Only the canonical encoding for the model's input sizes is accepted, and its exact length is
+    checked before anything is read: ABI offsets may alias, so a general decoder turns a little
+    calldata into gigabytes of values (a request is untrusted, and a worker re-reads it after a
+    restart). Every value is then read once, in place.
+    """
     m = bundle.manifest
-    try:
-        (groups,) = abi_decode(["int256[][]"], data)
-    except Exception as exc:  # eth_abi raises many types for malformed data
-        raise InputError(f"the request's inputData is not abi.encode(int256[][]) ({exc})") from None
     sizes = [math.prod(i["shape"]) for i in m["inputs"]]
-    if [len(g) for g in groups] != sizes:
+    want = input_data_length(sizes)
+    if len(data) != want:
         raise InputError(
-            f"the request's inputData holds {[len(g) for g in groups]} values per input, the "
-            f"model takes {sizes}"
+            f"the request's inputData is {len(data)} bytes, not the {want} bytes of "
+            f"abi.encode(int256[][]) for this model's {sizes} input values"
+        )
+    words = [int.from_bytes(data[i : i + 32], "big") for i in range(0, len(data), 32)]
+    head = [32, len(sizes)]  # the outer array's offset and length
+    offset = 32 * len(sizes)  # inner offsets count from the outer array's first offset word
+    for n in sizes:
+        head.append(offset)
+        offset += 32 * (1 + n)
+    groups: list[list[int]] = []
+    at = len(head)
+    for n in sizes:
+        if words[at] != n:
+            break
+        groups.append([w - (1 << 256) if w >> 255 else w for w in words[at + 1 : at + 1 + n]])
+        at += 1 + n
+    if words[: len(head)] != head or len(groups) != len(sizes):
+        raise InputError(
+            "the request's inputData is not the canonical abi.encode(int256[][]) of this "
+            f"model's {sizes} input values (its offsets or lengths differ)"
         )
     scales = m["circuit"]["input_scales"]
-    return [[signed_to_float(int(q), s) for q in g] for g, s in zip(groups, scales, strict=True)]
+    return [[signed_to_float(q, s) for q in g] for g, s in zip(groups, scales, strict=True)]
 
 
 @dataclass(frozen=True)

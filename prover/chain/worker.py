@@ -31,6 +31,7 @@ from prover.chain.market import (
     prove_request,
     read_request,
 )
+from prover.chain.worker_policy import WorkerPolicy, decide, fulfil_gas_estimate
 from prover.core import bundle as b
 from prover.core.paths import cache_dir
 from prover.core.progress import NullProgress, Progress
@@ -66,7 +67,9 @@ class WorkerOutcome:
 
     request_id: int
     model_id: str
-    status: str  # fulfilled | skipped | failed (given up) | retry (tried again at the next poll)
+    # fulfilled | skipped | failed (given up) | retry (tried again at the next poll) | waiting
+    # (skipped while the reward does not cover the gas, looked at again while the request is open)
+    status: str
     detail: str = ""
     outputs: list[float] | None = None
     transactions: dict[str, TxResult] = field(default_factory=dict)
@@ -109,9 +112,10 @@ class _Cursor:
 
 @dataclass(frozen=True)
 class WorkerLimits:
-    """What the worker risks: the most stake it posts for one lock."""
+    """What the worker risks: the most stake it posts for one lock, and what it serves at all."""
 
     max_stake_wei: int = 10**17
+    policy: WorkerPolicy = field(default_factory=WorkerPolicy)
 
 
 class _Worker:
@@ -135,6 +139,8 @@ class _Worker:
         self.progress = progress
         self.done: set[int] = set()
         self.retrying: dict[int, str] = {}
+        self.waiting: set[int] = set()  # skipped as unprofitable for now, already reported
+        self.fulfil_gas: dict[str, int] = {}  # model id -> gas of the last fulfil measured
 
     def _proof(self, request: OnChainRequest) -> Path:
         """The request's proof: made once and kept for retries, reused only while it proves the
@@ -165,6 +171,26 @@ class _Worker:
             self.contract.functions.lockRequest(request.request_id), "lock request", value=stake
         )
 
+    def _worth_it(self, request: OnChainRequest) -> WorkerOutcome | None:
+        """A skip when the request does not pay for its gas (see :mod:`worker_policy`)."""
+        gas = self.fulfil_gas.get(request.model_id)
+        if gas is None:
+            model = self.client.call(
+                self.contract.functions.getModel(bytes.fromhex(request.model_id)), "read the model"
+            )
+            gas = fulfil_gas_estimate(int(model[0][3]))  # the registered instance count
+        price = int(self.client.rpc("read the gas price", lambda: self.client.w3.eth.gas_price))
+        wants_lock = self.lock and request.locked_by != self.client.address
+        decision = decide(
+            request, self.limits.policy, fulfil_gas=gas, gas_price_wei=price, lock=wants_lock
+        )
+        if decision.take:
+            return None
+        return WorkerOutcome(
+            request.request_id, request.model_id, "skipped" if decision.final else "waiting",
+            decision.reason,
+        )  # fmt: skip
+
     def handle(self, request_id: int, input_data: bytes) -> WorkerOutcome | None:
         """Serve one request; ``None`` means "not now, look again at the next poll".
 
@@ -183,6 +209,9 @@ class _Worker:
         me = self.client.address
         if request.locked_by not in (ZERO_ADDRESS, me) and request.lock_deadline >= now:
             return None  # someone else holds it; look again when the lock may have lapsed
+        unprofitable = self._worth_it(request)
+        if unprofitable is not None:
+            return unprofitable
         proof = self._proof(request)
         txs: dict[str, TxResult] = {}
         if self.lock and request.locked_by != me:
@@ -194,6 +223,8 @@ class _Worker:
             txs["lock"] = locked
         result = fulfill_request(self.client, self.market, self.bundles[model], request_id, proof)
         txs["fulfill"] = result.tx
+        if int(request.consumer, 16) == 0:  # measured: the next estimate for this model
+            self.fulfil_gas[model] = result.tx.gas_used
         return WorkerOutcome(request_id, model, "fulfilled", "", result.outputs, txs)
 
     def _retry(self, request_id: int, model: str, why: str, report: Reporter) -> None:
@@ -235,11 +266,17 @@ class _Worker:
                 outcome = None
             except ZkinferError as exc:  # bad input data, unprovable: report, do not retry
                 outcome = WorkerOutcome(request_id, model, "failed", str(exc))
+            if outcome is not None and outcome.status == "waiting":
+                if request_id not in self.waiting:  # once per request, not every poll
+                    self.waiting.add(request_id)
+                    report(outcome)
+                outcome = None
             if outcome is None:
                 pending_from = pending_from if pending_from is not None else int(log["blockNumber"])
                 continue
             self.done.add(request_id)
             self.retrying.pop(request_id, None)
+            self.waiting.discard(request_id)
             report(outcome)
         cursor.save(pending_from if pending_from is not None else latest + 1)
 

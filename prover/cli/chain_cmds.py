@@ -291,6 +291,22 @@ def worker_cmd(
     max_stake: Annotated[
         str, typer.Option(help="Never lock a request whose model asks a larger stake.")
     ] = "0.1ether",
+    min_reward: Annotated[
+        str, typer.Option(help="Skip requests that pay less than this (e.g. 0.001ether, 5gwei).")
+    ] = "0.001ether",
+    cost_margin: Annotated[
+        float,
+        typer.Option(
+            help="Skip requests whose reward is less than this multiple of the estimated gas "
+            "cost of serving them (fulfil, lock, consumer callback) at the current gas price."
+        ),
+    ] = 1.5,
+    refuse_consumers: Annotated[
+        bool,
+        typer.Option(
+            "--refuse-consumers", help="Skip requests that name a consumer contract to call back."
+        ),
+    ] = False,
     workdir: Annotated[Path | None, typer.Option(help="Where proofs are written.")] = None,
     rpc_url: RpcOpt = None,
     chain_id: ChainIdOpt = None,
@@ -302,6 +318,7 @@ def worker_cmd(
 
     from prover.chain.deploy import find_market
     from prover.chain.worker import WorkerLimits, WorkerOutcome, serve_requests
+    from prover.chain.worker_policy import WorkerPolicy
     from prover.core.paths import cache_dir
 
     if not chain:
@@ -322,6 +339,10 @@ def worker_cmd(
             )
 
     with run_command(as_json):
+        if not cost_margin >= 0:  # also refuses NaN
+            raise UsageError(f"--cost-margin must be a number of at least 0, not {cost_margin}")
+        policy = WorkerPolicy(parse_wei(min_reward), cost_margin, refuse_consumers)
+        limits = WorkerLimits(max_stake_wei=parse_wei(max_stake), policy=policy)
         client = connect(rpc_url, chain_id, keystore)
         address = find_market(client, market)
         stderr_console().print(
@@ -340,7 +361,7 @@ def worker_cmd(
                 report=report,
                 stop=stop,
                 from_block=from_block,
-                limits=WorkerLimits(max_stake_wei=parse_wei(max_stake)),
+                limits=limits,
             )
         except KeyboardInterrupt:
             stop.set()

@@ -8,8 +8,10 @@ else 1 when any is invalid, else 0. An empty selection is a usage error, never "
 
 from __future__ import annotations
 
-import glob
-from collections.abc import Callable, Sequence
+import fnmatch
+import itertools
+import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -33,6 +35,7 @@ from prover.errors import (
 )
 
 __all__ = [
+    "MAX_PROOFS",
     "ProofOutcome",
     "ProofSelection",
     "VerifyReport",
@@ -42,6 +45,8 @@ __all__ = [
 ]
 
 _GLOB_CHARS = frozenset("*?[")
+#: The most proof files one run expands folders and patterns into.
+MAX_PROOFS = 10_000
 
 Status = Literal["valid", "invalid", "error"]
 
@@ -64,15 +69,80 @@ def _inside(path: Path, folder: Path | None) -> bool:
     return folder is not None and path.resolve().is_relative_to(folder)
 
 
-def select_proofs(args: Sequence[str | Path], *, exclude: Path | None = None) -> ProofSelection:
+def _entries(folder: Path) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(folder) as it:
+            return sorted(it, key=lambda e: e.name)
+    except OSError:  # unreadable or vanished: as glob does, it matches nothing
+        return []
+
+
+def _glob(folder: Path, parts: Sequence[str]) -> Iterator[Path]:
+    """Files under ``folder`` matching the pattern ``parts``, lazily.
+
+    Like :func:`glob.glob` with ``recursive=True`` (``**`` spans any number of folders, hidden
+    names match only a pattern that starts with a dot), except that ``**`` never enters a
+    symlinked folder: a link back to a parent would make the walk endless.
+    """
+    part, rest = parts[0], parts[1:]
+    if part == "**":
+        if rest:
+            yield from _glob(folder, rest)
+        for e in _entries(folder):
+            if e.name.startswith("."):
+                continue
+            if e.is_dir(follow_symlinks=False):
+                yield from _glob(folder / e.name, parts)
+            elif not rest and e.is_file():
+                yield folder / e.name
+        return
+    if _is_glob(part):
+        hidden = part.startswith(".")
+        names = [
+            e.name
+            for e in _entries(folder)
+            if (hidden or not e.name.startswith(".")) and fnmatch.fnmatchcase(e.name, part)
+        ]
+    else:
+        names = [part]
+    for name in names:
+        path = folder / name
+        if not rest:
+            if path.is_file():
+                yield path
+        elif path.is_dir():
+            yield from _glob(path, rest)
+
+
+def _expand_pattern(text: str) -> Iterator[Path]:
+    parts = Path(text).parts
+    fixed = next(i for i, part in enumerate(parts) if _is_glob(part))
+    return _glob(Path(*parts[:fixed]) if fixed else Path(), parts[fixed:])
+
+
+def _bounded(found: Iterator[Path], what: str, limit: int) -> list[Path]:
+    paths = sorted(set(itertools.islice(found, limit + 1)))
+    if len(paths) > limit:
+        raise UsageError(
+            f"{what} matches more than {limit:,} files, the most one run verifies; "
+            "narrow it or split the run"
+        )
+    return paths
+
+
+def select_proofs(
+    args: Sequence[str | Path], *, exclude: Path | None = None, limit: int = MAX_PROOFS
+) -> ProofSelection:
     """Expand PROOF arguments into proof files, in argument order, each file once.
 
     An existing folder stands for its ``*.json`` files (not recursive); an argument with ``*``,
-    ``?`` or ``[`` that is not an existing path is a glob pattern (``**`` recurses); anything else
-    is one proof file, kept even if it does not exist so that the verdict can say so. Files under
-    ``exclude`` (the bundle folder) are skipped when a folder or glob is expanded.
+    ``?`` or ``[`` that is not an existing path is a glob pattern (``**`` recurses, without
+    entering symlinked folders); anything else is one proof file, kept even if it does not exist
+    so that the verdict can say so. Files under ``exclude`` (the bundle folder) are skipped when
+    a folder or glob is expanded.
 
-    Raises :class:`UsageError` when there is no argument, or a folder or glob yields no file.
+    Raises :class:`UsageError` when there is no argument, a folder or glob yields no file, or
+    the selection would hold more than ``limit`` files.
     """
     if not args:
         raise UsageError("no proof given: name proof files, folders of proofs or glob patterns")
@@ -83,10 +153,10 @@ def select_proofs(args: Sequence[str | Path], *, exclude: Path | None = None) ->
         text = str(arg)
         path = Path(text)
         if path.is_dir():
-            found = sorted(p for p in path.glob("*.json") if p.is_file())
+            found = _bounded((p for p in path.glob("*.json") if p.is_file()), text, limit)
             empty = f"folder {text} holds no *.json file"
         elif not path.exists() and _is_glob(text):
-            found = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+            found = _bounded(_expand_pattern(text), f"pattern {text!r}", limit)
             empty = f"pattern {text!r} matches no file"
         else:
             paths.setdefault(path.resolve(), path)
@@ -101,6 +171,11 @@ def select_proofs(args: Sequence[str | Path], *, exclude: Path | None = None) ->
             )
         for p in kept:
             paths.setdefault(p.resolve(), p)
+        if len(paths) > limit:
+            raise UsageError(
+                f"the proof arguments name more than {limit:,} files, the most one run "
+                "verifies; split the run"
+            )
     return ProofSelection(paths=list(paths.values()), many=many)
 
 
