@@ -135,6 +135,7 @@ class _Worker:
         self.progress = progress
         self.done: set[int] = set()
         self.retrying: dict[int, str] = {}
+        self.served: dict[str, Path | None] = {}  # registration id -> bundle, None: not served
 
     def _proof(self, request: OnChainRequest) -> Path:
         """The request's proof: made once and kept for retries, reused only while it proves the
@@ -154,7 +155,8 @@ class _Worker:
     def _lock(self, request: OnChainRequest) -> TxResult | str:
         """Lock the request, or say why it would put the stake at risk."""
         model = self.client.call(
-            self.contract.functions.getModel(bytes.fromhex(request.model_id)), "read the model"
+            self.contract.functions.getModel(bytes.fromhex(request.registration_id)),
+            "read the model",
         )
         stake, duration = int(model[0][11]), int(model[0][12])
         if stake > self.limits.max_stake_wei:
@@ -196,6 +198,27 @@ class _Worker:
         txs["fulfill"] = result.tx
         return WorkerOutcome(request_id, model, "fulfilled", "", result.outputs, txs)
 
+    def bundle_for(self, registration: bytes) -> Path | None:
+        """The bundle that serves a registration: one whose model it registers, checked against
+        the bundle (see check_registration); ``None`` for registrations of other models, or of
+        a held model with another verifier or layout (their proofs would be rejected)."""
+        key = bytes(registration).hex()
+        if key not in self.served:
+            self.served[key] = None
+            model = self.client.call(
+                self.contract.functions.getModel(bytes(registration)), "read the model"
+            )
+            folder = self.bundles.get(bytes(model[4]).hex())
+            if folder is not None:
+                try:
+                    check_registration(
+                        self.client, self.market, b.load_bundle(folder), bytes(registration)
+                    )
+                    self.served[key] = folder
+                except (ArtifactError, ChainError) as exc:
+                    self.progress.note(f"not serving registration 0x{key[:16]}…: {exc}")
+        return self.served[key]
+
     def _retry(self, request_id: int, model: str, why: str, report: Reporter) -> None:
         if self.retrying.get(request_id) != why:  # say it once per reason, not every poll
             self.retrying[request_id] = why
@@ -208,17 +231,15 @@ class _Worker:
         logs = self.client.rpc(
             "read request events",
             lambda: self.contract.events.InferenceRequested().get_logs(
-                from_block=cursor.block,
-                to_block=latest,
-                argument_filters={"modelId": [bytes.fromhex(m) for m in self.bundles]},
+                from_block=cursor.block, to_block=latest
             ),
         )
         pending_from: int | None = None
         for log in logs:
             request_id = int(log["args"]["requestId"])
-            if request_id in self.done:
+            if request_id in self.done or self.bundle_for(log["args"]["registrationId"]) is None:
                 continue
-            model = bytes(log["args"]["modelId"]).hex()
+            model = bytes(log["args"]["registrationId"]).hex()
             outcome: WorkerOutcome | None
             try:
                 outcome = self.handle(request_id, bytes(log["args"]["inputData"]))
@@ -244,25 +265,12 @@ class _Worker:
         cursor.save(pending_from if pending_from is not None else latest + 1)
 
 
-def _registered_bundles(
-    client: ChainClient, market: str, bundle_dirs: list[Path], progress: Progress
-) -> dict[str, Path]:
-    """The bundles whose model the market registered as that bundle (see check_registration):
-    serving a squatted registration would stake on proofs its verifier rejects."""
+def _held_bundles(bundle_dirs: list[Path]) -> dict[str, Path]:
+    """The bundles to serve, by model id, each checked (digests) before anything is proven."""
     bundles: dict[str, Path] = {}
     for d in bundle_dirs:
         bundle = b.load_bundle(Path(d), check=(*b.PROVE_FILES, b.VERIFIER_JSON))
-        try:
-            check_registration(client, market, bundle)
-        except (ArtifactError, ChainError) as exc:
-            progress.note(f"not serving {d}: {exc}")
-            continue
         bundles[bundle.model_id] = Path(d)
-    if not bundles:
-        raise UsageError(
-            "none of the --bundle models is registered on this market as that bundle; "
-            "run `zkinfer deploy BUNDLE` first (or pass the right --market)"
-        )
     return bundles
 
 
@@ -291,7 +299,7 @@ def serve_requests(
     progress = progress or NullProgress()
     if not bundle_dirs:
         raise UsageError("the worker needs at least one --bundle to serve")
-    bundles = _registered_bundles(client, market, bundle_dirs, progress)
+    bundles = _held_bundles(bundle_dirs)
     workdir.mkdir(parents=True, exist_ok=True)
     worker = _Worker(client, market, bundles, workdir, lock, limits or WorkerLimits(), progress)
     genesis = client.rpc("read the genesis block", lambda: client.w3.eth.get_block(0))["hash"]
