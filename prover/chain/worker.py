@@ -224,10 +224,14 @@ class _Worker:
             self.retrying[request_id] = why
             report(WorkerOutcome(request_id, model, "retry", why))
 
-    def poll(self, cursor: _Cursor, report: Reporter) -> None:
+    def poll(self, cursor: _Cursor, report: Reporter) -> bool:
+        """Serve what the blocks since the cursor hold; ``False`` when there was nothing to do
+        (no new block, or no request for this worker's models): idle, not an error."""
         latest = int(
             self.client.rpc("read the block number", lambda: self.client.w3.eth.block_number)
         )
+        if cursor.block > latest:  # waiting for the next block: an RPC refuses such a range
+            return False
         logs = self.client.rpc(
             "read request events",
             lambda: self.contract.events.InferenceRequested().get_logs(
@@ -235,10 +239,12 @@ class _Worker:
             ),
         )
         pending_from: int | None = None
+        busy = False
         for log in logs:
             request_id = int(log["args"]["requestId"])
             if request_id in self.done or self.bundle_for(log["args"]["registrationId"]) is None:
                 continue
+            busy = True
             model = bytes(log["args"]["registrationId"]).hex()
             outcome: WorkerOutcome | None
             try:
@@ -263,6 +269,7 @@ class _Worker:
             self.retrying.pop(request_id, None)
             report(outcome)
         cursor.save(pending_from if pending_from is not None else latest + 1)
+        return busy
 
 
 def _held_bundles(bundle_dirs: list[Path]) -> dict[str, Path]:
@@ -319,14 +326,18 @@ def serve_requests(
         report(outcome)
 
     stop = stop or threading.Event()
+    said = ""  # the last state reported: each is said once, not at every poll
     while True:
         try:
-            worker.poll(cursor, keep)
+            now = "busy" if worker.poll(cursor, keep) else "idle"
         except (ChainError, Web3RPCError) as exc:
             if once:
                 if isinstance(exc, ChainError):
                     raise
                 raise ChainError(f"the RPC answered with an error: {str(exc)[:300]}") from None
-            progress.note(f"{str(exc)[:300]}; retrying in {poll_s:.0f} s")
+            now = f"{str(exc)[:300]}; retrying every {poll_s:g} s"
+        if now not in (said, "busy"):
+            progress.note("idle: waiting for new requests" if now == "idle" else now)
+        said = now
         if once or stop.wait(poll_s):
             return outcomes
