@@ -209,6 +209,7 @@ def deploy_cmd(
         def human(c: Console) -> None:
             c.print(f"chain    {result.chain_id}")
             c.print(f"model    {result.model_id}")
+            c.print(f"registration {result.registration_id}  (registrant {result.registrant})")
             c.print(
                 f"verifier {result.verifier}" + ("  (reused)" if result.reused["verifier"] else "")
             )

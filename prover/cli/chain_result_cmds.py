@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from prover.cli.chain_cmds import ChainIdOpt, KeystoreOpt, LabelsOpt, MarketOpt, RpcOpt, connect
-from prover.cli.output import JsonOpt, emit, run_command
+from prover.cli.output import JsonOpt, emit, format_outputs, run_command
 
 __all__ = ["print_state", "register"]
 
@@ -18,8 +18,12 @@ __all__ = ["print_state", "register"]
 def print_state(c: Console, doc: dict[str, object]) -> None:
     """A request's state as people read it."""
     c.print(f"request {doc['request_id']}: {doc['status']}")
-    if doc["outputs"] is not None:
-        c.print(f"  proven outputs {doc['outputs']}  (fixed point, scale 2^{doc['output_scale']})")
+    outputs = doc["outputs"]
+    if isinstance(outputs, list):
+        c.print(
+            f"  proven outputs {format_outputs([outputs])}  (fixed point "
+            f"{doc['outputs_fixed_point']} / 2^{doc['output_scale']})"
+        )
     if doc["label"] is not None:
         c.print(f"  proven class   {doc['label']}")
     c.print(f"  reward {doc['reward_wei']} wei   requester {doc['requester']}")
