@@ -91,6 +91,17 @@ def test_request_wait_result_withdraw_and_a_consumer_from_encode_request(
         assert enc.code == 0, enc.stderr
         assert enc.json["registration_id"] == deployed.json["registration_id"]
         assert enc.json["input_commitment"] == req.json["input_commitment"]
+        online = zkinfer(
+            "encode-request",
+            mlp.bundle.root,
+            "--input",
+            mlp.sample,
+            "--rpc-url",
+            anvil.url,
+            "--json",
+            env=_env(REQUESTER, home),
+        )  # recorded, checked
+        assert online.code == 0 and online.json == {**enc.json, "market": market}, online.stderr
         dapp = anvil.client(REQUESTER)
         minimal = load_artifact("MinimalConsumer")
         address = dapp.deploy(
@@ -123,7 +134,7 @@ def test_request_wait_result_withdraw_and_a_consumer_from_encode_request(
     assert nothing.json["transaction"] is None
 
 
-def test_the_consumer_option_refuses_an_address_without_code(
+def test_the_consumer_option_refuses_an_address_without_code_and_wait_times_out(
     anvil: Anvil, mlp: Compiled, tmp_path: Path
 ) -> None:
     home = own_home(tmp_path)
@@ -133,6 +144,11 @@ def test_the_consumer_option_refuses_an_address_without_code(
         "--rpc-url", anvil.url, "--json", env=_env(REQUESTER, home),
     )  # fmt: skip
     assert eoa.code == 2 and "no contract there" in eoa.json["error"]["message"]
+    waited = zkinfer(
+        "request", mlp.bundle.root, "--input", mlp.sample, "--wait", "1", "--rpc-url", anvil.url,
+        "--json", env=_env(REQUESTER, home),
+    )  # fmt: skip
+    assert waited.code == 3 and "still open after 1 s" in waited.json["error"]["message"]
     missing = zkinfer("result", "999999", "--rpc-url", anvil.url, "--json", env=_env(OWNER, home))
     assert missing.code == 2 and "does not exist" in missing.json["error"]["message"]
 
