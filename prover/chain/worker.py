@@ -135,7 +135,7 @@ class _Worker:
         self.progress = progress
         self.done: set[int] = set()
         self.retrying: dict[int, str] = {}
-        self.served: dict[str, Path | None] = {}  # registration id -> bundle, None: not served
+        self.served: dict[str, str | None] = {}  # registration id -> model id, None: not served
 
     def _proof(self, request: OnChainRequest) -> Path:
         """The request's proof: made once and kept for retries, reused only while it proves the
@@ -198,25 +198,28 @@ class _Worker:
         txs["fulfill"] = result.tx
         return WorkerOutcome(request_id, model, "fulfilled", "", result.outputs, txs)
 
-    def bundle_for(self, registration: bytes) -> Path | None:
-        """The bundle that serves a registration: one whose model it registers, checked against
-        the bundle (see check_registration); ``None`` for registrations of other models, or of
-        a held model with another verifier or layout (their proofs would be rejected)."""
+    def model_for(self, registration: bytes) -> str | None:
+        """The model id of a registration this worker serves: one of its bundles' models,
+        registered as that bundle (see check_registration); ``None`` for registrations of other
+        models, or of a held model with another verifier or layout (its verifier would reject
+        the proofs). Decided once per registration (a registration never changes)."""
         key = bytes(registration).hex()
         if key not in self.served:
-            self.served[key] = None
             model = self.client.call(
                 self.contract.functions.getModel(bytes(registration)), "read the model"
             )
-            folder = self.bundles.get(bytes(model[4]).hex())
+            model_id = bytes(model[4]).hex()
+            folder = self.bundles.get(model_id)
+            served: str | None = None
             if folder is not None:
                 try:
                     check_registration(
                         self.client, self.market, b.load_bundle(folder), bytes(registration)
                     )
-                    self.served[key] = folder
-                except (ArtifactError, ChainError) as exc:
+                    served = model_id
+                except ArtifactError as exc:  # not as the bundle: final
                     self.progress.note(f"not serving registration 0x{key[:16]}…: {exc}")
+            self.served[key] = served
         return self.served[key]
 
     def _retry(self, request_id: int, model: str, why: str, report: Reporter) -> None:
@@ -242,10 +245,10 @@ class _Worker:
         busy = False
         for log in logs:
             request_id = int(log["args"]["requestId"])
-            if request_id in self.done or self.bundle_for(log["args"]["registrationId"]) is None:
+            model = self.model_for(log["args"]["registrationId"])
+            if request_id in self.done or model is None:
                 continue
             busy = True
-            model = bytes(log["args"]["registrationId"]).hex()
             outcome: WorkerOutcome | None
             try:
                 outcome = self.handle(request_id, bytes(log["args"]["inputData"]))
