@@ -219,6 +219,9 @@ def test_a_squatted_model_id_neither_blocks_its_owner_nor_reaches_its_clients(
     with pytest.raises(TransactionReverted, match="InferenceMarketModelPaused"):
         request_inference(requester, market, mlp.bundle.root, mlp.sample, reward_wei=REWARD,
                           registrant=squatter.address)  # fmt: skip
+    commitment, _ = encode_request_input(mlp.bundle, load_bundle_inputs(mlp.bundle, mlp.sample))
+    forged_id = registration_id(forger.address, mlp.bundle.model_id)
+    _raw_request(requester, contract, forged_id, commitment)  # the worker must not serve it
     req = request_inference(requester, market, mlp.bundle.root, mlp.sample, reward_wei=REWARD)
     assert req.registration_id == deployed.registration_id
     outcomes = serve_requests(
