@@ -1,6 +1,6 @@
 """Build the market contracts with forge and export the artifacts the Python chain layer loads.
 
-Writes prover/chain/artifacts/<Contract>.json for InferenceMarket and ScreeningConsumer:
+Writes prover/chain/artifacts/<Contract>.json for InferenceMarket and the example consumers:
 {"contractName", "abi", "bytecode", "deployedBytecode", "compiler", "source_sha256"}.
 
     .venv/bin/python scripts/export_contract_artifacts.py          # rebuild and write
@@ -31,6 +31,7 @@ COMPILER = "solc 0.8.37 (solc-js)"
 CONTRACTS = {
     "InferenceMarket": "src/InferenceMarket.sol",
     "ScreeningConsumer": "src/examples/ScreeningConsumer.sol",
+    "MinimalConsumer": "src/examples/MinimalConsumer.sol",
 }
 
 

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -76,11 +77,13 @@ def test_request_then_fulfill_from_the_command_line(
     )  # fmt: skip
     assert done.code == 0, done.stderr
     assert len(done.json["outputs"]) == 2 and done.json["output_scale"] == 13
-    again = zkinfer(
-        "fulfill", str(rid), "--bundle", mlp.bundle.root, "--proof", mlp.proof,
-        "--rpc-url", anvil.url, "--json", env=_env(PROVIDER, home),
-    )  # fmt: skip
-    assert again.code == 3 and "InferenceMarketRequestNotOpen" in again.json["error"]["message"]
+    for proof in (["--proof", str(mlp.proof)], []):  # checked before proving, not by a revert
+        again = zkinfer(
+            "fulfill", str(rid), "--bundle", mlp.bundle.root, *proof,
+            "--rpc-url", anvil.url, "--json", env=_env(PROVIDER, home),
+        )  # fmt: skip
+        assert again.code == 2 and "already fulfilled" in again.json["error"]["message"], proof
+        assert "prove" not in again.stderr
 
 
 def test_the_worker_serves_pending_requests_and_survives_kill_9(
@@ -122,6 +125,12 @@ def test_the_worker_serves_pending_requests_and_survives_kill_9(
         "--json", env=_env(PROVIDER, home),
     )  # fmt: skip
     assert rerun.code == 0 and rerun.stdout.strip() == ""  # nothing settled twice
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _wait_for_line(proc: subprocess.Popen[str], marker: str, timeout_s: float) -> list[str]:
@@ -232,22 +241,39 @@ def test_keys_come_from_the_environment_or_a_keystore_and_are_never_printed(
     wrong = zkinfer("deploy", mlp.bundle.root, "--rpc-url", anvil.url, "--keystore", keystore,
                     "--json", env=env)  # fmt: skip
     assert wrong.code == 3 and "cannot decrypt" in wrong.json["error"]["message"]
+    # one key rule for the default devnet and --rpc-url: without a key, a local devnet chain
+    # signs with anvil's public account 0 and says so; any other chain refuses
     nokey = zkinfer("request", mlp.bundle.root, "--input", mlp.sample, "--rpc-url", anvil.url,
                     "--json", env={"ZKINFER_HOME": str(home), PRIVATE_KEY_ENV: ""})  # fmt: skip
-    assert nokey.code == 3 and "ZKINFER_PRIVATE_KEY" in nokey.json["error"]["message"]
+    assert nokey.code == 0, nokey.stderr
+    assert "signing as devnet test account 0 (0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266)" in (
+        nokey.stderr.replace("\n", " ")
+    )
+    no_key = {"ZKINFER_HOME": str(home), PRIVATE_KEY_ENV: ""}
+    with run_anvil(chain_id=11155111) as node:
+        refused = zkinfer("deploy", mlp.bundle.root, "--rpc-url", node.url, "--allow-unsafe-srs",
+                          "--json", env=no_key)  # fmt: skip
+    assert refused.code == 3 and "ZKINFER_PRIVATE_KEY" in refused.json["error"]["message"]
 
 
 def test_the_devnet_keeps_its_deployments_across_a_restart(mlp: Compiled, home: Path) -> None:
     env = {"ZKINFER_HOME": str(home), PRIVATE_KEY_ENV: ""}
     try:
-        started = zkinfer("devnet", "start", "--json", env=env)
+        port = str(_free_port())
+        started = zkinfer("devnet", "start", "--port", port, "--json", env=env)
         assert started.code == 0 and started.json["running"] and started.json["chain_id"] == 31337
+        assert started.json["rpc_url"].endswith(f":{port}")
+        accounts = zkinfer("devnet", "status", "--json", env=env).json["accounts"]
+        assert accounts[1]["address"] == Account.from_key(KEYS[PROVIDER]).address
+        assert accounts[1]["private_key"] == KEYS[PROVIDER]
         deployed = zkinfer("deploy", mlp.bundle.root, "--json", env=env)  # no --rpc-url: devnet
         assert deployed.code == 0, deployed.stderr
+        assert "started the local devnet" not in deployed.stderr  # it was running
         assert zkinfer("devnet", "stop", "--json", env=env).json["stopped"] is True
         assert zkinfer("devnet", "status", "--json", env=env).json["running"] is False
         again = zkinfer("deploy", mlp.bundle.root, "--json", env=env)  # restarts the devnet
         assert again.code == 0, again.stderr
+        assert f"started the local devnet at http://127.0.0.1:{port}" in again.stderr
         assert again.json["transactions"] == {}
         assert again.json["market"] == deployed.json["market"]
     finally:

@@ -18,7 +18,13 @@ from web3.contract.contract import Contract
 
 from prover.chain.client import ZERO_ADDRESS, ChainClient, events_of
 from prover.chain.contracts import load_artifact
-from prover.chain.deploy import DeployOptions, DeployResult, deploy_bundle, model_config
+from prover.chain.deploy import (
+    DeployOptions,
+    DeployResult,
+    deploy_bundle,
+    model_config,
+    registration_id,
+)
 from prover.chain.market import (
     Status,
     encode_request_input,
@@ -174,31 +180,56 @@ def test_the_market_only_uses_the_verifier_pinned_for_the_model(
     model_id = bytes.fromhex(mlp.bundle.model_id)
     owner.transact(contract.functions.registerModel(model_id, tuple(config)), "register")
     commitment, _ = encode_request_input(mlp.bundle, load_bundle_inputs(mlp.bundle, mlp.sample))
-    rid = _raw_request(owner, contract, model_id, commitment)
+    registration = registration_id(owner.address, mlp.bundle.model_id)
+    rid = _raw_request(owner, contract, registration, commitment)
     with pytest.raises(TransactionReverted) as exc:
         owner.transact(contract.functions.fulfill(rid, *_proof_args(mlp.proof)), "fulfill")
     assert _revert_name(exc) == "InferenceMarketProofRejected"
 
 
-def test_a_model_id_registered_with_another_verifier_gets_no_reward_and_no_deploy(
+def test_a_squatted_model_id_neither_blocks_its_owner_nor_reaches_its_clients(
     anvil: Anvil, mlp: Compiled, cnn: Compiled, tmp_path: Path
 ) -> None:
-    """Model ids are first come: the client checks the registration against its bundle."""
-    squatter, requester = anvil.client(OTHER), anvil.client(REQUESTER)
-    cnn_verifier = deploy_bundle(anvil.client(), cnn.bundle.root).verifier
+    """Issue 8, registration squatting: a stranger registers the model's id first with the genuine
+    verifier and layout but hostile terms (1-wei stake, one-day locks) and pauses it; another with
+    the CNN's verifier. Registrations are keyed by registrant: the owner still registers, and
+    clients that pin the owner (the recorded registrant) request, get served and settle."""
+    squatter, forger = anvil.client(OTHER), anvil.client(PROVIDER)
+    owner, requester = anvil.client(), anvil.client(REQUESTER)
+    cnn_verifier = deploy_bundle(owner, cnn.bundle.root).verifier
+    mlp_verifier = deploy_bundle(owner, mlp.bundle.root).verifier
     fresh = squatter.deploy(load_artifact("InferenceMarket"), "deploy market")
     market = str(fresh.contract_address)
     contract = squatter.contract(load_artifact("InferenceMarket"), market)
-    config = model_config(mlp.bundle, cnn_verifier, DeployOptions())
     model_id = bytes.fromhex(mlp.bundle.model_id)
-    squatter.transact(contract.functions.registerModel(model_id, config), "squat")
+    hostile = DeployOptions(min_lock_stake_wei=1, lock_duration_s=86_400)
+    squatter.transact(
+        contract.functions.registerModel(model_id, model_config(mlp.bundle, mlp_verifier, hostile)),
+        "squat",
+    )
+    squatted = registration_id(squatter.address, mlp.bundle.model_id)
+    squatter.transact(contract.functions.setModelPaused(squatted, True), "pause")
+    forged = model_config(mlp.bundle, cnn_verifier, DeployOptions())
+    forger.transact(contract.functions.registerModel(model_id, forged), "forge")
+
+    deployed = deploy_bundle(owner, mlp.bundle.root, DeployOptions(market=market))
+    assert deployed.registrant == owner.address and deployed.reused["registration"] is False
+    assert deployed.registration_id == "0x" + registration_id(owner.address, model_id.hex()).hex()
     with pytest.raises(ArtifactError, match="verifier's code is not this bundle's verifier"):
-        request_inference(requester, market, mlp.bundle.root, mlp.sample, reward_wei=REWARD)
-    with pytest.raises(ArtifactError, match="not as this bundle"):
-        deploy_bundle(requester, mlp.bundle.root, DeployOptions(market=market))
-    with pytest.raises(UsageError, match="none of the --bundle models is registered"):
-        serve_requests(requester, market, [mlp.bundle.root], workdir=tmp_path, once=True)
-    assert requester.call(contract.functions.nextRequestId(), "next id") == 1  # nothing escrowed
+        request_inference(requester, market, mlp.bundle.root, mlp.sample, reward_wei=REWARD,
+                          registrant=forger.address)  # fmt: skip
+    with pytest.raises(TransactionReverted, match="InferenceMarketModelPaused"):
+        request_inference(requester, market, mlp.bundle.root, mlp.sample, reward_wei=REWARD,
+                          registrant=squatter.address)  # fmt: skip
+    commitment, _ = encode_request_input(mlp.bundle, load_bundle_inputs(mlp.bundle, mlp.sample))
+    forged_id = registration_id(forger.address, mlp.bundle.model_id)
+    _raw_request(requester, contract, forged_id, commitment)  # the worker must not serve it
+    req = request_inference(requester, market, mlp.bundle.root, mlp.sample, reward_wei=REWARD)
+    assert req.registration_id == deployed.registration_id
+    outcomes = serve_requests(
+        anvil.client(PROVIDER), market, [mlp.bundle.root], workdir=tmp_path, lock=True, once=True
+    )
+    assert [(o.request_id, o.status) for o in outcomes] == [(req.request_id, "fulfilled")]
 
 
 def test_a_hashed_input_model_settles_against_its_poseidon_commitment(
@@ -219,11 +250,15 @@ def test_a_hashed_input_model_settles_against_its_poseidon_commitment(
 
 
 def _raw_request(
-    client: ChainClient, contract: Contract, model_id: bytes, commitment: bytes, data: bytes = b""
+    client: ChainClient,
+    contract: Contract,
+    registration: bytes,
+    commitment: bytes,
+    data: bytes = b"",
 ) -> int:
     """A request placed straight through the ABI, for a commitment the client would not make."""
     deadline = client.now() + 3600
-    fn = contract.functions.requestInference(model_id, commitment, data, deadline, ZERO_ADDRESS)
+    fn = contract.functions.requestInference(registration, commitment, data, deadline, ZERO_ADDRESS)
     tx = client.transact(fn, "request", value=REWARD)
     return int(events_of(contract, "InferenceRequested", tx)[0]["args"]["requestId"])
 
@@ -241,9 +276,9 @@ def test_instances_changed_after_proving_are_rejected(
         instances[layout["input"]["offset"]] += 1
         start, count = layout["input"]["offset"], layout["input"]["count"]
         commitment = input_commitment(instances[start : start + count])
-        model_id = bytes.fromhex(mlp.bundle.model_id)
+        registration = bytes.fromhex(market.deployed.registration_id[2:])
         rid = _raw_request(
-            market.requester, market.contract(market.requester), model_id, commitment
+            market.requester, market.contract(market.requester), registration, commitment
         )
     with pytest.raises(TransactionReverted) as exc:
         _raw_fulfill(market, market.provider, rid, proof, instances)
@@ -299,8 +334,10 @@ def test_reentering_withdraw_pays_once_and_keeps_the_books_balanced(
     thief = market.other.deploy(attacker("ReentrantRequester"), "deploy", market.address)
     t = market.other.contract(attacker("ReentrantRequester"), str(thief.contract_address))
     deadline = market.owner.now() + 60
-    model_id = bytes.fromhex(mlp.bundle.model_id)
-    market.other.transact(t.functions.request(model_id, b"\x01" * 32, deadline), "r", value=REWARD)
+    registration = bytes.fromhex(market.deployed.registration_id[2:])
+    market.other.transact(
+        t.functions.request(registration, b"\x01" * 32, deadline), "r", value=REWARD
+    )
     rid = market.owner.call(market.contract(market.owner).functions.nextRequestId(), "next") - 1
     anvil.advance(120)
     market.other.transact(t.functions.refundAndWithdraw(rid), "refund and withdraw")
@@ -339,7 +376,7 @@ def test_a_provider_proves_a_request_from_its_on_chain_input_data(
 
 def test_a_paused_model_takes_no_requests(market: Market, mlp: Compiled) -> None:
     c = market.contract(market.owner)
-    model_id = bytes.fromhex(mlp.bundle.model_id)
+    model_id = bytes.fromhex(market.deployed.registration_id[2:])
     market.owner.transact(c.functions.setModelPaused(model_id, True), "pause")
     with pytest.raises(TransactionReverted) as exc:
         _request(market, mlp)
@@ -358,7 +395,8 @@ def test_the_worker_stakes_nothing_on_a_request_whose_data_does_not_match_its_co
     commitment, _ = encode_request_input(bundle, load_bundle_inputs(bundle, mlp.sample))
     _, other_data = encode_request_input(bundle, load_bundle_inputs(bundle, _other_input(tmp_path)))
     c = market.contract(market.requester)
-    rid = _raw_request(market.requester, c, bytes.fromhex(bundle.model_id), commitment, other_data)
+    registration = bytes.fromhex(market.deployed.registration_id[2:])
+    rid = _raw_request(market.requester, c, registration, commitment, other_data)
     outcomes = serve_requests(
         market.provider, market.address, [bundle.root], workdir=tmp_path / "w", lock=True, once=True
     )

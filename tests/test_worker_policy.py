@@ -21,6 +21,7 @@ CONSUMER = "0x" + "ab" * 20
 def _request(reward_wei: int, consumer: str = ZERO_ADDRESS) -> OnChainRequest:
     return OnChainRequest(
         request_id=7,
+        registration_id="22" * 32,
         model_id="00" * 32,
         requester="0x" + "11" * 20,
         consumer=consumer,

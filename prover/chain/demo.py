@@ -51,10 +51,10 @@ def run_chain_demo(
         deployed = deploy_bundle(owner, bundle_dir, progress=progress)
         txs.update(deployed.transactions)
         bundle = b.load_bundle(Path(bundle_dir))
-        model_id = bytes.fromhex(bundle.model_id)
+        registration = bytes.fromhex(deployed.registration_id[2:])
         consumer_art = load_artifact("ScreeningConsumer")
-        # the clinic pins the verifier and the instance layout of the bundle it trusts, not only
-        # the model id (model ids are first come on the market)
+        # the clinic pins the registration (model id and the registrant it trusts), the verifier
+        # and the instance layout of the bundle it trusts
         trusted = verifier_artifact(bundle.path(b.VERIFIER_JSON)).runtime_code_hash
         layout = layout_hash(bundle)
         with timer.step("deploy ScreeningConsumer", "the dApp"):
@@ -62,7 +62,7 @@ def run_chain_demo(
                 consumer_art,
                 "deploy ScreeningConsumer",
                 deployed.market,
-                model_id,
+                registration,
                 trusted,
                 layout,
                 REFERRAL_THRESHOLD,
@@ -72,7 +72,7 @@ def run_chain_demo(
         commitment, data = encode_request_input(bundle, load_bundle_inputs(bundle, sample))
         now = clinic.now()
         with timer.step("request screening", "escrows the reward"):
-            fn = consumer.functions.requestScreening(model_id, commitment, data, now + 3600)
+            fn = consumer.functions.requestScreening(registration, commitment, data, now + 3600)
             txs["request"] = clinic.transact(fn, "request screening", value=REWARD_WEI)
         request_id = int(
             events_of(market, "InferenceRequested", txs["request"])[0]["args"]["requestId"]

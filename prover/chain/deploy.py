@@ -7,6 +7,7 @@ reset), so a stale record costs a redeploy, never a wrong address.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,8 @@ __all__ = [
     "find_market",
     "layout_hash",
     "model_config",
+    "registration_id",
+    "resolve_registration",
 ]
 
 MARKET = "InferenceMarket"
@@ -51,7 +54,8 @@ class Deployments:
             self.doc = {}
 
     def get(self, kind: str, key: str = "") -> str | None:
-        """A recorded address (``kind`` "market", or "verifiers" with a model id as ``key``)."""
+        """A recorded address (``kind`` "market", or "verifiers" or "registrants" with a model id
+        as ``key``)."""
         entry = self.doc.get(kind)
         if key:
             entry = entry.get(key) if isinstance(entry, dict) else None
@@ -94,6 +98,8 @@ class DeployResult:
 
     chain_id: int
     model_id: str
+    registrant: str
+    registration_id: str
     verifier: str
     market: str
     srs_provenance: str
@@ -106,6 +112,8 @@ class DeployResult:
         return {
             "chain_id": self.chain_id,
             "model_id": self.model_id,
+            "registrant": self.registrant,
+            "registration_id": self.registration_id,
             "verifier": self.verifier,
             "market": self.market,
             "srs_provenance": self.srs_provenance,
@@ -157,6 +165,30 @@ def layout_hash(bundle: b.Bundle) -> bytes:
     return keccak(abi_encode(["uint32"] * 6 + ["uint8"] * 2, list(fields)))
 
 
+def registration_id(registrant: str, model_id: str) -> bytes:
+    """``InferenceMarket.registrationIdOf(registrant, modelId)``: the market keys a registration by
+    who registered it, so that nobody can take a model id from its owner."""
+    return keccak(abi_encode(["address", "bytes32"], [registrant, bytes.fromhex(model_id)]))
+
+
+def resolve_registration(client: ChainClient, bundle: b.Bundle, registrant: str | None) -> bytes:
+    """The registration of the bundle's model to use: by ``registrant``, or by the account that
+    ``zkinfer deploy`` registered it with on this chain (recorded in the data directory)."""
+    from web3 import Web3
+
+    if registrant is None:
+        registrant = Deployments(client.chain_id).get("registrants", bundle.model_id)
+        if registrant is None:
+            raise UsageError(
+                f"no registration of model {bundle.model_id[:16]}… is recorded for chain "
+                f"{client.chain_id}: pass --registrant ADDRESS (the account that registered it, "
+                "whose lock terms and pausing you trust), or run `zkinfer deploy` with its bundle"
+            )
+    if not Web3.is_address(registrant):
+        raise UsageError(f"--registrant {registrant!r} is not an address (0x and 40 hex digits)")
+    return registration_id(Web3.to_checksum_address(registrant), bundle.model_id)
+
+
 def _has_code(client: ChainClient, address: str | None, artifact: Artifact) -> bool:
     return address is not None and client.code_hash(address) == artifact.runtime_code_hash
 
@@ -180,24 +212,29 @@ def find_market(client: ChainClient, explicit: str | None = None) -> str:
     return recorded
 
 
-def check_registration(client: ChainClient, market: str, bundle: b.Bundle) -> str:
-    """The verifier address the market holds for the bundle's model, after checking that the
-    registration is this bundle's: verifier code, key and settings digests, layout and scales.
+def check_registration(
+    client: ChainClient, market: str, bundle: b.Bundle, registration: bytes
+) -> str:
+    """The verifier address of ``registration``, after checking that it registers this bundle:
+    model id, verifier code, key and settings digests, layout and scales.
 
-    Model ids are first come, first served on the market: anyone can register an id with any
-    verifier, so whoever pays for or acts on a result must check the registration first.
+    Anyone can register any model id (under a registration id of their own) with any verifier, so
+    whoever pays for or acts on a result must check the registration first.
     """
     contract = client.contract(load_artifact(MARKET), market)
-    model_id = bytes.fromhex(bundle.model_id)
-    config, code_hash, owner, _ = client.call(contract.functions.getModel(model_id), "read model")
-    if int(str(owner), 16) == 0:
+    model = client.call(contract.functions.getModel(registration), "read model")
+    config, code_hash, owner = model[0], model[1], str(model[2])
+    if int(owner, 16) == 0:
         raise ChainError(
-            f"model {bundle.model_id[:16]}… is not registered on market {market}: run "
-            "`zkinfer deploy` with its bundle first"
+            f"registration 0x{registration.hex()[:16]}… of model {bundle.model_id[:16]}… does "
+            f"not exist on market {market}: run `zkinfer deploy` with its bundle first, or check "
+            "--registrant"
         )
     artifact = verifier_artifact(bundle.path(b.VERIFIER_JSON))
     expected = model_config(bundle, str(config[0]), DeployOptions())
     problems = []
+    if bytes(model[4]).hex() != bundle.model_id:
+        problems.append("it registers another model id")
     if bytes(code_hash) != artifact.runtime_code_hash:
         problems.append("its verifier's code is not this bundle's verifier")
     # fields 1-10 of ModelConfig; the verifier (0) is checked by its code hash above and the
@@ -209,9 +246,10 @@ def check_registration(client: ChainClient, market: str, bundle: b.Bundle) -> st
     problems += [f"{n} differs" for n, a, e in pairs if a != e]
     if problems:
         raise ArtifactError(
-            f"model {bundle.model_id[:16]}… is registered on market {market} by {owner}, but not "
-            f"as this bundle: {'; '.join(problems)}. Do not pay for or act on its results; use "
-            "another market (--market) or the bundle it was registered from"
+            f"registration 0x{registration.hex()[:16]}… on market {market} (registrant "
+            f"{model[5]}) is not this bundle: {'; '.join(problems)}. Do not pay for or act on "
+            "its results; use another --registrant, another market (--market) or the bundle it "
+            "was registered from"
         )
     return str(config[0])
 
@@ -261,17 +299,15 @@ def deploy_bundle(
         reused["market"] = False
     record.put("market", market)
     contract = client.contract(market_art, market)
-    model_id = bytes.fromhex(bundle.model_id)
+    registrant = str(client.address)
+    registration = registration_id(registrant, bundle.model_id)
+    result = functools.partial(
+        DeployResult, client.chain_id, bundle.model_id, registrant, "0x" + registration.hex()
+    )
 
-    registered = client.call(contract.functions.getModel(model_id), "read the model")
-    owner = str(registered[2])
-    if int(owner, 16) != 0:
-        verifier = check_registration(client, market, bundle)
-        if owner != client.address:
-            warnings.append(
-                f"the model was registered by {owner}, not by you: it matches this bundle, and "
-                "that owner can pause new requests for it"
-            )
+    registered = client.call(contract.functions.getModel(registration), "read the model")
+    if int(str(registered[2]), 16) != 0:
+        verifier = check_registration(client, market, bundle, registration)
         terms = (int(registered[0][11]), int(registered[0][12]))
         if terms != (options.min_lock_stake_wei, options.lock_duration_s):
             warnings.append(
@@ -279,10 +315,8 @@ def deploy_bundle(
                 "(--lock-stake and --lock-duration apply only to a new registration)"
             )
         record.put("verifiers", verifier, bundle.model_id)
-        return DeployResult(
-            client.chain_id, bundle.model_id, verifier, market,
-            bundle.srs_provenance, reused, txs, warnings,
-        )  # fmt: skip
+        record.put("registrants", registrant, bundle.model_id)
+        return result(verifier, market, bundle.srs_provenance, reused, txs, warnings)
 
     verifier_addr = record.get("verifiers", bundle.model_id)
     if _has_code(client, verifier_addr, verifier_art):
@@ -296,10 +330,9 @@ def deploy_bundle(
     config = model_config(bundle, verifier, options)
     with timer.step("register model"):
         txs["register_model"] = client.transact(
-            contract.functions.registerModel(model_id, config), "register model"
+            contract.functions.registerModel(bytes.fromhex(bundle.model_id), config),
+            "register model",
         )
+    record.put("registrants", registrant, bundle.model_id)
     reused["registration"] = False
-    return DeployResult(
-        client.chain_id, bundle.model_id, verifier, market,
-        bundle.srs_provenance, reused, txs, warnings,
-    )  # fmt: skip
+    return result(verifier, market, bundle.srs_provenance, reused, txs, warnings)

@@ -1,8 +1,9 @@
 """A local anvil devnet whose state lives in the data directory, so deployments survive a restart.
 
 ``$ZKINFER_HOME/devnet/`` holds ``state.json`` (anvil dumps the chain there every few seconds and on
-exit, and loads it on start), ``devnet.json`` (pid, port, RPC URL of the running node) and
-``anvil.log``.
+exit, and loads it on start), ``devnet.json`` (pid, port, RPC URL of the running node), ``port``
+(the port of the last start, reused by the next one while it is free, so copied RPC URLs keep
+working) and ``anvil.log``.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from eth_account import Account
+
+from prover.chain.keys import DEVNET_KEYS
 from prover.core.paths import cache_dir, repo_root
 from prover.errors import ChainError, ToolchainError
 
@@ -36,6 +40,7 @@ __all__ = [
     "status",
     "stop_devnet",
     "temporary_anvil",
+    "test_accounts",
 ]
 
 DEVNET_CHAIN_ID = 31337
@@ -63,7 +68,17 @@ class DevnetStatus:
             "chain_id": self.chain_id,
             "block": self.block,
             "state_file": str(self.state_file),
+            "accounts": test_accounts(),
         }
+
+
+def test_accounts() -> list[dict[str, Any]]:
+    """anvil's public test accounts (funded with 10,000 ETH on the devnet; their keys are
+    published with Foundry, so they are for the devnet only)."""
+    return [
+        {"index": i, "address": Account.from_key(k).address, "private_key": k}
+        for i, k in enumerate(DEVNET_KEYS)
+    ]
 
 
 def devnet_dir() -> Path:
@@ -198,13 +213,35 @@ def temporary_anvil(chain_id: int = DEVNET_CHAIN_ID) -> Iterator[str]:
             proc.wait()
 
 
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # as anvil binds: a port the last devnet just left (TIME_WAIT) is free for it
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def start_devnet(port: int | None = None) -> DevnetStatus:
-    """Start anvil on a free localhost port with the persisted state (no-op if it already runs)."""
+    """Start anvil with the persisted state (no-op if it already runs) on ``port``, else on the
+    port of the last start while it is free, else on a free one; the port is remembered."""
     current = status()
     if current.running:
+        if port is not None and current.rpc_url and not current.rpc_url.endswith(f":{port}"):
+            raise ChainError(
+                f"the devnet already runs at {current.rpc_url}: `zkinfer devnet stop` it first "
+                f"to move it to port {port}"
+            )
         return current
     folder = devnet_dir()
+    if port is None:
+        with contextlib.suppress(OSError, ValueError):
+            last = int((folder / "port").read_text())
+            port = last if _port_is_free(last) else None
     port = port or _free_port()
+    (folder / "port").write_text(str(port))
     url = f"http://127.0.0.1:{port}"
     state = ["--state", str(folder / "state.json"), "--state-interval", str(_STATE_INTERVAL_S)]
     with (folder / "anvil.log").open("ab") as log:
@@ -231,9 +268,15 @@ def stop_devnet(timeout_s: float = 15.0) -> bool:
     return True
 
 
-def ensure_devnet() -> str:
-    """The devnet's RPC URL, starting it when it is not running."""
+def ensure_devnet(announce: Callable[[str], None] | None = None) -> str:
+    """The devnet's RPC URL, starting it when it is not running (and then telling ``announce``)."""
+    was_running = status().running
     current = start_devnet()
+    if not was_running and announce is not None:
+        announce(
+            f"started the local devnet at {current.rpc_url} (chain {current.chain_id}); it keeps "
+            "running (`zkinfer devnet stop` stops it, `zkinfer devnet start --port N` pins a port)"
+        )
     if current.rpc_url is None:  # status() found the node but lost its record
         raise ChainError(f"the devnet runs but {devnet_dir() / 'devnet.json'} names no RPC URL")
     return current.rpc_url

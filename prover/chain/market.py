@@ -21,7 +21,7 @@ from eth_utils.crypto import keccak
 
 from prover.chain.client import ZERO_ADDRESS, ChainClient, TxResult, events_of
 from prover.chain.contracts import load_artifact
-from prover.chain.deploy import check_registration
+from prover.chain.deploy import check_registration, resolve_registration
 from prover.core import bundle as b
 from prover.core.expected import expected_input_instances, input_felts, load_bundle_inputs
 from prover.core.fields import felt_from_hex, felt_to_signed, signed_to_float
@@ -44,6 +44,7 @@ __all__ = [
     "prove_request",
     "read_request",
     "request_inference",
+    "require_open",
 ]
 
 MARKET = "InferenceMarket"
@@ -119,6 +120,7 @@ class RequestResult:
     """A request placed on chain."""
 
     request_id: int
+    registration_id: str
     commitment: str
     reward_wei: int
     deadline: int
@@ -128,6 +130,7 @@ class RequestResult:
         """The result as ``zkinfer request --json`` prints it."""
         return {
             "request_id": self.request_id,
+            "registration_id": self.registration_id,
             "input_commitment": self.commitment,
             "reward_wei": self.reward_wei,
             "deadline": self.deadline,
@@ -137,9 +140,11 @@ class RequestResult:
 
 @dataclass(frozen=True)
 class OnChainRequest:
-    """A request as the market stores it, plus the input data from its event."""
+    """A request as the market stores it (with its registration's model id), plus the input data
+    from its event."""
 
     request_id: int
+    registration_id: str
     model_id: str
     requester: str
     consumer: str
@@ -184,22 +189,31 @@ def request_inference(
     reward_wei: int,
     deadline_s: int = 3600,
     consumer: str | None = None,
+    registrant: str | None = None,
 ) -> RequestResult:
     """Escrow ``reward_wei`` for a proven inference of the bundle's model on ``input_path``.
 
-    The market's registration of the model is checked against the bundle first (model ids are
-    first come, first served): no reward is escrowed for results another verifier would accept.
+    The registration (by ``registrant``, default: the one ``deploy`` recorded) is checked against
+    the bundle first: no reward is escrowed for results another verifier would accept. A
+    ``consumer`` must be a contract: it is called back with the outputs, and accepts them only
+    if it trusts this request's requester (the signing account).
     """
     if reward_wei <= 0:
         raise UsageError("--reward must be more than zero")
     bundle = b.load_bundle(Path(bundle_dir), check=(b.VERIFIER_JSON,))
     values = load_bundle_inputs(bundle, Path(input_path))
-    check_registration(client, market, bundle)
+    registration = resolve_registration(client, bundle, registrant)
+    check_registration(client, market, bundle, registration)
+    if consumer is not None and client.code_hash(consumer) == keccak(b""):
+        raise UsageError(
+            f"--consumer {consumer}: no contract there; a consumer is a contract implementing "
+            "IInferenceConsumer (see docs/onchain.md)"
+        )
     commitment, data = encode_request_input(bundle, values)
     contract = client.contract(load_artifact(MARKET), market)
     deadline = client.now() + deadline_s
     fn = contract.functions.requestInference(
-        bytes.fromhex(bundle.model_id),
+        registration,
         commitment,
         data,
         deadline,
@@ -210,7 +224,12 @@ def request_inference(
     if len(events) != 1:
         raise ArtifactError("the request transaction emitted no InferenceRequested event")
     return RequestResult(
-        int(events[0]["args"]["requestId"]), "0x" + commitment.hex(), reward_wei, deadline, tx
+        int(events[0]["args"]["requestId"]),
+        "0x" + registration.hex(),
+        "0x" + commitment.hex(),
+        reward_wei,
+        deadline,
+        tx,
     )
 
 
@@ -240,9 +259,11 @@ def read_request(
                 "on; pass an earlier --from-block"
             )
         input_data = bytes(logs[0]["args"]["inputData"])
+    model = client.call(contract.functions.getModel(bytes(r[0])), "read the request's model")
     return OnChainRequest(
         request_id=request_id,
-        model_id=bytes(r[0]).hex(),
+        registration_id=bytes(r[0]).hex(),
+        model_id=bytes(model[4]).hex(),
         requester=str(r[1]),
         consumer=str(r[2]),
         deadline=int(r[3]),
@@ -253,6 +274,19 @@ def read_request(
         lock_deadline=int(r[8]),
         input_data=input_data,
     )
+
+
+def require_open(client: ChainClient, request: OnChainRequest) -> None:
+    """:class:`UsageError` unless the request can still be fulfilled: checked before proving, so
+    that a settled or expired request costs no proof and no reverted transaction."""
+    rid = request.request_id
+    if request.status is not Status.OPEN:
+        raise UsageError(
+            f"request {rid} is already {request.status.name.lower()}: nothing to fulfil "
+            f"(`zkinfer result {rid}` shows it)"
+        )
+    if client.now() > request.deadline:
+        raise UsageError(f"request {rid} is past its deadline: it can only be refunded now")
 
 
 def prove_request(
@@ -310,6 +344,12 @@ def fulfill_request(
     bundle = b.load_bundle(Path(bundle_dir))
     proof, instances = _proof_call_args(bundle, proof_path)
     request = read_request(client, market, request_id, input_data=b"")  # no event search
+    require_open(client, request)
+    if request.model_id != bundle.model_id:
+        raise UsageError(
+            f"request {request_id} is for model {request.model_id[:16]}…, the bundle holds "
+            f"{bundle.model_id[:16]}…"
+        )
     if _input_commitment_of(bundle, instances) != request.commitment:
         raise UsageError(
             f"{proof_path} proves another input than request {request_id} committed to"
@@ -319,11 +359,8 @@ def fulfill_request(
     done = events_of(contract, "InferenceFulfilled", tx)
     failed = events_of(contract, "ConsumerCallbackFailed", tx)
     fixed = [int(v) for v in done[0]["args"]["outputs"]] if done else []
-    scale = int(
-        client.call(contract.functions.getModel(bytes.fromhex(bundle.model_id)), "read model")[0][
-            10
-        ]
-    )
+    registration = bytes.fromhex(request.registration_id)
+    scale = int(client.call(contract.functions.getModel(registration), "read model")[0][10])
     return FulfillResult(
         request_id, [signed_to_float(v, scale) for v in fixed], fixed, scale, tx, bool(failed)
     )

@@ -141,6 +141,7 @@ class _Worker:
         self.retrying: dict[int, str] = {}
         self.waiting: set[int] = set()  # skipped as unprofitable for now, already reported
         self.fulfil_gas: dict[str, int] = {}  # model id -> gas of the last fulfil measured
+        self.served: dict[str, str | None] = {}  # registration id -> model id, None: not served
 
     def _proof(self, request: OnChainRequest) -> Path:
         """The request's proof: made once and kept for retries, reused only while it proves the
@@ -160,7 +161,8 @@ class _Worker:
     def _lock(self, request: OnChainRequest) -> TxResult | str:
         """Lock the request, or say why it would put the stake at risk."""
         model = self.client.call(
-            self.contract.functions.getModel(bytes.fromhex(request.model_id)), "read the model"
+            self.contract.functions.getModel(bytes.fromhex(request.registration_id)),
+            "read the model",
         )
         stake, duration = int(model[0][11]), int(model[0][12])
         if stake > self.limits.max_stake_wei:
@@ -176,7 +178,8 @@ class _Worker:
         gas = self.fulfil_gas.get(request.model_id)
         if gas is None:
             model = self.client.call(
-                self.contract.functions.getModel(bytes.fromhex(request.model_id)), "read the model"
+                self.contract.functions.getModel(bytes.fromhex(request.registration_id)),
+                "read the model",
             )
             gas = fulfil_gas_estimate(int(model[0][3]))  # the registered instance count
         price = int(self.client.rpc("read the gas price", lambda: self.client.w3.eth.gas_price))
@@ -227,29 +230,57 @@ class _Worker:
             self.fulfil_gas[model] = result.tx.gas_used
         return WorkerOutcome(request_id, model, "fulfilled", "", result.outputs, txs)
 
+    def model_for(self, registration: bytes) -> str | None:
+        """The model id of a registration this worker serves: one of its bundles' models,
+        registered as that bundle (see check_registration); ``None`` for registrations of other
+        models, or of a held model with another verifier or layout (its verifier would reject
+        the proofs). Decided once per registration (a registration never changes)."""
+        key = bytes(registration).hex()
+        if key not in self.served:
+            model = self.client.call(
+                self.contract.functions.getModel(bytes(registration)), "read the model"
+            )
+            model_id = bytes(model[4]).hex()
+            folder = self.bundles.get(model_id)
+            served: str | None = None
+            if folder is not None:
+                try:
+                    check_registration(
+                        self.client, self.market, b.load_bundle(folder), bytes(registration)
+                    )
+                    served = model_id
+                except ArtifactError as exc:  # not as the bundle: final
+                    self.progress.note(f"not serving registration 0x{key[:16]}…: {exc}")
+            self.served[key] = served
+        return self.served[key]
+
     def _retry(self, request_id: int, model: str, why: str, report: Reporter) -> None:
         if self.retrying.get(request_id) != why:  # say it once per reason, not every poll
             self.retrying[request_id] = why
             report(WorkerOutcome(request_id, model, "retry", why))
 
-    def poll(self, cursor: _Cursor, report: Reporter) -> None:
+    def poll(self, cursor: _Cursor, report: Reporter) -> bool:
+        """Serve what the blocks since the cursor hold; ``False`` when there was nothing to do
+        (no new block, or no request for this worker's models): idle, not an error."""
         latest = int(
             self.client.rpc("read the block number", lambda: self.client.w3.eth.block_number)
         )
+        if cursor.block > latest:  # waiting for the next block: an RPC refuses such a range
+            return False
         logs = self.client.rpc(
             "read request events",
             lambda: self.contract.events.InferenceRequested().get_logs(
-                from_block=cursor.block,
-                to_block=latest,
-                argument_filters={"modelId": [bytes.fromhex(m) for m in self.bundles]},
+                from_block=cursor.block, to_block=latest
             ),
         )
         pending_from: int | None = None
+        busy = False
         for log in logs:
             request_id = int(log["args"]["requestId"])
-            if request_id in self.done:
+            model = self.model_for(log["args"]["registrationId"])
+            if request_id in self.done or model is None:
                 continue
-            model = bytes(log["args"]["modelId"]).hex()
+            busy = True
             outcome: WorkerOutcome | None
             try:
                 outcome = self.handle(request_id, bytes(log["args"]["inputData"]))
@@ -279,27 +310,15 @@ class _Worker:
             self.waiting.discard(request_id)
             report(outcome)
         cursor.save(pending_from if pending_from is not None else latest + 1)
+        return busy
 
 
-def _registered_bundles(
-    client: ChainClient, market: str, bundle_dirs: list[Path], progress: Progress
-) -> dict[str, Path]:
-    """The bundles whose model the market registered as that bundle (see check_registration):
-    serving a squatted registration would stake on proofs its verifier rejects."""
+def _held_bundles(bundle_dirs: list[Path]) -> dict[str, Path]:
+    """The bundles to serve, by model id, each checked (digests) before anything is proven."""
     bundles: dict[str, Path] = {}
     for d in bundle_dirs:
         bundle = b.load_bundle(Path(d), check=(*b.PROVE_FILES, b.VERIFIER_JSON))
-        try:
-            check_registration(client, market, bundle)
-        except (ArtifactError, ChainError) as exc:
-            progress.note(f"not serving {d}: {exc}")
-            continue
         bundles[bundle.model_id] = Path(d)
-    if not bundles:
-        raise UsageError(
-            "none of the --bundle models is registered on this market as that bundle; "
-            "run `zkinfer deploy BUNDLE` first (or pass the right --market)"
-        )
     return bundles
 
 
@@ -328,7 +347,7 @@ def serve_requests(
     progress = progress or NullProgress()
     if not bundle_dirs:
         raise UsageError("the worker needs at least one --bundle to serve")
-    bundles = _registered_bundles(client, market, bundle_dirs, progress)
+    bundles = _held_bundles(bundle_dirs)
     workdir.mkdir(parents=True, exist_ok=True)
     worker = _Worker(client, market, bundles, workdir, lock, limits or WorkerLimits(), progress)
     genesis = client.rpc("read the genesis block", lambda: client.w3.eth.get_block(0))["hash"]
@@ -348,14 +367,18 @@ def serve_requests(
         report(outcome)
 
     stop = stop or threading.Event()
+    said = ""  # the last state reported: each is said once, not at every poll
     while True:
         try:
-            worker.poll(cursor, keep)
+            now = "busy" if worker.poll(cursor, keep) else "idle"
         except (ChainError, Web3RPCError) as exc:
             if once:
                 if isinstance(exc, ChainError):
                     raise
                 raise ChainError(f"the RPC answered with an error: {str(exc)[:300]}") from None
-            progress.note(f"{str(exc)[:300]}; retrying in {poll_s:.0f} s")
+            now = f"{str(exc)[:300]}; retrying every {poll_s:g} s"
+        if now not in (said, "busy"):
+            progress.note("idle: waiting for new requests" if now == "idle" else now)
+        said = now
         if once or stop.wait(poll_s):
             return outcomes

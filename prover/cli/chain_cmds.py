@@ -1,9 +1,11 @@
 """On-chain commands: ``devnet``, ``deploy``, ``request``, ``fulfill``, ``worker``.
 
 Each one parses its options, connects (to ``--rpc-url``, or to the local devnet, started on
-demand), calls one function of :mod:`prover.chain` and renders the result. Keys come only from
-``ZKINFER_PRIVATE_KEY`` or ``--keystore`` (password in ``ZKINFER_KEYSTORE_PASSWORD``); on the local
-devnet, anvil's public account 0 is used when neither is set.
+demand and announced), calls one function of :mod:`prover.chain` and renders the result. Keys come
+only from ``ZKINFER_PRIVATE_KEY`` or ``--keystore`` (password in ``ZKINFER_KEYSTORE_PASSWORD``).
+One rule, however the chain is reached: without either, on a local devnet chain (chain id 31337 or
+1337) anvil's public test account 0 signs, and the command says so; on any other chain a command
+that sends a transaction refuses.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ RpcOpt = Annotated[
     typer.Option(
         "--rpc-url",
         envvar="ZKINFER_RPC_URL",
-        help="Ethereum JSON-RPC URL (default: the local devnet, started if needed).",
+        help="Ethereum JSON-RPC URL (default: the local devnet, started if needed, and said so).",
     ),
 ]
 ChainIdOpt = Annotated[
@@ -51,7 +53,17 @@ ChainIdOpt = Annotated[
 KeystoreOpt = Annotated[
     Path | None,
     typer.Option(
-        help="Encrypted JSON keystore; its password comes from ZKINFER_KEYSTORE_PASSWORD."
+        help="Encrypted JSON keystore; its password comes from ZKINFER_KEYSTORE_PASSWORD. "
+        "Without it or ZKINFER_PRIVATE_KEY: on a local devnet chain (id 31337 or 1337, by default "
+        "or by --rpc-url) anvil's public test account 0 signs; elsewhere a transaction is refused. "
+        "`zkinfer devnet status` lists the test accounts."
+    ),
+]
+LabelsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="JSON list of class names, one per output (e.g. models/<name>/labels.json): "
+        "names the class of the largest proven output."
     ),
 ]
 MarketOpt = Annotated[
@@ -75,24 +87,38 @@ def parse_wei(text: str) -> int:
     return int(wei)
 
 
-def connect(rpc_url: str | None, chain_id: int | None, keystore: Path | None) -> ChainClient:
-    """A client for the command: the given RPC, or the devnet (with its account 0 as fallback)."""
+def connect(
+    rpc_url: str | None, chain_id: int | None, keystore: Path | None, *, signs: bool = True
+) -> ChainClient:
+    """A client for the command: the given RPC or the devnet (started and announced if needed).
+
+    The key rule, the same for both: ``ZKINFER_PRIVATE_KEY`` or ``--keystore``; without either, on
+    a local devnet chain, anvil's public account 0 signs (said on stderr). ``signs=False`` for
+    commands that only read.
+    """
     from prover.chain.client import ChainClient
     from prover.chain.contracts import load_artifact
     from prover.chain.devnet import ensure_devnet
     from prover.chain.keys import devnet_signer, load_signer
 
-    signer = load_signer(keystore)
+    note = stderr_console().print
+    signer = load_signer(keystore) if signs else None
     if rpc_url is None:
-        rpc_url = ensure_devnet()
-        if signer is None:
-            signer = devnet_signer(0)
-    return ChainClient.connect(
+        rpc_url = ensure_devnet(announce=lambda text: note(escape(text)))
+    client = ChainClient.connect(
         rpc_url,
         expected_chain_id=chain_id,
         signer=signer,
         known_errors=[load_artifact("InferenceMarket"), load_artifact("ScreeningConsumer")],
     )
+    if signs and signer is None and client.is_local_devnet:
+        client.signer = devnet_signer(0)
+        note(
+            f"no key set: signing as devnet test account 0 ({client.signer.address}); set "
+            "ZKINFER_PRIVATE_KEY to another of `zkinfer devnet status`'s accounts to act as "
+            "someone else"
+        )
+    return client
 
 
 def _tx_lines(c: Console, txs: dict[str, Any]) -> None:
@@ -102,10 +128,13 @@ def _tx_lines(c: Console, txs: dict[str, Any]) -> None:
 
 @devnet_app.command("start")
 def devnet_start(
-    port: Annotated[int | None, typer.Option(help="Port (default: a free one).")] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(help="Port (default: the last one while it is free, else a free one)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Start the local anvil devnet (a no-op if it already runs)."""
+    """Start the local anvil devnet (a no-op if it already runs); the port is remembered."""
     from prover.chain.devnet import start_devnet
 
     with run_command(as_json):
@@ -133,7 +162,7 @@ def devnet_stop(as_json: JsonOpt = False) -> None:
 
 @devnet_app.command("status")
 def devnet_status(as_json: JsonOpt = False) -> None:
-    """Show whether the devnet runs, its RPC URL, chain id and block."""
+    """Show whether the devnet runs, its RPC URL, chain id and block, and its test accounts."""
     from prover.chain.devnet import status
 
     with run_command(as_json):
@@ -145,6 +174,9 @@ def devnet_status(as_json: JsonOpt = False) -> None:
             else:
                 c.print("not running")
             c.print(f"state {escape(str(s.state_file))}")
+            c.print("test accounts (public keys of anvil's mnemonic, for the devnet only):")
+            for a in s.to_json()["accounts"]:
+                c.print(f"  {a['index']}  {a['address']}  ZKINFER_PRIVATE_KEY={a['private_key']}")
 
         emit(as_json, {"ok": True, **s.to_json()}, human)
 
@@ -177,6 +209,7 @@ def deploy_cmd(
         def human(c: Console) -> None:
             c.print(f"chain    {result.chain_id}")
             c.print(f"model    {result.model_id}")
+            c.print(f"registration {result.registration_id}  (registrant {result.registrant})")
             c.print(
                 f"verifier {result.verifier}" + ("  (reused)" if result.reused["verifier"] else "")
             )
@@ -198,19 +231,42 @@ def request_cmd(
         int, typer.Option(help="Seconds from now until a refund is possible.")
     ] = 3600,
     consumer: Annotated[
-        str | None, typer.Option(help="Contract to call back with the outputs.")
+        str | None,
+        typer.Option(
+            help="Contract to call back with the outputs; it must accept requests made by your "
+            "account (like MinimalConsumer for its owner). A contract that accepts only its own "
+            "requests (ScreeningConsumer) must request itself: see `zkinfer encode-request`."
+        ),
     ] = None,
+    registrant: Annotated[
+        str | None,
+        typer.Option(
+            help="The account that registered the model, whose registration you trust "
+            "(default: the one `zkinfer deploy` recorded on this chain)."
+        ),
+    ] = None,
+    wait: Annotated[
+        float | None,
+        typer.Option(
+            help="Wait up to this many seconds for the request to settle and print its "
+            "proven outputs (exit 3 if still open)."
+        ),
+    ] = None,
+    labels: LabelsOpt = None,
     rpc_url: RpcOpt = None,
     chain_id: ChainIdOpt = None,
     keystore: KeystoreOpt = None,
     market: MarketOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Request a proven inference on chain, escrowing the reward."""
+    """Request a proven inference on chain, escrowing the reward (--wait: and its result)."""
     from prover.chain.deploy import find_market
     from prover.chain.market import request_inference
+    from prover.chain.results import load_labels, wait_for_result
+    from prover.cli.chain_result_cmds import print_state
 
     with run_command(as_json):
+        names = load_labels(labels)
         client = connect(rpc_url, chain_id, keystore)
         address = find_market(client, market)
         result = request_inference(
@@ -221,14 +277,29 @@ def request_cmd(
             reward_wei=parse_wei(reward),
             deadline_s=deadline,
             consumer=consumer,
+            registrant=registrant,
         )
         doc = result.to_json()
+        if wait is None:
 
-        def human(c: Console) -> None:
-            c.print(f"request {result.request_id} on market {address}")
-            c.print(f"  tx {result.tx.tx_hash}  gas {result.tx.gas_used:,}")
+            def human(c: Console) -> None:
+                c.print(f"request {result.request_id} on market {address}")
+                c.print(f"  tx {result.tx.tx_hash}  gas {result.tx.gas_used:,}")
 
-        emit(as_json, {"ok": True, "market": address, **doc}, human)
+            emit(as_json, {"ok": True, "market": address, **doc}, human)
+            return
+        stderr_console().print(
+            f"request {result.request_id} on market {address}; waiting up to {wait:g} s for a "
+            "provider to settle it"
+        )
+        state = wait_for_result(
+            client, address, result.request_id, timeout_s=wait, labels=names
+        ).to_json()
+        emit(
+            as_json,
+            {"ok": True, "market": address, **doc, "result": state},
+            lambda c: print_state(c, state),
+        )
 
 
 def fulfill_cmd(
@@ -251,18 +322,15 @@ def fulfill_cmd(
     import tempfile
 
     from prover.chain.deploy import find_market
-    from prover.chain.market import fulfill_request, prove_request, read_request
+    from prover.chain.market import fulfill_request, prove_request, read_request, require_open
 
     with run_command(as_json), tempfile.TemporaryDirectory(prefix="zkinfer-fulfill-") as tmp:
         client = connect(rpc_url, chain_id, keystore)
         address = find_market(client, market)
         if proof is None:
-            proof = prove_request(
-                bundle,
-                read_request(client, address, request_id, from_block=from_block),
-                Path(tmp) / "proof.json",
-                command_progress(),
-            )
+            request = read_request(client, address, request_id, from_block=from_block)
+            require_open(client, request)  # before seconds of proving, not after
+            proof = prove_request(bundle, request, Path(tmp) / "proof.json", command_progress())
         result = fulfill_request(client, address, bundle, request_id, proof)
         doc = result.to_json()
 
@@ -278,8 +346,15 @@ def fulfill_cmd(
 
 
 def worker_cmd(
-    bundle: Annotated[list[Path], typer.Option("--bundle", help="A bundle to serve (repeatable).")],
-    chain: Annotated[bool, typer.Option("--chain", help="Serve on-chain market requests.")] = False,
+    bundle: Annotated[
+        list[Path], typer.Option("--bundle", help="Required: a bundle to serve (repeatable).")
+    ],
+    chain: Annotated[
+        bool,
+        typer.Option(
+            "--chain", help="Required: serve on-chain market requests (the only mode for now)."
+        ),
+    ] = False,
     once: Annotated[bool, typer.Option(help="Serve what is pending, then exit.")] = False,
     lock: Annotated[
         bool, typer.Option(help="Lock each request (posting the stake) before proving.")
@@ -314,9 +389,14 @@ def worker_cmd(
     market: MarketOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Serve requests: prove each one for a model you hold a bundle of, and fulfil it."""
+    """Serve requests: prove each one for a model you hold a bundle of, and fulfil it.
+
+    Required: --chain and at least one --bundle. Each settled request's line carries the balance
+    the market owes you (`zkinfer withdraw` collects it).
+    """
 
     from prover.chain.deploy import find_market
+    from prover.chain.results import owed_wei
     from prover.chain.worker import WorkerLimits, WorkerOutcome, serve_requests
     from prover.chain.worker_policy import WorkerPolicy
     from prover.core.paths import cache_dir
@@ -329,13 +409,17 @@ def worker_cmd(
     stop = threading.Event()
 
     def report(o: WorkerOutcome) -> None:
+        doc = o.to_json()
+        if o.status == "fulfilled":
+            doc["owed_wei"] = owed_wei(client, address, client.address)
         if as_json:
-            json_line(o.to_json())
+            json_line(doc)
         else:
             c = stderr_console()
             c.print(
                 f"request {o.request_id}: {o.status} {escape(o.detail)}"
                 + (f" outputs {o.outputs}" if o.outputs else "")
+                + (f"; owed {doc['owed_wei'] / 10**18:g} ETH" if "owed_wei" in doc else "")
             )
 
     with run_command(as_json):
@@ -345,8 +429,10 @@ def worker_cmd(
         limits = WorkerLimits(max_stake_wei=parse_wei(max_stake), policy=policy)
         client = connect(rpc_url, chain_id, keystore)
         address = find_market(client, market)
+        owed = owed_wei(client, address, client.address)
         stderr_console().print(
-            f"serving market {address} on chain {client.chain_id} as {client.address}"
+            f"serving market {address} on chain {client.chain_id} as {client.address} "
+            f"(owed {owed / 10**18:g} ETH: `zkinfer withdraw` collects it)"
         )
         try:
             serve_requests(
@@ -374,3 +460,6 @@ def register(app: typer.Typer) -> None:
     app.command("request")(request_cmd)
     app.command("fulfill")(fulfill_cmd)
     app.command("worker")(worker_cmd)
+    from prover.cli import chain_result_cmds
+
+    chain_result_cmds.register(app)

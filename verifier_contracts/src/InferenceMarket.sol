@@ -35,8 +35,10 @@ contract InferenceMarket is ReentrancyGuard {
     struct Model {
         ModelConfig config;
         bytes32 verifierCodeHash; // `verifier.codehash` at registration
-        address owner;
+        address owner; // may pause; transferable
         bool paused;
+        bytes32 modelId; // the bundle's model id
+        address registrant; // who registered it: part of the registration id, never changes
     }
 
     /// @notice The lifecycle of a request: `Open` is left exactly once.
@@ -51,7 +53,7 @@ contract InferenceMarket is ReentrancyGuard {
     /// @dev The lock fields describe the current lock and are cleared when it is slashed or the
     ///      request leaves `Open`; `lockStake` is escrowed while `lockedBy != address(0)`.
     struct Request {
-        bytes32 modelId;
+        bytes32 registrationId;
         address requester;
         address consumer;
         uint64 deadline;
@@ -81,7 +83,7 @@ contract InferenceMarket is ReentrancyGuard {
     /// @notice The longest lock a model may configure: a lapsed lock must not hold a request for long.
     uint32 public constant MAX_LOCK_DURATION = 1 days;
 
-    mapping(bytes32 modelId => Model) private _models;
+    mapping(bytes32 registrationId => Model) private _models;
     mapping(uint256 requestId => Request) private _requests;
     mapping(uint256 requestId => int256[]) private _outputs;
     mapping(address account => uint256) private _owed;
@@ -95,10 +97,11 @@ contract InferenceMarket is ReentrancyGuard {
     /// @notice Wei credited to accounts and not yet withdrawn.
     uint256 public totalOwed;
 
-    /// @notice A model was registered and its verifier pinned.
+    /// @notice A model was registered by `registrant` and its verifier pinned.
     event ModelRegistered(
+        bytes32 indexed registrationId,
         bytes32 indexed modelId,
-        address indexed owner,
+        address indexed registrant,
         address verifier,
         bytes32 verifierCodeHash,
         bytes32 vkDigest,
@@ -106,15 +109,17 @@ contract InferenceMarket is ReentrancyGuard {
     );
 
     /// @notice A model was paused or unpaused.
-    event ModelPaused(bytes32 indexed modelId, bool paused);
+    event ModelPaused(bytes32 indexed registrationId, bool paused);
 
     /// @notice A model changed owner.
-    event ModelOwnershipTransferred(bytes32 indexed modelId, address indexed previousOwner, address indexed newOwner);
+    event ModelOwnershipTransferred(
+        bytes32 indexed registrationId, address indexed previousOwner, address indexed newOwner
+    );
 
     /// @notice A reward was escrowed for an inference; providers read the inputs from `inputData`.
     event InferenceRequested(
         uint256 indexed requestId,
-        bytes32 indexed modelId,
+        bytes32 indexed registrationId,
         address indexed requester,
         uint256 reward,
         uint64 deadline,
@@ -131,7 +136,11 @@ contract InferenceMarket is ReentrancyGuard {
 
     /// @notice A request was settled by a valid proof; `outputs` are signed fixed point.
     event InferenceFulfilled(
-        uint256 indexed requestId, bytes32 indexed modelId, address indexed provider, uint256 reward, int256[] outputs
+        uint256 indexed requestId,
+        bytes32 indexed registrationId,
+        address indexed provider,
+        uint256 reward,
+        int256[] outputs
     );
 
     /// @notice The consumer's callback reverted or ran out of gas; the settlement stands.
@@ -144,15 +153,15 @@ contract InferenceMarket is ReentrancyGuard {
     event Withdrawn(address indexed account, uint256 amount);
 
     /// @notice No model is registered under this id.
-    error InferenceMarketUnknownModel(bytes32 modelId);
+    error InferenceMarketUnknownModel(bytes32 registrationId);
     /// @notice A model is already registered under this id.
-    error InferenceMarketModelAlreadyRegistered(bytes32 modelId);
+    error InferenceMarketModelAlreadyRegistered(bytes32 registrationId);
     /// @notice Only the model's owner may do this.
-    error InferenceMarketNotModelOwner(bytes32 modelId, address caller);
+    error InferenceMarketNotModelOwner(bytes32 registrationId, address caller);
     /// @notice The new owner is the zero address.
     error InferenceMarketInvalidOwner();
     /// @notice The model is paused: no new requests or locks.
-    error InferenceMarketModelPaused(bytes32 modelId);
+    error InferenceMarketModelPaused(bytes32 registrationId);
     /// @notice A request must escrow a reward.
     error InferenceMarketZeroReward();
     /// @notice The deadline is not in the future.
@@ -197,69 +206,80 @@ contract InferenceMarket is ReentrancyGuard {
     error InferenceMarketNoVerifierCode(address verifier);
 
     /// @notice Registers a model and pins its verifier (address and code hash); the caller owns it.
-    /// @dev Permissionless and first-come: anyone can register any unused model id, with any
-    ///      verifier, so an id alone proves nothing. Requesters and consumers must check the
-    ///      registration (`getModel`: verifier code hash, `vkDigest`, `settingsDigest`, layout, or
-    ///      the code hash and `layoutHashOf`) against the bundle they trust before requesting or
-    ///      acting on a result.
-    /// @param modelId The model's id (zkinfer's `model_id`).
+    /// @dev Permissionless, and namespaced by registrant: the registration's id is
+    ///      `registrationIdOf(msg.sender, modelId)`, so anyone may register any model id with any
+    ///      verifier and lock terms, but never under someone else's registration id. A squatter
+    ///      cannot take a model id from its owner (it only gets a registration of its own), and a
+    ///      requester or consumer who pins the registration id pins the registrant, whose lock terms
+    ///      and pausing it trusts. They must still check the registration (`getModel`: verifier
+    ///      code hash, `vkDigest`, `settingsDigest`, layout, or the code hash and `layoutHashOf`)
+    ///      against the bundle they trust.
+    /// @param modelId The model's id (zkinfer's `model_id` of the bundle).
     /// @param config The verifier, digests, instance layout, scales and lock parameters.
-    function registerModel(bytes32 modelId, ModelConfig calldata config) external {
-        if (_models[modelId].config.verifier != address(0)) revert InferenceMarketModelAlreadyRegistered(modelId);
+    /// @return registrationId `registrationIdOf(msg.sender, modelId)`: the id every other function takes.
+    function registerModel(bytes32 modelId, ModelConfig calldata config) external returns (bytes32 registrationId) {
+        registrationId = registrationIdOf(msg.sender, modelId);
+        if (_models[registrationId].config.verifier != address(0)) {
+            revert InferenceMarketModelAlreadyRegistered(registrationId);
+        }
         if (config.verifier.code.length == 0) revert InferenceMarketNoVerifierCode(config.verifier);
         _checkLayout(config);
         _checkLockTerms(config);
 
         bytes32 codeHash = config.verifier.codehash;
-        Model storage model = _models[modelId];
+        Model storage model = _models[registrationId];
         model.config = config;
         model.verifierCodeHash = codeHash;
         model.owner = msg.sender;
-        emit ModelRegistered(modelId, msg.sender, config.verifier, codeHash, config.vkDigest, config.settingsDigest);
+        model.modelId = modelId;
+        model.registrant = msg.sender;
+        emit ModelRegistered(
+            registrationId, modelId, msg.sender, config.verifier, codeHash, config.vkDigest, config.settingsDigest
+        );
     }
 
     /// @notice Pauses or unpauses a model. Paused: no new requests and no new locks. Requests
     ///         already open can still be fulfilled (by the lock holder while its lock is active),
     ///         refunded and slashed, so that pausing can neither strand funds nor let an owner who
     ///         is also the requester slash a provider's stake by blocking its fulfilment.
-    /// @param modelId The model.
+    /// @param registrationId The registration (`registrationIdOf`).
     /// @param paused Whether it is paused.
-    function setModelPaused(bytes32 modelId, bool paused) external {
-        _onlyModelOwner(modelId).paused = paused;
-        emit ModelPaused(modelId, paused);
+    function setModelPaused(bytes32 registrationId, bool paused) external {
+        _onlyModelOwner(registrationId).paused = paused;
+        emit ModelPaused(registrationId, paused);
     }
 
     /// @notice Hands a model to a new owner.
-    /// @param modelId The model.
+    /// @param registrationId The registration (`registrationIdOf`).
     /// @param newOwner The new owner (not the zero address).
-    function transferModelOwnership(bytes32 modelId, address newOwner) external {
+    function transferModelOwnership(bytes32 registrationId, address newOwner) external {
         if (newOwner == address(0)) revert InferenceMarketInvalidOwner();
-        Model storage model = _onlyModelOwner(modelId);
+        Model storage model = _onlyModelOwner(registrationId);
         model.owner = newOwner;
-        emit ModelOwnershipTransferred(modelId, msg.sender, newOwner);
+        emit ModelOwnershipTransferred(registrationId, msg.sender, newOwner);
     }
 
-    /// @notice Escrows `msg.value` as the reward for running `modelId` on committed inputs.
-    /// @param modelId A registered, unpaused model.
+    /// @notice Escrows `msg.value` as the reward for running the registered model on committed inputs.
+    /// @param registrationId A registration (`registrationIdOf`) of an unpaused model.
     /// @param inputCommitment `inputCommitmentOf(inputInstances)` of the inputs to prove.
     /// @param inputData The inputs for providers (opaque to the market: only emitted).
     /// @param deadline Last timestamp at which the request can be fulfilled.
     /// @param consumer A contract to call back with the proven outputs, or address(0).
     /// @return requestId The new request's id.
     function requestInference(
-        bytes32 modelId,
+        bytes32 registrationId,
         bytes32 inputCommitment,
         bytes calldata inputData,
         uint64 deadline,
         address consumer
     ) external payable returns (uint256 requestId) {
-        _activeModel(modelId);
+        _activeModel(registrationId);
         if (msg.value == 0) revert InferenceMarketZeroReward();
         if (deadline <= block.timestamp) revert InferenceMarketBadDeadline(deadline);
 
         requestId = nextRequestId++;
         Request storage request = _requests[requestId];
-        request.modelId = modelId;
+        request.registrationId = registrationId;
         request.requester = msg.sender;
         request.consumer = consumer;
         request.deadline = deadline;
@@ -268,7 +288,7 @@ contract InferenceMarket is ReentrancyGuard {
         request.inputCommitment = inputCommitment;
         totalEscrowed += msg.value;
         emit InferenceRequested(
-            requestId, modelId, msg.sender, msg.value, deadline, inputCommitment, consumer, inputData
+            requestId, registrationId, msg.sender, msg.value, deadline, inputCommitment, consumer, inputData
         );
     }
 
@@ -280,7 +300,7 @@ contract InferenceMarket is ReentrancyGuard {
     ///        lapsed lock.
     function lockRequest(uint256 requestId) external payable {
         Request storage request = _openRequest(requestId);
-        ModelConfig storage config = _activeModel(request.modelId).config;
+        ModelConfig storage config = _activeModel(request.registrationId).config;
         if (block.timestamp > request.deadline) revert InferenceMarketDeadlinePassed(requestId);
         uint256 lockEnd = block.timestamp + config.lockDuration;
         if (lockEnd > request.deadline) revert InferenceMarketLockWindowTooShort(requestId);
@@ -313,19 +333,21 @@ contract InferenceMarket is ReentrancyGuard {
     /// @param instances All public instances of the proof, in circuit order.
     function fulfill(uint256 requestId, bytes calldata proof, uint256[] calldata instances) external nonReentrant {
         Request storage request = _openRequest(requestId);
-        bytes32 modelId = request.modelId;
+        bytes32 registrationId = request.registrationId;
         // Not `_activeModel`: an open request's model exists, and a pause must not block it.
-        Model storage model = _models[modelId];
+        Model storage model = _models[registrationId];
         _checkFulfilment(requestId, request, model.config, instances);
         _verify(requestId, model, proof, instances);
 
         uint256 reward = _settle(requestId, request);
         int256[] memory outputs = _storeOutputs(requestId, model.config, instances);
-        emit InferenceFulfilled(requestId, modelId, msg.sender, reward, outputs);
+        emit InferenceFulfilled(requestId, registrationId, msg.sender, reward, outputs);
 
         // Interactions last: the request is already settled and paid.
         address consumer = request.consumer;
-        if (consumer != address(0)) _callConsumer(requestId, consumer, modelId, outputs, model.config.outputScale);
+        if (consumer != address(0)) {
+            _callConsumer(requestId, consumer, registrationId, outputs, model.config.outputScale);
+        }
     }
 
     /// @notice After the deadline of a request still open, credits its reward (and any lapsed lock's
@@ -370,6 +392,14 @@ contract InferenceMarket is ReentrancyGuard {
         if (!success) revert InferenceMarketTransferFailed();
     }
 
+    /// @notice The id of the registration of `modelId` by `registrant`.
+    /// @param registrant The account that registered (or will register) the model.
+    /// @param modelId The bundle's model id.
+    /// @return `keccak256(abi.encode(registrant, modelId))`.
+    function registrationIdOf(address registrant, bytes32 modelId) public pure returns (bytes32) {
+        return keccak256(abi.encode(registrant, modelId));
+    }
+
     /// @notice The commitment a request must carry for these input instances.
     /// @param inputInstances The input part of the public instances, in circuit order.
     /// @return `keccak256(abi.encodePacked(inputInstances))`.
@@ -378,22 +408,22 @@ contract InferenceMarket is ReentrancyGuard {
     }
 
     /// @notice A model's registration (all zero when unknown).
-    /// @param modelId The model.
+    /// @param registrationId The registration (`registrationIdOf`).
     /// @return The model.
-    function getModel(bytes32 modelId) external view returns (Model memory) {
-        return _models[modelId];
+    function getModel(bytes32 registrationId) external view returns (Model memory) {
+        return _models[registrationId];
     }
 
     /// @notice The hash of a model's public-instance layout and scales, for consumers to pin along
     ///         with the verifier's code hash: the genuine verifier registered with another layout
     ///         (say a smaller `inputCount`, leaving inputs uncommitted) proves something else.
-    /// @param modelId A registered model.
+    /// @param registrationId A registration.
     /// @return `keccak256(abi.encode(instanceCount, inputOffset, inputCount, outputOffset,
     ///         outputCount, batchSize, inputScale, outputScale))`, with the `ModelConfig` types
     ///         (six `uint32`, two `uint8`).
-    function layoutHashOf(bytes32 modelId) external view returns (bytes32) {
-        ModelConfig storage c = _models[modelId].config;
-        if (c.verifier == address(0)) revert InferenceMarketUnknownModel(modelId);
+    function layoutHashOf(bytes32 registrationId) external view returns (bytes32) {
+        ModelConfig storage c = _models[registrationId].config;
+        if (c.verifier == address(0)) revert InferenceMarketUnknownModel(registrationId);
         return keccak256(
             abi.encode(
                 c.instanceCount,
@@ -451,16 +481,16 @@ contract InferenceMarket is ReentrancyGuard {
         }
     }
 
-    function _onlyModelOwner(bytes32 modelId) private view returns (Model storage model) {
-        model = _models[modelId];
-        if (model.config.verifier == address(0)) revert InferenceMarketUnknownModel(modelId);
-        if (model.owner != msg.sender) revert InferenceMarketNotModelOwner(modelId, msg.sender);
+    function _onlyModelOwner(bytes32 registrationId) private view returns (Model storage model) {
+        model = _models[registrationId];
+        if (model.config.verifier == address(0)) revert InferenceMarketUnknownModel(registrationId);
+        if (model.owner != msg.sender) revert InferenceMarketNotModelOwner(registrationId, msg.sender);
     }
 
-    function _activeModel(bytes32 modelId) private view returns (Model storage model) {
-        model = _models[modelId];
-        if (model.config.verifier == address(0)) revert InferenceMarketUnknownModel(modelId);
-        if (model.paused) revert InferenceMarketModelPaused(modelId);
+    function _activeModel(bytes32 registrationId) private view returns (Model storage model) {
+        model = _models[registrationId];
+        if (model.config.verifier == address(0)) revert InferenceMarketUnknownModel(registrationId);
+        if (model.paused) revert InferenceMarketModelPaused(registrationId);
     }
 
     function _openRequest(uint256 requestId) private view returns (Request storage request) {
@@ -560,12 +590,12 @@ contract InferenceMarket is ReentrancyGuard {
     function _callConsumer(
         uint256 requestId,
         address consumer,
-        bytes32 modelId,
+        bytes32 registrationId,
         int256[] memory outputs,
         uint8 outputScale
     ) private {
         bytes memory data = abi.encodeCall(
-            IInferenceConsumer.onInferenceResult, (requestId, modelId, outputs, outputScale)
+            IInferenceConsumer.onInferenceResult, (requestId, registrationId, outputs, outputScale)
         );
         // EIP-150 forwards at most 63/64 of the remaining gas: without this check a provider could
         // send just enough gas to settle and starve the callback.

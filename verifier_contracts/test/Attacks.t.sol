@@ -16,7 +16,7 @@ contract AttacksTest is MarketTest {
         super.setUp();
         cnnVerifier = vm.deployCode("CnnVerifier.sol:CnnVerifier");
         vm.prank(modelOwner);
-        market.registerModel(CNN, cnnConfig(cnnVerifier));
+        market.registerModel(CNN_ID, cnnConfig(cnnVerifier));
     }
 
     function cnnCommitment(uint256[] memory instances) internal pure returns (bytes32) {
@@ -93,9 +93,8 @@ contract AttacksTest is MarketTest {
 
     /// @dev A model registered with the MLP layout but another (real) verifier rejects the MLP proof.
     function test_RevertWhen_MlpProofForModelWithAnotherVerifier() public {
-        bytes32 impostor = keccak256("mlp layout, cnn verifier");
         vm.prank(modelOwner);
-        market.registerModel(impostor, mlpConfig(cnnVerifier));
+        bytes32 impostor = market.registerModel(keccak256("mlp layout, cnn verifier"), mlpConfig(cnnVerifier));
         uint256 id = requestAs(requester, impostor, mlpCommitment(MlpFixture.instances()), address(0));
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketProofRejected.selector, id));
         fulfillMlpAs(provider, id);

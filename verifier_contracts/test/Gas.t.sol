@@ -54,7 +54,7 @@ contract GasTest is MarketTest {
     function test_Gas_FulfillCnn() public {
         address cnnVerifier = vm.deployCode("CnnVerifier.sol:CnnVerifier");
         vm.prank(modelOwner);
-        market.registerModel(CNN, cnnConfig(cnnVerifier));
+        market.registerModel(CNN_ID, cnnConfig(cnnVerifier));
         uint256[] memory instances = CnnFixture.instances();
         uint256 id = requestAs(
             requester, CNN, commitmentOf(instances, CnnFixture.INPUT_OFFSET, CnnFixture.INPUT_COUNT), address(0)

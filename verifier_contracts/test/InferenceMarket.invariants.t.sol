@@ -44,13 +44,13 @@ contract MarketHandler is Test {
         address actor = _actor(actorSeed);
         reward = bound(reward, 1, 1 ether);
         ttl = bound(ttl, 1, 2 hours);
-        bytes32 modelId = real ? realModel : mockModel;
+        bytes32 registrationId = real ? realModel : mockModel;
         inputSeed = real ? 0 : bound(inputSeed, 1, 1_000);
         bytes32 commitment = keccak256(abi.encodePacked(_inputs(_instances(inputSeed))));
         // forge-lint: disable-next-line(unsafe-typecast) timestamps fit in 64 bits
         uint64 deadline = uint64(block.timestamp + ttl);
         vm.prank(actor);
-        uint256 id = market.requestInference{value: reward}(modelId, commitment, "", deadline, address(0));
+        uint256 id = market.requestInference{value: reward}(registrationId, commitment, "", deadline, address(0));
         _requestIds.push(id);
         _inputSeed[id] = inputSeed;
     }
@@ -150,8 +150,7 @@ contract InferenceMarketInvariantTest is MarketTest {
     function setUp() public override {
         super.setUp();
         bytes32 mock = keccak256("accept-all mock");
-        registerMock(mock, MockVerifier.Mode.Accept);
-        handler = new MarketHandler(market, MLP, mock);
+        handler = new MarketHandler(market, MLP, registerMock(mock, MockVerifier.Mode.Accept));
     }
 
     /// @dev Read by forge: only the handler is called.

@@ -11,6 +11,11 @@ import {EtherRejecter, MockConsumer, MockVerifier} from "./utils/Mocks.sol";
 contract InferenceMarketTest is MarketTest {
     bytes32 internal constant MOCK = keccak256("mock model");
 
+    /// @dev MOCK's registration id when this test contract registers it.
+    function mockReg() internal view returns (bytes32) {
+        return market.registrationIdOf(address(this), MOCK);
+    }
+
     // ---------------------------------------------------------------- registerModel
 
     function test_RegisterModel() public view {
@@ -24,20 +29,52 @@ contract InferenceMarketTest is MarketTest {
         assertEq(model.config.outputScale, 13);
         assertEq(model.owner, modelOwner);
         assertFalse(model.paused);
+        assertEq(model.modelId, MLP_ID);
+        assertEq(model.registrant, modelOwner);
+        assertEq(MLP, keccak256(abi.encode(modelOwner, MLP_ID)));
     }
 
     function test_RegisterModel_EmitsModelRegistered() public {
         address verifier = address(new MockVerifier(MockVerifier.Mode.Accept));
         vm.expectEmit(address(market));
         emit InferenceMarket.ModelRegistered(
-            MOCK, address(this), verifier, verifier.codehash, MlpFixture.VK_SHA256, MlpFixture.SETTINGS_SHA256
+            mockReg(),
+            MOCK,
+            address(this),
+            verifier,
+            verifier.codehash,
+            MlpFixture.VK_SHA256,
+            MlpFixture.SETTINGS_SHA256
         );
-        market.registerModel(MOCK, mlpConfig(verifier));
+        assertEq(market.registerModel(MOCK, mlpConfig(verifier)), mockReg());
     }
 
     function test_RevertWhen_ModelAlreadyRegistered() public {
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketModelAlreadyRegistered.selector, MLP));
-        market.registerModel(MLP, mlpConfig(mlpVerifier));
+        vm.prank(modelOwner);
+        market.registerModel(MLP_ID, mlpConfig(mlpVerifier));
+    }
+
+    /// @dev Issue 8, registration squatting: another account registering the MLP's id (the genuine
+    ///      verifier and layout, hostile lock terms, then paused) gets a registration of its own; the
+    ///      owner's registration, and the requests made against it, are untouched.
+    function test_RegisterModel_NamespacedByRegistrant() public {
+        InferenceMarket.ModelConfig memory hostile = mlpConfig(mlpVerifier);
+        hostile.minLockStake = 1;
+        hostile.lockDuration = 1 days;
+        vm.prank(copier);
+        bytes32 squatted = market.registerModel(MLP_ID, hostile);
+        assertTrue(squatted != MLP);
+        assertEq(squatted, market.registrationIdOf(copier, MLP_ID));
+        vm.prank(copier);
+        market.setModelPaused(squatted, true);
+
+        assertFalse(market.getModel(MLP).paused);
+        assertEq(market.getModel(MLP).config.lockDuration, LOCK_DURATION);
+        assertEq(market.getModel(squatted).registrant, copier);
+        uint256 id = requestAs(requester, MLP, mlpCommitment(MlpFixture.instances()), address(0));
+        fulfillMlpAs(provider, id);
+        assertTrue(market.getRequest(id).status == InferenceMarket.Status.Fulfilled);
     }
 
     function test_RevertWhen_VerifierHasNoCode() public {
@@ -96,12 +133,12 @@ contract InferenceMarketTest is MarketTest {
         config.minLockStake = 1;
         config.lockDuration = market.MAX_LOCK_DURATION();
         market.registerModel(MOCK, config);
-        assertEq(market.getModel(MOCK).config.lockDuration, 1 days);
-        assertEq(market.getModel(MOCK).config.minLockStake, 1);
+        assertEq(market.getModel(mockReg()).config.lockDuration, 1 days);
+        assertEq(market.getModel(mockReg()).config.minLockStake, 1);
 
         config.lockDuration = market.MIN_LOCK_DURATION();
-        market.registerModel(keccak256("shortest lock"), config);
-        assertEq(market.getModel(keccak256("shortest lock")).config.lockDuration, 60);
+        bytes32 shortest = market.registerModel(keccak256("shortest lock"), config);
+        assertEq(market.getModel(shortest).config.lockDuration, 60);
     }
 
     /// @dev Registration succeeds exactly when the stake is positive and the duration in range.
@@ -202,7 +239,7 @@ contract InferenceMarketTest is MarketTest {
         assertEq(id, 1);
         assertEq(market.nextRequestId(), 2);
         InferenceMarket.Request memory request = market.getRequest(id);
-        assertEq(request.modelId, MLP);
+        assertEq(request.registrationId, MLP);
         assertEq(request.requester, requester);
         assertEq(request.consumer, address(0));
         assertEq(request.deadline, deadline);
@@ -373,9 +410,9 @@ contract InferenceMarketTest is MarketTest {
         elapsed = uint64(bound(elapsed, 0, ttl));
         InferenceMarket.ModelConfig memory config = mlpConfig(address(new MockVerifier(MockVerifier.Mode.Accept)));
         config.lockDuration = lockDuration;
-        market.registerModel(MOCK, config);
+        bytes32 registration = market.registerModel(MOCK, config);
         uint64 deadline = uint64(block.timestamp + ttl);
-        uint256 id = market.requestInference{value: REWARD}(MOCK, bytes32(0), "", deadline, address(0));
+        uint256 id = market.requestInference{value: REWARD}(registration, bytes32(0), "", deadline, address(0));
 
         vm.warp(block.timestamp + elapsed);
         if (block.timestamp + lockDuration > deadline) {
@@ -531,8 +568,8 @@ contract InferenceMarketTest is MarketTest {
     function test_RevertWhen_ProofRejected_ByVerifierAnswer() public {
         for (uint256 m = uint256(MockVerifier.Mode.ReturnFalse); m <= uint256(MockVerifier.Mode.Revert); ++m) {
             bytes32 modelId = keccak256(abi.encode("mock", m));
-            registerMock(modelId, MockVerifier.Mode(m));
-            uint256 id = requestAs(requester, modelId, mlpCommitment(MlpFixture.instances()), address(0));
+            bytes32 registration = registerMock(modelId, MockVerifier.Mode(m));
+            uint256 id = requestAs(requester, registration, mlpCommitment(MlpFixture.instances()), address(0));
             vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketProofRejected.selector, id));
             fulfillMlpAs(provider, id);
         }
@@ -553,7 +590,7 @@ contract InferenceMarketTest is MarketTest {
 
         assertEq(consumer.calls(), 1);
         assertEq(consumer.lastRequestId(), id);
-        assertEq(consumer.lastModelId(), MLP);
+        assertEq(consumer.lastRegistrationId(), MLP);
         assertEq(consumer.lastScale(), MlpFixture.OUTPUT_SCALE);
         assertEq(consumer.lastOutputs(), MlpFixture.outputs());
         assertGe(consumer.gasAtEntry(), market.CALLBACK_GAS_LIMIT() - 5_000, "callback starved");
@@ -614,11 +651,11 @@ contract InferenceMarketTest is MarketTest {
         uint256 p = market.FIELD_MODULUS();
         a = bound(a, 0, p - 1);
         b = bound(b, 0, p - 1);
-        registerMock(MOCK, MockVerifier.Mode.Accept);
+        bytes32 registration = registerMock(MOCK, MockVerifier.Mode.Accept);
         uint256[] memory instances = MlpFixture.instances();
         instances[30] = a;
         instances[31] = b;
-        uint256 id = requestAs(requester, MOCK, mlpCommitment(instances), address(0));
+        uint256 id = requestAs(requester, registration, mlpCommitment(instances), address(0));
         vm.prank(provider);
         market.fulfill(id, "", instances);
 
@@ -816,7 +853,7 @@ contract InferenceMarketTest is MarketTest {
         config.minLockStake = 1;
         config.lockDuration = 1 days;
         market.registerModel(MOCK, config);
-        assertEq(market.layoutHashOf(MOCK), market.layoutHashOf(MLP));
+        assertEq(market.layoutHashOf(mockReg()), market.layoutHashOf(MLP));
     }
 
     function test_RevertWhen_UnknownModel_LayoutHashOf() public {

@@ -9,11 +9,11 @@ import {MockVerifier} from "./utils/Mocks.sol";
 
 /// @notice A clinic whose receive function rejects ether (to test the consumer's forwarding).
 contract ClinicWithoutReceive {
-    function deploy(InferenceMarket market, bytes32 modelId, bytes32 codeHash, bytes32 layoutHash)
+    function deploy(InferenceMarket market, bytes32 registrationId, bytes32 codeHash, bytes32 layoutHash)
         external
         returns (ScreeningConsumer)
     {
-        return new ScreeningConsumer(market, modelId, codeHash, layoutHash, 0);
+        return new ScreeningConsumer(market, registrationId, codeHash, layoutHash, 0);
     }
 
     function request(ScreeningConsumer consumer, bytes32 commitment, uint64 deadline)
@@ -21,7 +21,7 @@ contract ClinicWithoutReceive {
         payable
         returns (uint256)
     {
-        return consumer.requestScreening{value: msg.value}(consumer.modelId(), commitment, "", deadline);
+        return consumer.requestScreening{value: msg.value}(consumer.registrationId(), commitment, "", deadline);
     }
 
     function withdrawRefunds(ScreeningConsumer consumer) external {
@@ -97,8 +97,8 @@ contract ScreeningConsumerTest is MarketTest {
 
     /// @dev Referral happens exactly when malignant - benign >= threshold, for any proven logits.
     function testFuzz_Screening_ReferralRule(int64 malignant, int64 benign, int64 threshold) public {
-        bytes32 mock = keccak256("mock mlp");
-        address verifier = registerMock(mock, MockVerifier.Mode.Accept);
+        bytes32 mock = registerMock(keccak256("mock mlp"), MockVerifier.Mode.Accept);
+        address verifier = market.getModel(mock).config.verifier;
         vm.prank(clinic);
         ScreeningConsumer target = new ScreeningConsumer(market, mock, verifier.codehash, mlpLayoutHash(), threshold);
 
@@ -149,62 +149,96 @@ contract ScreeningConsumerTest is MarketTest {
         consumer.requestScreening{value: REWARD}(other, bytes32(0), "", uint64(block.timestamp + TTL));
     }
 
-    /// @dev Model ids are first-come: an attacker registers the MLP's id with an accept-all verifier
-    ///      before its owner does, and could then settle any request for it with made-up outputs.
-    ///      The consumer pins the verifier's code hash and refuses to request from that model.
+    /// @dev Anyone may register the MLP's id, but only under a registration id of their own: an
+    ///      attacker who registers it with an accept-all verifier can settle requests made against
+    ///      its registration with made-up outputs, yet the honest owner still registers (no
+    ///      first-come squatting), and a consumer pinning the owner's registration never touches
+    ///      the attacker's. Pinning the attacker's registration is refused by the code hash pin.
     function test_RevertWhen_ModelIdSquatted() public {
         InferenceMarket fresh = new InferenceMarket();
         address attacker = makeAddr("attacker");
         address acceptAll = address(new MockVerifier(MockVerifier.Mode.Accept));
         vm.prank(attacker);
-        fresh.registerModel(MLP, mlpConfig(acceptAll));
-        // The honest owner comes second.
-        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketModelAlreadyRegistered.selector, MLP));
+        bytes32 squatted = fresh.registerModel(MLP_ID, mlpConfig(acceptAll));
+        // The honest owner comes second and still gets its own registration.
         vm.prank(modelOwner);
-        fresh.registerModel(MLP, mlpConfig(mlpVerifier));
+        bytes32 genuine = fresh.registerModel(MLP_ID, mlpConfig(mlpVerifier));
+        assertEq(genuine, MLP);
+        assertTrue(squatted != genuine);
 
-        // The squatted id forges results: an accept-all "proof" with malignant outputs settles.
+        // The attacker's registration forges results: an accept-all "proof" with malignant outputs.
         uint256[] memory forged = MlpFixture.instances();
         forged[30] = 100 * 8192;
         forged[31] = 0;
         vm.prank(requester);
         uint256 id = fresh.requestInference{value: REWARD}(
-            MLP, mlpCommitment(forged), "", uint64(block.timestamp + TTL), address(0)
+            squatted, mlpCommitment(forged), "", uint64(block.timestamp + TTL), address(0)
         );
         vm.prank(attacker);
         fresh.fulfill(id, "", forged);
         assertEq(fresh.outputsOf(id)[0], 100 * 8192);
 
-        // A consumer pinning the real verifier's code hash refuses to request from it.
+        // A consumer pinning the attacker's registration by mistake is refused by the code hash pin.
         vm.prank(clinic);
-        ScreeningConsumer pinned = new ScreeningConsumer(fresh, MLP, mlpVerifier.codehash, mlpLayoutHash(), THRESHOLD);
-        vm.expectRevert(abi.encodeWithSelector(ScreeningConsumer.ScreeningConsumerUntrustedModel.selector, MLP));
+        ScreeningConsumer pinned =
+            new ScreeningConsumer(fresh, squatted, mlpVerifier.codehash, mlpLayoutHash(), THRESHOLD);
+        vm.expectRevert(abi.encodeWithSelector(ScreeningConsumer.ScreeningConsumerUntrustedModel.selector, squatted));
         vm.prank(clinic);
         pinned.requestScreening{value: REWARD}(
-            MLP, mlpCommitment(MlpFixture.instances()), "", uint64(block.timestamp + TTL)
+            squatted, mlpCommitment(MlpFixture.instances()), "", uint64(block.timestamp + TTL)
         );
         assertEq(fresh.nextRequestId(), 2);
     }
 
-    /// @dev The squatter registers the MLP's id with the genuine (public) verifier, so the code hash
-    ///      matches, but with a layout that commits only 29 of the 30 inputs: a provider could then
-    ///      choose the last input freely for the same commitment. The consumer pins the layout hash
-    ///      too and refuses to request from that registration.
+    /// @dev Issue 8: a squatter registers the MLP's id with the genuine verifier AND layout (every
+    ///      code hash and layout check passes) but hostile terms (1-wei stake, one-day locks), then
+    ///      pauses it. The consumer pins the owner's registration id, so the squatter's pause and
+    ///      terms cannot reach it: it keeps requesting and acting on proven results.
+    function test_SquatterWithGenuineVerifierAndPauseCannotStallTheConsumer() public {
+        InferenceMarket.ModelConfig memory hostile = mlpConfig(mlpVerifier);
+        hostile.minLockStake = 1;
+        hostile.lockDuration = 1 days;
+        address attacker = makeAddr("attacker");
+        vm.prank(attacker);
+        bytes32 squatted = market.registerModel(MLP_ID, hostile);
+        assertEq(market.getModel(squatted).verifierCodeHash, mlpVerifier.codehash);
+        assertEq(market.layoutHashOf(squatted), mlpLayoutHash());
+        vm.prank(attacker);
+        market.setModelPaused(squatted, true);
+
+        uint256 id = screen(consumer);
+        assertEq(market.getRequest(id).registrationId, MLP);
+        fulfillMlpAs(provider, id);
+        assertTrue(consumer.screened(id));
+
+        // The squatter's registration is not the pinned one: the consumer refuses it outright.
+        vm.expectRevert(abi.encodeWithSelector(ScreeningConsumer.ScreeningConsumerWrongModel.selector, squatted));
+        vm.prank(clinic);
+        consumer.requestScreening{value: REWARD}(squatted, bytes32(0), "", uint64(block.timestamp + TTL));
+    }
+
+    /// @dev A registrant registers the MLP's id with the genuine (public) verifier, so the code
+    ///      hash matches, but with a layout that commits only 29 of the 30 inputs: a provider could
+    ///      then choose the last input freely for the same commitment. A consumer pinning that
+    ///      registration pins the layout hash too and refuses to request from it.
     function test_RevertWhen_ModelIdSquattedWithGenuineVerifierOtherLayout() public {
         InferenceMarket fresh = new InferenceMarket();
         InferenceMarket.ModelConfig memory squatted = mlpConfig(mlpVerifier);
         squatted.inputCount = MlpFixture.INPUT_COUNT - 1;
         vm.prank(makeAddr("attacker"));
-        fresh.registerModel(MLP, squatted);
-        assertEq(fresh.getModel(MLP).verifierCodeHash, mlpVerifier.codehash); // the code hash alone passes
-        assertTrue(fresh.layoutHashOf(MLP) != mlpLayoutHash());
+        bytes32 registration = fresh.registerModel(MLP_ID, squatted);
+        assertEq(fresh.getModel(registration).verifierCodeHash, mlpVerifier.codehash); // the code hash alone passes
+        assertTrue(fresh.layoutHashOf(registration) != mlpLayoutHash());
 
         vm.prank(clinic);
-        ScreeningConsumer pinned = new ScreeningConsumer(fresh, MLP, mlpVerifier.codehash, mlpLayoutHash(), THRESHOLD);
-        vm.expectRevert(abi.encodeWithSelector(ScreeningConsumer.ScreeningConsumerUntrustedModel.selector, MLP));
+        ScreeningConsumer pinned =
+            new ScreeningConsumer(fresh, registration, mlpVerifier.codehash, mlpLayoutHash(), THRESHOLD);
+        vm.expectRevert(
+            abi.encodeWithSelector(ScreeningConsumer.ScreeningConsumerUntrustedModel.selector, registration)
+        );
         vm.prank(clinic);
         pinned.requestScreening{value: REWARD}(
-            MLP, mlpCommitment(MlpFixture.instances()), "", uint64(block.timestamp + TTL)
+            registration, mlpCommitment(MlpFixture.instances()), "", uint64(block.timestamp + TTL)
         );
         assertEq(fresh.nextRequestId(), 1);
     }
@@ -226,8 +260,7 @@ contract ScreeningConsumerTest is MarketTest {
         if (field == 5) config.batchSize += delta;
         if (field == 6) config.inputScale += delta;
         if (field == 7) config.outputScale += delta;
-        bytes32 other = keccak256("squatted mlp");
-        market.registerModel(other, config);
+        bytes32 other = market.registerModel(keccak256("squatted mlp"), config);
         assertTrue(market.layoutHashOf(other) != mlpLayoutHash());
 
         vm.prank(clinic);

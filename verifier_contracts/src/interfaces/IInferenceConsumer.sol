@@ -7,15 +7,18 @@ interface IInferenceConsumer {
     /// @notice Called by the market once a request is settled with a valid proof.
     /// @dev Called with exactly `CALLBACK_GAS_LIMIT` gas, after settlement: a revert is recorded
     ///      (`ConsumerCallbackFailed`) but cannot undo the settlement. Implementations must check
-    ///      both that `msg.sender` is the market AND that `requestId` is a request they made
-    ///      themselves: anyone can open a request naming any contract as its consumer, for any model
-    ///      they registered. Before requesting, they must check the model's registration
-    ///      (`getModel`: verifier code hash, digests) against the model they trust, since model ids
-    ///      are first-come.
+    ///      that `msg.sender` is the market, that `registrationId` is the registration they pin
+    ///      (`registrationIdOf(registrant, modelId)`: the model AND the registrant they trust,
+    ///      checked once against the bundle they trust: `getModel(...).verifierCodeHash`,
+    ///      `layoutHashOf`), AND that the request's requester is one they trust: themselves (a
+    ///      request the contract made, as `ScreeningConsumer` does) or an account they name (its
+    ///      owner, as `MinimalConsumer` does, so that `zkinfer request --consumer` from that
+    ///      account works; read it with `getRequest(requestId).requester`). Anyone can open a
+    ///      request naming any contract as its consumer.
     /// @param requestId The settled request.
-    /// @param modelId The model whose pinned verifier accepted the proof.
+    /// @param registrationId The registration whose pinned verifier accepted the proof.
     /// @param outputs The proven outputs, signed fixed point (value = output / 2**outputScale).
     /// @param outputScale The model's output scale.
-    function onInferenceResult(uint256 requestId, bytes32 modelId, int256[] calldata outputs, uint8 outputScale)
+    function onInferenceResult(uint256 requestId, bytes32 registrationId, int256[] calldata outputs, uint8 outputScale)
         external;
 }

@@ -16,13 +16,18 @@ abstract contract MarketTest is Test {
     uint32 internal constant LOCK_DURATION = 10 minutes;
     uint64 internal constant TTL = 1 hours;
 
-    bytes32 internal constant MLP = MlpFixture.MODEL_ID;
-    bytes32 internal constant CNN = CnnFixture.MODEL_ID;
+    bytes32 internal constant MLP_ID = MlpFixture.MODEL_ID;
+    bytes32 internal constant CNN_ID = CnnFixture.MODEL_ID;
 
     InferenceMarket internal market;
     address internal mlpVerifier;
 
     address internal modelOwner = makeAddr("modelOwner");
+
+    /// @notice The MLP's registration by `modelOwner` (registered in `setUp`).
+    bytes32 internal MLP;
+    /// @notice The CNN's registration id for `modelOwner` (registered by the suites that use it).
+    bytes32 internal CNN;
     address internal requester = makeAddr("requester");
     address internal provider = makeAddr("provider");
     address internal copier = makeAddr("copier");
@@ -33,7 +38,8 @@ abstract contract MarketTest is Test {
         // deployCode keeps the 13 KB verifiers out of the test contracts' own bytecode.
         mlpVerifier = vm.deployCode("MlpVerifier.sol:MlpVerifier");
         vm.prank(modelOwner);
-        market.registerModel(MLP, mlpConfig(mlpVerifier));
+        MLP = market.registerModel(MLP_ID, mlpConfig(mlpVerifier));
+        CNN = market.registrationIdOf(modelOwner, CNN_ID);
         vm.deal(requester, 100 ether);
         vm.deal(provider, 100 ether);
         vm.deal(copier, 100 ether);
@@ -97,11 +103,12 @@ abstract contract MarketTest is Test {
         return layoutHashOf(mlpConfig(address(0)));
     }
 
-    /// @notice Registers a model with the MLP layout whose verifier always returns `mode`'s answer.
-    function registerMock(bytes32 modelId, MockVerifier.Mode mode) internal returns (address verifier) {
-        verifier = address(new MockVerifier(mode));
+    /// @notice Registers (as `modelOwner`) a model with the MLP layout whose verifier always
+    ///         returns `mode`'s answer; returns the registration id.
+    function registerMock(bytes32 modelId, MockVerifier.Mode mode) internal returns (bytes32 registrationId) {
+        address verifier = address(new MockVerifier(mode));
         vm.prank(modelOwner);
-        market.registerModel(modelId, mlpConfig(verifier));
+        registrationId = market.registerModel(modelId, mlpConfig(verifier));
     }
 
     // ---- instances and commitments
@@ -120,13 +127,13 @@ abstract contract MarketTest is Test {
 
     // ---- actions
 
-    function requestAs(address who, bytes32 modelId, bytes32 commitment, address consumer)
+    function requestAs(address who, bytes32 registrationId, bytes32 commitment, address consumer)
         internal
         returns (uint256 requestId)
     {
         vm.prank(who);
         requestId = market.requestInference{value: REWARD}(
-            modelId, commitment, "input.json", uint64(block.timestamp + TTL), consumer
+            registrationId, commitment, "input.json", uint64(block.timestamp + TTL), consumer
         );
     }
 

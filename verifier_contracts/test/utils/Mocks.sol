@@ -54,7 +54,7 @@ contract MockConsumer is IInferenceConsumer {
     Mode public immutable mode;
     uint256 public calls;
     uint256 public lastRequestId;
-    bytes32 public lastModelId;
+    bytes32 public lastRegistrationId;
     uint8 public lastScale;
     uint256 public gasAtEntry;
     int256[] internal _lastOutputs;
@@ -63,7 +63,7 @@ contract MockConsumer is IInferenceConsumer {
         mode = mode_;
     }
 
-    function onInferenceResult(uint256 requestId, bytes32 modelId, int256[] calldata outputs, uint8 outputScale)
+    function onInferenceResult(uint256 requestId, bytes32 registrationId, int256[] calldata outputs, uint8 outputScale)
         external
     {
         uint256 gasLeft = gasleft();
@@ -80,7 +80,7 @@ contract MockConsumer is IInferenceConsumer {
         gasAtEntry = gasLeft;
         calls += 1;
         lastRequestId = requestId;
-        lastModelId = modelId;
+        lastRegistrationId = registrationId;
         lastScale = outputScale;
         _lastOutputs = outputs;
     }
@@ -101,8 +101,8 @@ contract ReentrantWithdrawer {
         swallowReentryFailure = swallowReentryFailure_;
     }
 
-    function request(bytes32 modelId, bytes32 commitment, uint64 deadline) external payable returns (uint256) {
-        return market.requestInference{value: msg.value}(modelId, commitment, "", deadline, address(0));
+    function request(bytes32 registrationId, bytes32 commitment, uint64 deadline) external payable returns (uint256) {
+        return market.requestInference{value: msg.value}(registrationId, commitment, "", deadline, address(0));
     }
 
     function refund(uint256 requestId) external {
@@ -125,12 +125,12 @@ contract ReentrantWithdrawer {
 
 /// @notice Rejects every ether transfer.
 contract EtherRejecter {
-    function request(InferenceMarket market, bytes32 modelId, bytes32 commitment, uint64 deadline)
+    function request(InferenceMarket market, bytes32 registrationId, bytes32 commitment, uint64 deadline)
         external
         payable
         returns (uint256)
     {
-        return market.requestInference{value: msg.value}(modelId, commitment, "", deadline, address(0));
+        return market.requestInference{value: msg.value}(registrationId, commitment, "", deadline, address(0));
     }
 
     function withdrawFrom(InferenceMarket market) external {
