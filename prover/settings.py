@@ -50,6 +50,12 @@ class Settings(BaseSettings):
         default=None, description="Standard Webhooks signing secret (whsec_ + base64)"
     )
     dev: bool = Field(default=False, description="development mode: built-in keys, dev SRS")
+    dev_srs: bool = Field(
+        default=False, description="compile models with a generated, UNSAFE development SRS"
+    )
+    reference_models: bool = Field(
+        default=True, description="register and compile the models/ folder's models at start"
+    )
     lease_ttl_s: float = Field(default=60.0, gt=0, le=3600)
     max_attempts: int = Field(default=3, ge=1, le=100)
     quarantine_after: int = Field(default=3, ge=1, description="rejected proofs per provider")
