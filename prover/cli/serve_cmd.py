@@ -68,7 +68,14 @@ def serve_cmd(
                 asyncio.run(runner.register_reference_models(settings, url, models))
         child = None if no_queue_worker else runner.spawn_queue_worker(settings, url)
         if as_json:
-            json_line({"ok": True, "url": f"http://{host}:{port}", "migrations": applied})
+            json_line(
+                {
+                    "ok": True,
+                    "url": f"http://{host}:{port}",
+                    "migrations": applied,
+                    "queue_worker_pid": None if child is None else child.pid,
+                }
+            )
         else:
             stderr_console().print(f"zkinfer service on http://{host}:{port}")
         try:
