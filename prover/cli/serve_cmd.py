@@ -44,7 +44,7 @@ def serve_cmd(
     from pydantic import ValidationError
 
     from prover.service import runner
-    from prover.settings import Settings
+    from prover.settings import DEV_CLIENT_KEY, DEV_PROVIDER_KEY, Settings
 
     with run_command(as_json):
         overrides = {k: True for k, v in (("dev", dev), ("dev_srs", dev_srs)) if v}
@@ -78,6 +78,19 @@ def serve_cmd(
             )
         else:
             stderr_console().print(f"zkinfer service on http://{host}:{port}")
+        if settings.dev:  # name only the built-in keys, never configured ones
+            builtin = [
+                f"{kind} key {key}"
+                for kind, key, configured in (
+                    ("client", DEV_CLIENT_KEY, settings.api_keys),
+                    ("provider", DEV_PROVIDER_KEY, settings.provider_keys),
+                )
+                if not configured
+            ]
+            stderr_console().print(
+                "[bold red]development mode[/bold red]: http and private webhook URLs allowed"
+                + "".join(f"; {b}" for b in builtin)
+            )
         try:
             runner.run_api(settings, url, host=host, port=port)
         finally:

@@ -409,20 +409,29 @@ class Store:
         valid: bool,
         reason: str,
         outputs: list[list[float]] | None,
+        proof: dict[str, Any] | None,
         calldata: str | None,
         max_attempts: int,
     ) -> Row | None:
-        """Record the service's verdict on a submitted proof; None if it was decided already."""
+        """Record the service's verdict on a submitted proof; None if it was decided already.
+
+        A rejected proof counts against its provider even when the request was canceled while
+        it was being verified; an accepted one stores ``proof`` (the canonical document)."""
         async with self.pool.connection() as conn, conn.transaction():
             sub = await self.submission(lease_id)
             row = await self._lock(conn, sub["inference_id"])
             cur = await conn.execute(
-                "SELECT outcome, provider, proof FROM attempts WHERE lease_id = %s FOR UPDATE",
+                "SELECT outcome, provider, prove_s FROM attempts WHERE lease_id = %s FOR UPDATE",
                 (lease_id,),
             )
             attempt = await cur.fetchone()
             if attempt is None or attempt["outcome"] != "submitted":
                 return None
+            if not valid:
+                await conn.execute(
+                    "UPDATE providers SET rejected = rejected + 1 WHERE id = %s",
+                    (attempt["provider"],),
+                )
             if row["status"] != Status.VERIFYING or row["lease_id"] != lease_id:
                 # canceled while verifying: the verdict is recorded, nothing is accepted
                 await _close_attempt(
@@ -441,23 +450,20 @@ class Store:
                 )
                 await conn.execute(
                     "UPDATE inferences SET outputs = %s, proof = %s, calldata = %s,"
-                    " provider = %s, accepted_lease = %s WHERE id = %s",
+                    " provider = %s, accepted_lease = %s, prove_s = %s WHERE id = %s",
                     (
                         Jsonb(outputs),
-                        Jsonb(attempt["proof"]),
+                        Jsonb(proof),
                         calldata,
                         attempt["provider"],
                         lease_id,
+                        attempt["prove_s"],
                         row["id"],
                     ),
                 )
             else:
                 new = lm.reject(_machine(row), reason, max_attempts=max_attempts)
                 await _close_attempt(conn, lease_id, "rejected", reason)
-                await conn.execute(
-                    "UPDATE providers SET rejected = rejected + 1 WHERE id = %s",
-                    (attempt["provider"],),
-                )
             new = lm.Request(new.status, new.attempts, new.deadline, None, new.reason)
             return await _write(conn, row["id"], new)
 

@@ -96,6 +96,10 @@ def test_an_honest_proof_is_verified_and_accepted_with_outputs_and_calldata(
         for a, b in zip(done["outputs"][0], expected[0], strict=True)
     )
     assert done["proof"]["proof"] == _proof(mlp)["proof"]
+    assert "zkinfer" not in done["proof"]  # the provider's unverified claims are not passed on
+    assert done["timings"]["prove_s"] == 1.5
+    check = {"model_id": model_id, "proof": done["proof"], "input": sample(mlp)}
+    assert api.post("/v1/verify", json=check, headers=auth(CLIENT_A)).json()["valid"] is True
     import ezkl  # the calldata must be exactly what ezkl encodes for the verifier contract
 
     ours = bytes.fromhex(done["calldata"].removeprefix("0x"))
