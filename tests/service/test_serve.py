@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,10 +17,18 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from prover.service.runner import register_reference_models
 from prover.service.webhooks import WebhookUrlError, check_webhook_url
 from prover.settings import DEV_CLIENT_KEY, Settings
 from tests.helpers import REPO
-from tests.helpers.service import CLIENT_A, PROVIDER, SERVICE_ENV, auth
+from tests.helpers.service import (
+    CLIENT_A,
+    PROVIDER,
+    SERVICE_ENV,
+    auth,
+    count_rows,
+    temporary_database,
+)
 
 KEYLESS = {
     k: v for k, v in os.environ.items() if not k.startswith("ZKINFER_") or k == "ZKINFER_HOME"
@@ -135,3 +145,23 @@ def test_serve_runs_migrations_the_api_and_a_queue_worker_and_stops_on_sigterm(
     assert code == 0, (tmp_path / "serve.log").read_text()[-2000:]
     with pytest.raises(ProcessLookupError):  # the queue worker was stopped and reaped too
         os.kill(started["queue_worker_pid"], 0)
+
+
+@pytest.mark.postgres
+def test_reference_models_are_registered_compiling_and_queued_once(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(REPO / "models" / "breast_cancer_mlp", models / "breast_cancer_mlp")
+    (models / "not_a_model").mkdir()
+    settings = Settings(dev=True, home=tmp_path / "home")
+    with temporary_database() as url:  # no queue worker here: the job stays queued
+        assert asyncio.run(register_reference_models(settings, url, models)) == [
+            "breast_cancer_mlp"
+        ]
+        assert asyncio.run(register_reference_models(settings, url, models)) == []
+        assert count_rows(url, "SELECT count(*) FROM models WHERE status = 'compiling'") == 1
+        jobs = count_rows(
+            url,
+            "SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'zkinfer:compile_model'"
+            " AND args->>'model_id' = 'breast_cancer_mlp'",
+        )
+        assert jobs == 1
