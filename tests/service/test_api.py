@@ -18,9 +18,10 @@ from typing import Any, ClassVar
 import pytest
 from fastapi.testclient import TestClient
 
+from prover.service.app import create_app
 from prover.service.store import Store
 from prover.service.webhooks import sign
-from prover.settings import key_id
+from prover.settings import Settings, key_id
 from tests.conftest import Compiled
 from tests.helpers.service import (
     CLIENT_A,
@@ -486,3 +487,22 @@ def test_health_readiness_metrics_and_stable_operation_ids(api: TestClient) -> N
         "getBundle",
         "getBundleFile",
     } <= ids
+
+
+def test_a_submission_answers_202_while_the_verdict_is_pending(
+    api: TestClient, mlp: Compiled, pg_url: str
+) -> None:
+    settings: Settings = api.app.state.settings  # type: ignore[attr-defined]
+    impatient = settings.model_copy(update={"submit_wait_s": 0.0})
+    model_id = register(api, mlp)
+    inference_id = _request(api, model_id, sample(mlp))
+    with TestClient(create_app(impatient, Store(pg_url))) as other:  # a second API process
+        lease = _claim(other, model_id)
+        r = _submit(other, lease, _proof(mlp))
+        assert r.status_code == 202 and r.json() == {"accepted": None, "reason": None}
+        assert _submit(other, lease, _proof(mlp)).status_code == 409  # the lease is closed
+    give_up = datetime.now(UTC) + timedelta(seconds=60)
+    while (status := _status(api, inference_id)["status"]) == "verifying":
+        assert datetime.now(UTC) < give_up
+        threading.Event().wait(0.2)
+    assert status == "done"

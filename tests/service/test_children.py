@@ -13,6 +13,8 @@ from prover.service.verifier import verify_in_subprocess
 from tests.conftest import Compiled
 from tests.helpers import model_files
 
+pytestmark = pytest.mark.slow
+
 
 def _running(marker: str) -> list[int]:
     """Processes whose command line mentions ``marker``."""
