@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from prover.service.app import create_app
 from prover.service.store import Store
+from prover.service.tasks import Queue, reap_once
 from prover.service.webhooks import sign
 from prover.settings import Settings, key_id
 from tests.conftest import Compiled
@@ -501,6 +502,38 @@ def test_a_submission_answers_202_while_the_verdict_is_pending(
         r = _submit(other, lease, _proof(mlp))
         assert r.status_code == 202 and r.json() == {"accepted": None, "reason": None}
         assert _submit(other, lease, _proof(mlp)).status_code == 409  # the lease is closed
+    give_up = datetime.now(UTC) + timedelta(seconds=60)
+    while (status := _status(api, inference_id)["status"]) == "verifying":
+        assert datetime.now(UTC) < give_up
+        threading.Event().wait(0.2)
+    assert status == "done"
+
+
+def test_a_submission_whose_verify_job_was_lost_is_verified_after_the_reaper_runs(
+    api: TestClient, mlp: Compiled
+) -> None:
+    """An API process that died between recording a proof and queueing its check loses nothing."""
+    model_id = register(api, mlp)
+    inference_id = _request(api, model_id, sample(mlp))
+    lease = _claim(api, model_id)
+    store: Store = api.app.state.store  # type: ignore[attr-defined]
+    assert api.portal is not None
+    api.portal.call(  # the proof is recorded, but no verify job is queued
+        functools.partial(
+            store.submit,
+            key_id(PROVIDER),
+            lease["lease_id"],
+            lease["token"],
+            proof=_proof(mlp),
+            prove_s=None,
+            now=datetime.now(UTC),
+        )
+    )
+    threading.Event().wait(0.1)
+    settings: Settings = api.app.state.settings  # type: ignore[attr-defined]
+    quick = settings.model_copy(update={"verify_timeout_s": 0.01})
+    queue: Queue = api.app.state.queue  # type: ignore[attr-defined]
+    api.portal.call(reap_once, store, quick, queue)
     give_up = datetime.now(UTC) + timedelta(seconds=60)
     while (status := _status(api, inference_id)["status"]) == "verifying":
         assert datetime.now(UTC) < give_up
