@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from prover import __version__
-from prover.cli import chain_cmds
+from prover.cli import chain_cmds, serve_cmd
 from prover.cli.output import (
     JsonOpt,
     command_progress,
@@ -392,6 +392,7 @@ def _print_chain_demo(c: Console, chain: dict[str, Any]) -> None:
 
 
 chain_cmds.register(app)
+app.command("serve")(serve_cmd.serve_cmd)
 
 
 def run() -> None:
