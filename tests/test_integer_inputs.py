@@ -111,6 +111,18 @@ def test_non_integer_value_for_an_integer_input_is_refused_by_name(
     assert not out.exists()
 
 
+@pytest.mark.parametrize("token", [VOCAB + 2, -1])
+def test_token_id_outside_the_table_is_an_input_error(
+    public: b.Bundle, tmp_path: Path, token: int
+) -> None:
+    # inside the calibrated range (0..9 widened by its span), outside the embedding table
+    request = write_json(tmp_path / "in.json", {"input_data": [X, [token, 3]]})
+    result = zkinfer("prove", public.root, "--input", request, "--out", tmp_path / "p.json")
+    assert result.code == 2, result.stderr
+    assert "integer input(s) 'ids' used as indices" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_compile_refuses_a_fractional_token_id_in_the_sample(
     files: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:

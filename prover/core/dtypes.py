@@ -12,12 +12,13 @@ from typing import Literal
 
 import numpy as np
 
-from prover.errors import InputError
+from prover.errors import CircuitError, InputError, ZkinferError
 
 __all__ = [
     "MAX_EXACT_INTEGER",
     "Kind",
     "check_kinds",
+    "explain_witness_failure",
     "kind_of_ezkl_type",
     "kind_of_onnx_type",
     "numpy_dtype_of_ort_type",
@@ -84,3 +85,23 @@ def check_kinds(values: list[list[float]], kinds: list[Kind], names: list[str], 
                     f"{where}: input {name!r} value {j} = {v:g} is beyond +-2^53, where integers "
                     "are no longer exact; such values cannot be proven faithfully"
                 )
+
+
+def explain_witness_failure(
+    error: CircuitError, kinds: list[Kind], names: list[str]
+) -> ZkinferError:
+    """What to report when ezkl cannot build a witness for a checked input.
+
+    On a compiled model, that happens when an integer input indexes past a table (a token id
+    beyond the vocabulary, or a negative one, which ONNX allows and ezkl does not): ezkl panics
+    without naming the input. Such a failure is the input's, so it is reported as one.
+    """
+    integer = [n for n, k in zip(names, kinds, strict=True) if k != "float"]
+    if not integer:
+        return error
+    listed = ", ".join(repr(n) for n in integer)
+    return InputError(
+        f"ezkl cannot evaluate the model on this input ({error}); integer input(s) {listed} "
+        "used as indices (token ids, class indices) must lie in 0 .. size-1 of the table they "
+        "index: ezkl takes no negative indices"
+    )
