@@ -9,12 +9,14 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from onnx import TensorProto, helper
 
 from prover import prove, verify
 from prover.core import bundle as b
 from prover.core.onnx_convert import ORT_MIN_OPSET, reference_model, reference_plan
 from prover.core.onnx_model import run_onnxruntime
 from prover.core.witness import FIDELITY_TOLERANCE
+from prover.errors import ModelError
 from tests.helpers import write_json, zkinfer
 from tests.helpers.onnx_models import old_exporter_model
 
@@ -73,3 +75,15 @@ def test_old_exporter_model_compiles_proves_and_verifies(old_model: Path, tmp_pa
     assert proved.max_abs_diff <= FIDELITY_TOLERANCE * biggest
     verdict = verify(tmp_path / "proof.json", tmp_path / "bundle")
     assert verdict.valid and verdict.outputs == proved.outputs
+
+
+def test_a_model_the_converter_cannot_bring_forward_is_a_model_error() -> None:
+    # Upsample had no standard version before opset 7: there is nothing to convert it from
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 2, 2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 4, 4])
+    node = helper.make_node("Upsample", ["x"], ["y"], scales=[1.0, 1.0, 2.0, 2.0])
+    model = helper.make_model(
+        helper.make_graph([node], "g", [x], [y]), opset_imports=[helper.make_opsetid("", 6)]
+    )
+    with pytest.raises(ModelError, match=r"opset 6, older than ONNX Runtime implements .* again"):
+        reference_model(model.SerializeToString())
