@@ -88,15 +88,19 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="zkinfer-conformance-") as tmp:
         work = args.workdir or Path(tmp)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
+        load = os.getloadavg()[0]
         supported = _supported_rows(work)
         unsupported = _unsupported_rows(work)
-        took = time.perf_counter() - started
+        took, cpu = time.perf_counter() - started, time.process_time() - cpu
+        load = max(load, os.getloadavg()[0])
+    # times on a shared machine are only comparable with the load they were taken under
     context = (
         f"Measured {time.strftime('%Y-%m-%d', time.gmtime())} on {os.cpu_count()} cores "
-        f"{platform.machine()}, ezkl {EZKL_VERSION}, dev SRS, one run each ({took:.0f} s in "
-        f"all); tolerance = {ABS_TOLERANCE} + {REL_TOLERANCE} x max |ONNX Runtime output|; "
-        "prove = `prove`'s proving step on the case's second input."
+        f"{platform.machine()} (load average up to {load:.1f}), ezkl {EZKL_VERSION}, dev SRS, "
+        f"one run each ({took:.0f} s wall, {cpu:.0f} s CPU in all); tolerance = "
+        f"{ABS_TOLERANCE} + {REL_TOLERANCE} x max |ONNX Runtime output|; prove = `prove`'s "
+        "proving step on the case's second input."
     )
     block = "\n".join([_START, context, "", *supported, "", *unsupported, _END])
     text = args.out.read_text() if args.out.is_file() else f"# Models\n\n{_START}\n{_END}\n"
