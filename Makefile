@@ -8,7 +8,7 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := verifier_contracts/node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint typecheck contracts pytest bench clean
+.PHONY: install demo test lint typecheck contracts pytest bench conformance clean
 
 install: $(PY_STAMP) $(NPM_STAMP)
 
@@ -53,6 +53,10 @@ test: lint typecheck contracts pytest
 
 bench: install
 	$(VENV)/bin/zkinfer bench
+
+# Rewrites the conformance table in docs/models.md (the cases tests/test_conformance.py runs).
+conformance: install
+	$(PY) scripts/conformance_table.py
 
 clean:
 	rm -rf .zkinfer .pytest_cache .mypy_cache .ruff_cache

@@ -20,8 +20,10 @@ from typing import Any
 
 from prover.core import bundle as b
 from prover.core import ezkl_backend
+from prover.core.dtypes import check_kinds, kind_of_onnx_type
 from prover.core.inputs import InputRange, load_inputs, validate_inputs
 from prover.core.manifest import model_id_for
+from prover.core.onnx_convert import reference_plan
 from prover.core.onnx_model import OnnxInfo, inspect_onnx
 from prover.core.progress import Progress, StepTimer
 from prover.core.solidity import EIP170_LIMIT, compile_solidity
@@ -220,6 +222,10 @@ def compile_model(
             load_inputs(Path(calibration), len(info.inputs)) if calibration else sample_values
         )
         validate_inputs(calib_values, shapes, None, str(calibration or sample), samples=0)
+        kinds = [kind_of_onnx_type(s.elem_type) for s in info.inputs]
+        names = [s.name for s in info.inputs]
+        check_kinds(sample_values, kinds, names, str(sample))
+        check_kinds(calib_values, kinds, names, str(calibration or sample))
         calibration_sha = b.sha256_bytes(b.canonical_json(calib_values))
         model_id = model_id_for(b.sha256_bytes(info.data), options.run_args_json(), calibration_sha)
 
@@ -341,6 +347,7 @@ def _build(
             "sha256": b.sha256_bytes(info.data),
             "opset": info.opset,
             "ops": list(info.op_types),
+            "onnxruntime": reference_plan(info.opset).to_json(),
         },
         "inputs": [
             {"name": s.name, "shape": list(shape), "range": r.to_json()}

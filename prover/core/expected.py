@@ -6,6 +6,7 @@ from pathlib import Path
 
 from prover.core import bundle as b
 from prover.core import ezkl_backend
+from prover.core.dtypes import check_kinds, kind_of_ezkl_type
 from prover.core.inputs import InputRange, load_inputs, validate_inputs
 
 __all__ = ["expected_input_instances", "input_felts", "load_bundle_inputs"]
@@ -20,6 +21,8 @@ def load_bundle_inputs(
     values = load_inputs(Path(input_path), len(inputs), shapes)
     ranges = None if allow_out_of_range else [InputRange.from_json(i["range"]) for i in inputs]
     validate_inputs(values, shapes, ranges, str(input_path))
+    kinds = [kind_of_ezkl_type(t) for t in bundle.manifest["circuit"]["input_types"]]
+    check_kinds(values, kinds, [i["name"] for i in inputs], str(input_path))
     return values
 
 

@@ -47,7 +47,7 @@ __all__ = [
 EZKL_VERSION: str = getattr(ezkl, "__version__", "unknown")
 _FD_LOCK = threading.Lock()
 # ezkl names operators by tract's internal names; map the ones whose ONNX name differs.
-_TRACT_TO_ONNX = {"Rem": "Mod", "Scan": "Loop/Scan", "NonZero": "NonZero"}
+_TRACT_TO_ONNX = {"Rem": "Mod", "Scan": "Loop/Scan", "NonZero": "NonZero", "Lrn": "LRN"}
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,10 @@ def _call(what: str, fn: Callable[..., Any], **kwargs: Any) -> tuple[Any, str]:
 
 
 def _unsupported_ops(log: str) -> list[str]:
-    return sorted(set(re.findall(r"Unknown op: ([A-Za-z0-9_]+)", log)))
+    # tract says "Unknown op: Rem" for ops it parses but cannot run, and
+    # "Unimplemented(Gelu)" for ONNX ops it has no translation for (Gelu, LpNormalization)
+    found = re.findall(r"Unknown op: ([A-Za-z0-9_]+)|Unimplemented\(([A-Za-z0-9_]+)\)", log)
+    return sorted({a or b for a, b in found})
 
 
 def gen_settings(model: Path, settings: Path, run_args: RunArgs) -> str:
@@ -164,12 +167,20 @@ def gen_settings(model: Path, settings: Path, run_args: RunArgs) -> str:
             py_run_args=run_args.to_py(),
         )
     except CircuitError as exc:
-        ops = _unsupported_ops(exc.log)
+        ops = _unsupported_ops(f"{exc.log}\n{exc}")
         if ops:
             named = ", ".join(f"{op} (ONNX {_TRACT_TO_ONNX.get(op, op)})" for op in ops)
             raise ModelError(
                 f"{model}: ezkl cannot compile the operator(s) {named}; replace them in the model "
                 "(see ezkl's list of supported ONNX operators) and export again"
+            ) from None
+        # tract does not assume ONNX's attribute defaults (a Conv without strides)
+        missing = re.search(r"missing required params: ([A-Za-z0-9_]+)", str(exc))
+        if missing:
+            raise ModelError(
+                f"{model}: ezkl needs the attribute {missing.group(1)!r} written out on a node "
+                "that leaves it to ONNX's default; export the model with explicit attributes "
+                "(e.g. strides=[1, 1] on Conv and AveragePool)"
             ) from None
         raise
     return log

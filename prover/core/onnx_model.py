@@ -152,16 +152,27 @@ def inspect_onnx(path: Path, *, max_bytes: int = MAX_ONNX_BYTES) -> OnnxInfo:
 def run_onnxruntime(
     model_path: Path, arrays: list[np.ndarray], input_names: list[str]
 ) -> list[np.ndarray]:
-    """Run the model in ONNX Runtime (single thread, CPU) and return every output as float64."""
+    """Run the model in ONNX Runtime (single thread, CPU) and return every output as float64.
+
+    Each input is fed with the element type the model declares (``int64`` token ids stay
+    integers); a model older than ONNX Runtime implements runs as a converted copy
+    (:func:`~prover.core.onnx_convert.reference_model`).
+    """
     import onnxruntime as ort
 
+    from prover.core.dtypes import numpy_dtype_of_ort_type
+    from prover.core.onnx_convert import reference_model
+
+    data, _ = reference_model(Path(model_path).read_bytes())
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.log_severity_level = 3
     try:
-        session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
+        declared = {i.name: numpy_dtype_of_ort_type(i.type) for i in session.get_inputs()}
         feeds = {
-            name: arr.astype(np.float32) for name, arr in zip(input_names, arrays, strict=True)
+            name: arr.astype(declared.get(name, np.float32))
+            for name, arr in zip(input_names, arrays, strict=True)
         }
         outs = session.run(None, feeds)
     except Exception as exc:  # onnxruntime raises its own untyped errors

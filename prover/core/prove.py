@@ -12,6 +12,7 @@ from typing import Any
 
 from prover.core import bundle as b
 from prover.core import ezkl_backend
+from prover.core.dtypes import explain_witness_failure, kind_of_ezkl_type
 from prover.core.expected import expected_input_instances, load_bundle_inputs
 from prover.core.progress import Progress, StepTimer
 from prover.core.witness import (
@@ -93,13 +94,19 @@ def prove(
         data = tmp / "input.json"
         data.write_text(json.dumps({"input_data": values}))
         with timer.step("witness"):
-            witness = ezkl_backend.gen_witness(
-                data,
-                bundle.path(b.COMPILED),
-                tmp / "witness.json",
-                bundle.path(b.VK),
-                bundle.path(b.SRS),
-            )
+            try:
+                witness = ezkl_backend.gen_witness(
+                    data,
+                    bundle.path(b.COMPILED),
+                    tmp / "witness.json",
+                    bundle.path(b.VK),
+                    bundle.path(b.SRS),
+                )
+            except CircuitError as exc:
+                kinds = [kind_of_ezkl_type(t) for t in m["circuit"]["input_types"]]
+                raise explain_witness_failure(
+                    exc, kinds, [i["name"] for i in m["inputs"]]
+                ) from None
             settings = json.loads(bundle.path(b.SETTINGS).read_text())
             fidelity = check_against_onnxruntime(
                 bundle.path(b.ONNX),

@@ -125,8 +125,9 @@ def check_against_onnxruntime(
     settings: dict[str, Any],
 ) -> dict[str, Any]:
     """Run the same input through ONNX Runtime and compare with the witness outputs."""
+    # float64 holds every integer input exactly; run_onnxruntime casts to the declared types
     arrays = [
-        np.asarray(v, dtype=np.float32).reshape(s) for v, s in zip(values, shapes, strict=True)
+        np.asarray(v, dtype=np.float64).reshape(s) for v, s in zip(values, shapes, strict=True)
     ]
     reference = run_onnxruntime(onnx_path, arrays, input_names)
     circuit = [
