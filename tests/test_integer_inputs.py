@@ -162,6 +162,7 @@ def test_on_chain_input_data_round_trips_and_matches_the_proof_commitment(
     assert expected_input_instances(bundle, decoded) == expected_input_instances(bundle, values)
     request = OnChainRequest(
         request_id=1,
+        registration_id="22" * 32,
         model_id=bundle.model_id,
         requester="0x" + "11" * 20,
         consumer="0x" + "00" * 20,
