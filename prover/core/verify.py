@@ -13,7 +13,13 @@ from prover.core import bundle as b
 from prover.core import ezkl_backend
 from prover.core.expected import expected_input_instances, load_bundle_inputs
 from prover.core.progress import Progress, StepTimer
-from prover.core.proofs import MalformedProof, ParsedProof, parse_proof, read_proof_file
+from prover.core.proofs import (
+    MalformedProof,
+    ParsedProof,
+    claims_problem,
+    parse_proof,
+    read_proof_file,
+)
 from prover.core.srs import DEV_UNSAFE
 from prover.core.witness import decode_inputs, decode_outputs, hashed_part, instance_part
 from prover.errors import ArtifactError
@@ -185,6 +191,21 @@ def verify_proof(
             f"the proof says it is for model {str(claimed)[:16]}..., not this bundle's "
             f"model {bundle.model_id[:16]}..."
         )
+    outputs = decode_outputs(parsed.instances, m)
+    input_hash = hashed_part(parsed.instances, m, "input")
+    output_hash = hashed_part(parsed.instances, m, "output")
+    problem = claims_problem(
+        parsed.claims,
+        {
+            "model_id": bundle.model_id,
+            "outputs": outputs,
+            "input_hash": input_hash,
+            "output_hash": output_hash,
+            "srs_provenance": bundle.srs_provenance,
+        },
+    )
+    if problem:
+        return invalid(f"inconsistent proof document: {problem}")
     if expected_input is not None and (
         instance_part(parsed.instances, m, "input") != expected_input.instances()
     ):
@@ -198,10 +219,10 @@ def verify_proof(
         valid=True,
         proof_path=proof_path,
         model_id=bundle.model_id,
-        outputs=decode_outputs(parsed.instances, m),
+        outputs=outputs,
         inputs=decode_inputs(parsed.instances, m),
-        input_hash=hashed_part(parsed.instances, m, "input"),
-        output_hash=hashed_part(parsed.instances, m, "output"),
+        input_hash=input_hash,
+        output_hash=output_hash,
         srs_provenance=bundle.srs_provenance,
         warnings=warnings,
         timings=timer.timings,
