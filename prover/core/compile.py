@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from prover.core import bundle as b
-from prover.core import ezkl_backend
+from prover.core import ezkl_backend, isolation
 from prover.core.inputs import InputRange, load_inputs, validate_inputs
 from prover.core.manifest import model_id_for
+from prover.core.onnx_limits import check_tensor_sizes
 from prover.core.onnx_model import OnnxInfo, inspect_onnx
 from prover.core.progress import Progress, StepTimer
 from prover.core.solidity import EIP170_LIMIT, compile_solidity
@@ -214,6 +215,9 @@ def compile_model(
             )
         variables = _variables(info, options.batch_size)
         shapes = [s.resolved(dict(variables)) for s in info.inputs]
+        check_tensor_sizes(
+            info, {s.name: shape for s, shape in zip(info.inputs, shapes, strict=True)}
+        )
         sample_values = load_inputs(Path(sample), len(info.inputs), shapes)
         validate_inputs(sample_values, shapes, None, str(sample))
         calib_values = (
@@ -233,9 +237,10 @@ def compile_model(
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        manifest = _build(
-            work, info, variables, shapes, sample_values, calib_values, options, timer
-        )
+        with isolation.isolated():  # one child process runs every ezkl step of this compile
+            manifest = _build(
+                work, info, variables, shapes, sample_values, calib_values, options, timer
+            )
         manifest.update(model_id=model_id, calibration_sha256=calibration_sha)
         manifest["timings"] = {**timer.timings, "total": round(time.perf_counter() - started, 3)}
         manifest["files"] = {name: sha256_file(work / name) for name in b.FILES}
