@@ -37,9 +37,10 @@ SOLIDITY = "Verifier.sol"
 VERIFIER_JSON = "verifier.json"
 MANIFEST = "manifest.json"
 FILES = (ONNX, SETTINGS, COMPILED, VK, PK, SRS, SOLIDITY, VERIFIER_JSON)
-#: What each operation reads; only these files are hashed for it.
-VERIFY_FILES = (ONNX, SETTINGS, VK, SRS)
-PROVE_FILES = (ONNX, SETTINGS, COMPILED, VK, PK, SRS)
+#: What each operation reads; only these files are hashed for it (``Verifier.sol`` backs the
+#: proof length that verify enforces).
+VERIFY_FILES = (ONNX, SETTINGS, VK, SRS, SOLIDITY)
+PROVE_FILES = (ONNX, SETTINGS, COMPILED, VK, PK, SRS, SOLIDITY)
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -72,6 +73,11 @@ class Bundle:
     def srs_provenance(self) -> str:
         """``ceremony`` (checked against the published digest) or ``dev-unsafe``."""
         return str(self.manifest["srs"]["provenance"])
+
+    @property
+    def proof_bytes(self) -> int:
+        """The length of every proof of this circuit (checked against ``Verifier.sol``)."""
+        return int(self.manifest["proof_bytes"])
 
     @property
     def digest(self) -> str:
@@ -123,10 +129,5 @@ def load_bundle(root: Path, check: tuple[str, ...] = ()) -> Bundle:
         )
     bundle = Bundle(root=root, manifest=manifest)
     bundle.check(check)
-    check_manifest(
-        manifest,
-        manifest_path,
-        settings_path=root / SETTINGS if SETTINGS in check else None,
-        srs_checked=SRS in check,
-    )
+    check_manifest(manifest, manifest_path, root=root, checked=check)
     return bundle

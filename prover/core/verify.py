@@ -181,7 +181,7 @@ def verify_proof(
         parsed = parse_proof(
             read_proof_file(proof_path),
             expected_instances=m["instances"]["total"],
-            expected_bytes=m["proof_bytes"],
+            expected_bytes=bundle.proof_bytes,
         )
     except MalformedProof as exc:
         return invalid(f"malformed proof: {exc}")
