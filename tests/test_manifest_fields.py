@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from prover import verify
+from prover.chain.keys import PRIVATE_KEY_ENV
 from prover.core import bundle as b
 from prover.core import ezkl_backend
 from prover.core.manifest import model_id_for
@@ -20,7 +21,8 @@ from prover.core.srs import sha256_file
 from prover.core.verifier_check import check_verifier_matches_keys
 from prover.errors import ArtifactError
 from tests.conftest import Compiled
-from tests.helpers import model_files, write_json, zkinfer
+from tests.helpers import model_files, own_home, write_json, zkinfer
+from tests.helpers.chain import KEYS, OWNER, Anvil
 
 #: Records for people and the prove-time range guard: edited, they change no verdict and no
 #: decoded value (shown below for each); the bundle digest still pins them.
@@ -171,22 +173,39 @@ def test_a_consistently_swapped_file_changes_the_model_id(
     assert _consistent(manifest, copy, (name,))["model_id"] != mlp.bundle.model_id
 
 
-def test_a_verifier_made_with_another_srs_is_refused_at_load_for_deploy(
-    mlp: Compiled, tmp_path: Path
-) -> None:
-    root = mlp.bundle.root
-    check_verifier_matches_keys(mlp.bundle)  # the genuine bundle passes, bytecode included
-    other_srs = tmp_path / "other.srs"
+@pytest.fixture(scope="module")
+def forged_verifier(mlp: Compiled, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The MLP bundle with a verifier rendered from its own vk.key and settings but another
+    (development) SRS, every digest and the model id recorded consistently."""
+    tmp = tmp_path_factory.mktemp("forged-verifier")
+    other_srs = tmp / "other.srs"
     ezkl_backend.gen_srs(other_srs, mlp.bundle.manifest["srs"]["logrows"])
-    copy = _linked_copy(root, tmp_path / "bundle")
+    copy = _linked_copy(mlp.bundle.root, tmp / "bundle")
     (copy / b.SOLIDITY).unlink()
     ezkl_backend.render_evm_verifier(copy / b.VK, copy / b.SETTINGS, copy / b.SOLIDITY, other_srs)
-    assert (copy / b.SOLIDITY).read_bytes() != (root / b.SOLIDITY).read_bytes()
+    assert (copy / b.SOLIDITY).read_bytes() != mlp.bundle.path(b.SOLIDITY).read_bytes()
     manifest = _consistent(json.loads((copy / b.MANIFEST).read_text()), copy, (b.SOLIDITY,))
     _rewrite(copy, manifest)
-    forged = b.load_bundle(copy, check=b.VERIFY_FILES)  # consistent digests: loads
+    return copy
+
+
+def test_a_verifier_made_with_another_srs_is_refused(mlp: Compiled, forged_verifier: Path) -> None:
+    check_verifier_matches_keys(mlp.bundle)  # the genuine bundle passes, bytecode included
+    forged = b.load_bundle(forged_verifier, check=b.VERIFY_FILES)  # consistent digests: loads
     with pytest.raises(ArtifactError, match="not the verifier of this bundle's keys"):
         check_verifier_matches_keys(forged)
+
+
+@pytest.mark.anvil
+def test_deploy_refuses_a_verifier_made_with_another_srs(
+    anvil: Anvil, forged_verifier: Path, tmp_path: Path
+) -> None:
+    result = zkinfer(
+        *("deploy", forged_verifier, "--rpc-url", anvil.url, "--json"),
+        env={PRIVATE_KEY_ENV: KEYS[OWNER], "ZKINFER_HOME": str(own_home(tmp_path))},
+    )
+    assert result.code == 3, result.stdout + result.stderr
+    assert "not the verifier of this bundle's keys" in result.json["error"]["message"]
 
 
 def test_a_verifier_json_not_compiled_from_the_verifier_is_refused(
