@@ -16,7 +16,7 @@ from prover.core.ezkl_backend import EZKL_VERSION
 from prover.core.jsonio import loads_bounded
 from prover.core.manifest import check_manifest
 from prover.core.srs import sha256_file
-from prover.errors import ArtifactError
+from prover.errors import ArtifactError, UsageError
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -104,10 +104,27 @@ class Bundle:
                 )
 
 
+def _not_a_folder(path: Path) -> str:
+    """Why a file given as a bundle is not one, and what to pass instead."""
+    with path.open("rb") as f:
+        head = f.read(64)
+    # an ONNX file is a protobuf ModelProto, whose first field is ir_version (tag byte 0x08)
+    if path.suffix.lower() == ".onnx" or head[:1] == b"\x08":
+        return (
+            f"{path} is an ONNX model, not a bundle: compile it into a bundle folder first "
+            "(zkinfer compile MODEL --sample IN.json --out DIR) and pass that folder"
+        )
+    if path.name == MANIFEST:
+        return f"{path} is a bundle's manifest; pass the folder that holds it ({path.parent})"
+    return f"{path} is a file; a bundle is the folder that compile wrote"
+
+
 def load_bundle(root: Path, check: tuple[str, ...] = ()) -> Bundle:
     """Open a bundle folder, parse its manifest and check the digests of ``check`` files."""
     root = Path(root)
     manifest_path = root / MANIFEST
+    if root.is_file():
+        raise UsageError(_not_a_folder(root))
     if not root.is_dir():
         raise ArtifactError(f"{root}: no such bundle folder; create one with `zkinfer compile`")
     try:

@@ -21,6 +21,7 @@ from typing import Any
 from prover.core import bundle as b
 from prover.core import ezkl_backend, isolation
 from prover.core.inputs import InputRange, load_inputs, validate_inputs
+from prover.core.jsonio import loads_bounded
 from prover.core.manifest import model_id_for, source_difference, verifier_proof_length
 from prover.core.onnx_limits import check_tensor_sizes
 from prover.core.onnx_model import OnnxInfo, inspect_onnx
@@ -29,7 +30,7 @@ from prover.core.solidity import EIP170_LIMIT, compile_solidity
 from prover.core.srs import CEREMONY, cached_ceremony_srs, resolve_srs, sha256_file
 from prover.core.verifier_check import check_verifier_matches_keys
 from prover.core.witness import check_against_onnxruntime, fidelity_problem, instance_layout
-from prover.errors import ArtifactError, CircuitError, SrsError, UsageError
+from prover.errors import ArtifactError, CircuitError, InputError, SrsError, UsageError
 
 __all__ = ["CompileOptions", "CompileResult", "compile_model"]
 
@@ -183,6 +184,30 @@ def _move_into_place(work: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _load_calibration(path: Path, n_inputs: int) -> list[list[float]]:
+    """Calibration inputs; a file with one list per sample gets told to concatenate them."""
+    try:
+        return load_inputs(path, n_inputs)
+    except InputError:
+        try:
+            data = loads_bounded(path.read_text()).get("input_data")
+        except (OSError, ValueError, AttributeError, RecursionError):
+            data = None
+        if (
+            isinstance(data, list)
+            and len(data) > n_inputs
+            and len(data) % n_inputs == 0
+            and all(isinstance(row, list) for row in data)
+        ):
+            raise InputError(
+                f'{path}: "input_data" holds {len(data)} lists, one per sample it seems, for a '
+                f"model with {n_inputs} input(s); a calibration file concatenates its samples "
+                'into one flat list per model input: {"input_data": [[<sample 1 values>, '
+                "<sample 2 values>, ...]]}"
+            ) from None
+        raise
+
+
 def _write_calibration(path: Path, rows: list[list[float]]) -> None:
     path.write_text(json.dumps({"input_data": rows}))
 
@@ -227,7 +252,7 @@ def compile_model(
         sample_values = load_inputs(Path(sample), len(info.inputs), shapes)
         validate_inputs(sample_values, shapes, None, str(sample))
         calib_values = (
-            load_inputs(Path(calibration), len(info.inputs)) if calibration else sample_values
+            _load_calibration(Path(calibration), len(info.inputs)) if calibration else sample_values
         )
         validate_inputs(calib_values, shapes, None, str(calibration or sample), samples=0)
         calibration_sha = b.sha256_bytes(b.canonical_json(calib_values))

@@ -22,7 +22,7 @@ from prover.core.proofs import (
 )
 from prover.core.srs import DEV_UNSAFE
 from prover.core.witness import decode_inputs, decode_outputs, hashed_part, instance_part
-from prover.errors import ArtifactError
+from prover.errors import ArtifactError, UsageError
 
 __all__ = [
     "CheckerFactory",
@@ -103,14 +103,28 @@ def open_bundle(
     Raises :class:`~prover.errors.ArtifactError` when the bundle cannot be used at all.
     """
     timer = timer or StepTimer()
+    pinned = None if bundle_digest is None else _pinned_digest(bundle_digest)
     with timer.step("check bundle", "digests of settings, verifying key and SRS"):
         bundle = b.load_bundle(Path(bundle_dir), check=b.VERIFY_FILES)
-    if bundle_digest is not None and bundle.digest != bundle_digest.lower().removeprefix("0x"):
+    if pinned is not None and bundle.digest != pinned:
         raise ArtifactError(
             f"{bundle.root}: bundle digest {bundle.digest} is not the pinned {bundle_digest}; "
             "this is not the bundle you pinned (recompiled or changed)"
         )
     return bundle
+
+
+def _pinned_digest(value: str) -> str:
+    """A pinned bundle digest, normalised; :class:`UsageError` unless it is 64 hex digits."""
+    digest = value.strip().lower().removeprefix("0x")
+    if len(digest) != 64:
+        raise UsageError(
+            f"bundle digest {value!r}: wrong length ({len(digest)} hex digits; a bundle digest "
+            "is the full SHA-256 of 64 that compile prints, not a prefix)"
+        )
+    if any(c not in "0123456789abcdef" for c in digest):
+        raise UsageError(f"bundle digest {value!r}: not hexadecimal")
+    return digest
 
 
 def bundle_warnings(bundle: b.Bundle) -> list[str]:
