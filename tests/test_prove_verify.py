@@ -13,7 +13,7 @@ import pytest
 from prover import verify
 from prover.core import bundle as b
 from tests.conftest import Compiled
-from tests.helpers import model_files, sample_values, write_json, zkinfer
+from tests.helpers import model_files, resync_hex_proof, sample_values, write_json, zkinfer
 
 
 def _proof(c: Compiled) -> dict[str, Any]:
@@ -139,6 +139,7 @@ def _verify_doc(c: Compiled, doc: dict[str, Any], path: Path) -> bool:
 def test_flipped_proof_byte_is_invalid(mlp: Compiled, tmp_path: Path, position: int) -> None:
     doc = _proof(mlp)
     doc["proof"][position] ^= 0x01
+    resync_hex_proof(doc)
     assert not _verify_doc(mlp, doc, tmp_path / "p.json")
 
 
@@ -146,6 +147,7 @@ def test_trailing_byte_makes_the_proof_invalid(mlp: Compiled, tmp_path: Path) ->
     # halo2 ignores bytes after the transcript; a second encoding of one proof must not verify
     doc = _proof(mlp)
     doc["proof"].append(0)
+    resync_hex_proof(doc)
     result = verify(write_json(tmp_path / "p.json", doc), mlp.bundle.root)
     assert not result.valid and "exactly" in result.reason
 
