@@ -87,7 +87,11 @@ class InProcess:
 
 
 class ChildProcess:
-    """One child process serving steps over a pipe until :meth:`close`; restarted after a crash."""
+    """One child process serving steps over a pipe until :meth:`close`; restarted after a crash.
+
+    It serves one caller at a time: a threaded service gives each worker thread its own (the
+    runner of :func:`isolated` lives in a context variable, so threads do not share it).
+    """
 
     def __init__(self, limit: int | None = None) -> None:
         self.limit = limit
