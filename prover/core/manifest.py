@@ -32,9 +32,6 @@ __all__ = [
     "verifier_proof_length",
 ]
 
-#: Fields no check derives: records for people, and the calibrated ranges that guard ``prove``.
-#: None of them is read by ``verify`` or the chain layer; the bundle digest pins them.
-UNCHECKED_FIELDS = ("created_at", "zkinfer_version", "timings", "sample_fidelity", "srs.note")
 
 _SCHEMA: dict[str, type | tuple[type, ...]] = {
     "model_id": str,
