@@ -42,7 +42,9 @@ def _recomputed(change: Callable[[dict[str, Any]], None]) -> Callable[[dict[str,
 
     def both(m: dict[str, Any]) -> None:
         change(m)
-        m["model_id"] = model_id_for(m["onnx"]["sha256"], m["run_args"], m["calibration_sha256"])
+        m["model_id"] = model_id_for(
+            m["onnx"]["sha256"], m["run_args"], m["calibration_sha256"], m["files"]
+        )
 
     return both
 
@@ -68,7 +70,7 @@ def _drop(path: str) -> Callable[[dict[str, Any]], None]:
         (_set("srs.provenance", "ceremony"), "records SRS provenance 'ceremony'"),
         (_set("srs.provenance", "production"), "records SRS provenance 'production'"),
         (_set("circuit.input_types", ["Bogus"]), "input types"),
-        (_recomputed(_set("run_args.param_visibility", "hashed")), "param visibility"),
+        (_recomputed(_set("run_args.param_visibility", "hashed")), "visibility"),
         (_set("inputs", [{"name": "input", "shape": [1, 30]}]), "inputs[0] is malformed"),
         (_set("instances.output.offset", 29), "instance layout"),
         (_set("instances.input.visibility", "hashed"), "instance layout"),
@@ -154,9 +156,14 @@ def test_consistent_bundle_with_unbound_weights_is_refused(mlp: Compiled, tmp_pa
     (copy / b.SETTINGS).write_text(json.dumps(settings))
     manifest = json.loads((copy / b.MANIFEST).read_text())
     manifest["files"][b.SETTINGS] = sha256_file(copy / b.SETTINGS)
+    manifest["sizes"][b.SETTINGS] = (copy / b.SETTINGS).stat().st_size
     manifest["run_args"]["param_visibility"] = "private"
+    manifest["visibility"]["param"] = "private"
     manifest["model_id"] = model_id_for(
-        manifest["onnx"]["sha256"], manifest["run_args"], manifest["calibration_sha256"]
+        manifest["onnx"]["sha256"],
+        manifest["run_args"],
+        manifest["calibration_sha256"],
+        manifest["files"],
     )
     (copy / b.MANIFEST).write_text(json.dumps(manifest))
     result = zkinfer("verify", mlp.proof, "--bundle", copy, "--json")

@@ -20,7 +20,7 @@ from eth_typing import HexStr
 from prover.chain.keys import PRIVATE_KEY_ENV
 from prover.chain.market import Status, read_request
 from tests.conftest import Compiled
-from tests.helpers import own_home, zkinfer
+from tests.helpers import own_home, resync_hex_proof, zkinfer
 from tests.helpers.chain import KEYS, OWNER, PROVIDER, REQUESTER, Anvil, run_anvil
 
 pytestmark = pytest.mark.anvil
@@ -165,6 +165,7 @@ def test_verify_on_chain_gives_the_local_verdicts_and_exit_codes(
     )
     doc = json.loads(mlp.proof.read_text())
     doc["proof"][200] ^= 1
+    resync_hex_proof(doc)
     tampered = tmp_path / "tampered.json"
     tampered.write_text(json.dumps(doc))
     bad = zkinfer("verify", tampered, *on_chain, "--json")

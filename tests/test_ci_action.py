@@ -18,7 +18,7 @@ from types import ModuleType
 import pytest
 
 from tests.conftest import Compiled
-from tests.helpers import REPO
+from tests.helpers import REPO, resync_hex_proof
 
 SCRIPT = REPO / "scripts" / "ci_verify.py"
 ACTION = REPO / "action.yml"
@@ -83,6 +83,7 @@ def workspace(mlp: Compiled, cnn: Compiled, tmp_path: Path) -> Path:
     shutil.copy(mlp.proof, proofs / "valid.json")
     doc = json.loads(mlp.proof.read_text())
     doc["proof"][100] ^= 0x01
+    resync_hex_proof(doc)
     (proofs / "odd, name: 100%.json").write_text(json.dumps(doc))
     shutil.copy(cnn.proof, proofs / "cnn.json")
     return tmp_path

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Compiled
-from tests.helpers import compile_args, zkinfer
+from tests.helpers import compile_args, resync_hex_proof, zkinfer
 
 
 def test_help_lists_the_commands_and_exit_codes() -> None:
@@ -57,6 +57,7 @@ def test_human_output_goes_to_stderr(mlp: Compiled) -> None:
 def test_human_output_shows_bracketed_error_text_verbatim(mlp: Compiled, tmp_path: Path) -> None:
     doc = json.loads(mlp.proof.read_text())
     doc["proof"][100] ^= 0x01
+    resync_hex_proof(doc)
     path = tmp_path / "tampered.json"
     path.write_text(json.dumps(doc))
     result = zkinfer("verify", path, "--bundle", mlp.bundle.root)

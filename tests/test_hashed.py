@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from prover import CompileOptions, compile_model, prove, verify
 from prover.core.fields import felt_from_hex, felt_to_hex
 from tests.conftest import Compiled
-from tests.helpers import model_files, write_json, zkinfer
+from tests.helpers import model_files, resync_hex_proof, write_json, zkinfer
 
 
 def _doc(c: Compiled) -> dict[str, Any]:
@@ -27,6 +27,7 @@ def test_flipped_byte_in_hashed_input_proof_is_invalid(
 ) -> None:
     doc = _doc(mlp_hashed)
     doc["proof"][round(where * (len(doc["proof"]) - 1))] ^= 0x80
+    resync_hex_proof(doc)
     assert not verify(write_json(tmp_path / "p.json", doc), mlp_hashed.bundle.root).valid
 
 
@@ -55,6 +56,7 @@ def test_no_mutation_of_a_hashed_input_proof_verifies(
     else:
         i = data.draw(st.integers(0, len(doc["proof"]) - 1), label="byte")
         doc["proof"][i] ^= data.draw(st.integers(1, 255), label="mask")
+        resync_hex_proof(doc)
     assert not verify(write_json(tmp_path / "m.json", doc), mlp_hashed.bundle.root).valid
 
 

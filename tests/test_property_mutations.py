@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from prover import verify
 from prover.core.fields import FIELD_MODULUS, felt_from_hex, felt_to_hex
 from tests.conftest import Compiled
+from tests.helpers import resync_hex_proof
 
 _SETTINGS = settings(
     max_examples=200,
@@ -37,6 +38,7 @@ def test_no_proof_byte_mutation_verifies(
     position = data.draw(st.integers(0, n - 1), label="position")
     mask = data.draw(st.integers(1, 255), label="xor mask")
     doc["proof"][position] ^= mask
+    resync_hex_proof(doc)
     _check_rejected(mlp, doc, tmp_path / "mutated.json")
 
 

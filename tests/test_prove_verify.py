@@ -13,7 +13,7 @@ import pytest
 from prover import verify
 from prover.core import bundle as b
 from tests.conftest import Compiled
-from tests.helpers import model_files, sample_values, write_json, zkinfer
+from tests.helpers import model_files, resync_hex_proof, sample_values, write_json, zkinfer
 
 
 def _proof(c: Compiled) -> dict[str, Any]:
@@ -139,6 +139,7 @@ def _verify_doc(c: Compiled, doc: dict[str, Any], path: Path) -> bool:
 def test_flipped_proof_byte_is_invalid(mlp: Compiled, tmp_path: Path, position: int) -> None:
     doc = _proof(mlp)
     doc["proof"][position] ^= 0x01
+    resync_hex_proof(doc)
     assert not _verify_doc(mlp, doc, tmp_path / "p.json")
 
 
@@ -146,6 +147,7 @@ def test_trailing_byte_makes_the_proof_invalid(mlp: Compiled, tmp_path: Path) ->
     # halo2 ignores bytes after the transcript; a second encoding of one proof must not verify
     doc = _proof(mlp)
     doc["proof"].append(0)
+    resync_hex_proof(doc)
     result = verify(write_json(tmp_path / "p.json", doc), mlp.bundle.root)
     assert not result.valid and "exactly" in result.reason
 
@@ -159,12 +161,57 @@ def test_changed_instance_is_invalid(mlp: Compiled, tmp_path: Path, index: int) 
     assert not _verify_doc(mlp, doc, tmp_path / "p.json")
 
 
-def test_claims_section_cannot_change_the_verdict_or_outputs(mlp: Compiled, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("outputs", [[1000.0, -1000.0]]),
+        ("outputs", "benign"),
+        ("input_hash", ["00" * 32]),
+        ("output_hash", ["00" * 32]),
+        ("srs_provenance", "ceremony"),
+    ],
+)
+def test_a_claim_that_disagrees_with_the_verified_instances_is_invalid(
+    mlp: Compiled, tmp_path: Path, field: str, value: Any
+) -> None:
+    # a tool reading "zkinfer.outputs" of a VALID document must be reading proven values
     doc = _proof(mlp)
-    doc["zkinfer"]["outputs"] = [[1000.0, -1000.0]]
+    doc["zkinfer"][field] = value
+    result = zkinfer(
+        "verify", write_json(tmp_path / "p.json", doc), "--bundle", mlp.bundle.root, "--json"
+    )
+    assert result.code == 1, result.stdout
+    assert f'"zkinfer.{field}"' in result.json["reason"]
+
+
+def test_unverified_claims_and_a_missing_section_keep_the_verdict(
+    mlp: Compiled, tmp_path: Path
+) -> None:
+    doc = _proof(mlp)
+    doc["zkinfer"]["onnxruntime_outputs"] = [[1.0, 2.0]]
+    doc["zkinfer"]["note"] = "edited"
+    assert _verify_doc(mlp, doc, tmp_path / "a.json")
+    del doc["zkinfer"]
+    result = verify(write_json(tmp_path / "b.json", doc), mlp.bundle.root)
+    assert result.valid and result.outputs == _proof(mlp)["zkinfer"]["outputs"]
+
+
+@pytest.mark.parametrize("change", ["other bytes", "not a string", "dropped"])
+def test_hex_proof_must_be_the_same_bytes_as_proof(
+    mlp: Compiled, tmp_path: Path, change: str
+) -> None:
+    doc = _proof(mlp)
+    assert doc["hex_proof"] == "0x" + bytes(doc["proof"]).hex()
+    if change == "other bytes":
+        doc["hex_proof"] = doc["hex_proof"][:-2] + ("00" if doc["hex_proof"][-2:] != "00" else "01")
+    elif change == "not a string":
+        doc["hex_proof"] = doc["proof"]
+    else:
+        del doc["hex_proof"]  # ezkl's duplicate is optional; only a disagreeing one is refused
     result = verify(write_json(tmp_path / "p.json", doc), mlp.bundle.root)
-    assert result.valid
-    assert result.outputs == _proof(mlp)["zkinfer"]["outputs"]
+    assert result.valid is (change == "dropped")
+    if change != "dropped":
+        assert '"hex_proof" disagrees with "proof"' in result.reason
 
 
 def test_proof_of_another_circuit_shape_is_rejected_before_ezkl(

@@ -14,7 +14,7 @@ from prover import prove, verify
 from prover.core.verify_many import MAX_PROOFS, select_proofs
 from prover.errors import UsageError
 from tests.conftest import Compiled
-from tests.helpers import sample_values, write_json, zkinfer
+from tests.helpers import resync_hex_proof, sample_values, write_json, zkinfer
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +29,7 @@ def proofs(mlp: Compiled, cnn: Compiled, tmp_path_factory: pytest.TempPathFactor
     prove(mlp.bundle.root, other_input, folder / "b-valid.json")
     doc = json.loads(mlp.proof.read_text())
     doc["proof"][100] ^= 0x01
+    resync_hex_proof(doc)
     write_json(folder / "c-tampered.json", doc)
     shutil.copy(cnn.proof, folder / "d-other-model.json")
     (folder / "notes.txt").write_text("not a proof, and not *.json: never picked up")

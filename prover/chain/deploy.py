@@ -22,6 +22,7 @@ from prover.core import bundle as b
 from prover.core.paths import cache_dir
 from prover.core.progress import Progress, StepTimer
 from prover.core.srs import CEREMONY
+from prover.core.verifier_check import check_verifier_matches_keys
 from prover.errors import ArtifactError, ChainError, UsageError
 
 __all__ = [
@@ -280,6 +281,7 @@ def deploy_bundle(
     timer = StepTimer(progress)
     with timer.step("check bundle"):
         bundle = b.load_bundle(Path(bundle_dir), check=(b.VERIFIER_JSON, b.VK, b.SETTINGS))
+        check_verifier_matches_keys(bundle)  # the contract deployed is the one for these keys
     warnings = _check_srs_policy(bundle, client, options)
     verifier_art = verifier_artifact(bundle.path(b.VERIFIER_JSON))
     market_art = load_artifact(MARKET)

@@ -16,7 +16,7 @@ from prover.core.ezkl_backend import EZKL_VERSION
 from prover.core.jsonio import loads_bounded
 from prover.core.manifest import check_manifest
 from prover.core.srs import sha256_file
-from prover.errors import ArtifactError
+from prover.errors import ArtifactError, UsageError
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -37,9 +37,10 @@ SOLIDITY = "Verifier.sol"
 VERIFIER_JSON = "verifier.json"
 MANIFEST = "manifest.json"
 FILES = (ONNX, SETTINGS, COMPILED, VK, PK, SRS, SOLIDITY, VERIFIER_JSON)
-#: What each operation reads; only these files are hashed for it.
-VERIFY_FILES = (ONNX, SETTINGS, VK, SRS)
-PROVE_FILES = (ONNX, SETTINGS, COMPILED, VK, PK, SRS)
+#: What each operation reads; only these files are hashed for it (``Verifier.sol`` backs the
+#: proof length that verify enforces).
+VERIFY_FILES = (ONNX, SETTINGS, VK, SRS, SOLIDITY)
+PROVE_FILES = (ONNX, SETTINGS, COMPILED, VK, PK, SRS, SOLIDITY)
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -74,6 +75,11 @@ class Bundle:
         return str(self.manifest["srs"]["provenance"])
 
     @property
+    def proof_bytes(self) -> int:
+        """The length of every proof of this circuit (checked against ``Verifier.sol``)."""
+        return int(self.manifest["proof_bytes"])
+
+    @property
     def digest(self) -> str:
         """SHA-256 of the canonical manifest: one value that pins every file of the bundle."""
         return sha256_bytes(canonical_json(self.manifest))
@@ -98,10 +104,27 @@ class Bundle:
                 )
 
 
+def _not_a_folder(path: Path) -> str:
+    """Why a file given as a bundle is not one, and what to pass instead."""
+    with path.open("rb") as f:
+        head = f.read(64)
+    # an ONNX file is a protobuf ModelProto, whose first field is ir_version (tag byte 0x08)
+    if path.suffix.lower() == ".onnx" or head[:1] == b"\x08":
+        return (
+            f"{path} is an ONNX model, not a bundle: compile it into a bundle folder first "
+            "(zkinfer compile MODEL --sample IN.json --out DIR) and pass that folder"
+        )
+    if path.name == MANIFEST:
+        return f"{path} is a bundle's manifest; pass the folder that holds it ({path.parent})"
+    return f"{path} is a file; a bundle is the folder that compile wrote"
+
+
 def load_bundle(root: Path, check: tuple[str, ...] = ()) -> Bundle:
     """Open a bundle folder, parse its manifest and check the digests of ``check`` files."""
     root = Path(root)
     manifest_path = root / MANIFEST
+    if root.is_file():
+        raise UsageError(_not_a_folder(root))
     if not root.is_dir():
         raise ArtifactError(f"{root}: no such bundle folder; create one with `zkinfer compile`")
     try:
@@ -123,10 +146,5 @@ def load_bundle(root: Path, check: tuple[str, ...] = ()) -> Bundle:
         )
     bundle = Bundle(root=root, manifest=manifest)
     bundle.check(check)
-    check_manifest(
-        manifest,
-        manifest_path,
-        settings_path=root / SETTINGS if SETTINGS in check else None,
-        srs_checked=SRS in check,
-    )
+    check_manifest(manifest, manifest_path, root=root, checked=check)
     return bundle

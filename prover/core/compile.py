@@ -19,17 +19,20 @@ from pathlib import Path
 from typing import Any
 
 from prover.core import bundle as b
-from prover.core import ezkl_backend
+from prover.core import ezkl_backend, isolation
 from prover.core.dtypes import check_kinds, kind_of_onnx_type
 from prover.core.inputs import InputRange, load_inputs, validate_inputs
-from prover.core.manifest import model_id_for
+from prover.core.jsonio import loads_bounded
+from prover.core.manifest import model_id_for, source_difference, verifier_proof_length
 from prover.core.onnx_convert import reference_plan
+from prover.core.onnx_limits import check_tensor_sizes
 from prover.core.onnx_model import OnnxInfo, inspect_onnx
 from prover.core.progress import Progress, StepTimer
 from prover.core.solidity import EIP170_LIMIT, compile_solidity
 from prover.core.srs import CEREMONY, cached_ceremony_srs, resolve_srs, sha256_file
+from prover.core.verifier_check import check_verifier_matches_keys
 from prover.core.witness import check_against_onnxruntime, fidelity_problem, instance_layout
-from prover.errors import ArtifactError, CircuitError, SrsError, UsageError
+from prover.errors import ArtifactError, CircuitError, InputError, SrsError, UsageError
 
 __all__ = ["CompileOptions", "CompileResult", "compile_model"]
 
@@ -131,17 +134,22 @@ def _variables(info: OnnxInfo, batch: int) -> tuple[tuple[str, int], ...]:
     return tuple((name, batch) for name in names)
 
 
-def _reusable(out: Path, model_id: str, options: CompileOptions) -> tuple[b.Bundle | None, str]:
-    """The bundle already at ``out`` if it is intact, this model, and on the SRS asked for;
-    otherwise ``None`` and what it holds instead."""
+def _reusable(
+    out: Path, source: tuple[str, dict[str, Any], str], options: CompileOptions
+) -> tuple[b.Bundle | None, str]:
+    """The bundle already at ``out`` if it is intact, this model compiled the same way, and on the
+    SRS asked for; otherwise ``None`` and what it holds instead. ``source`` is the ONNX digest,
+    run arguments and calibration digest asked for."""
     if not (out / b.MANIFEST).is_file():
         return None, "something else"
     try:
         existing = b.load_bundle(out, check=b.FILES)
+        check_verifier_matches_keys(existing, bytecode=False)
     except ArtifactError as exc:
         return None, f"a damaged bundle ({exc})"
-    if existing.model_id != model_id:
-        return None, f"another model ({existing.model_id[:16]}...)"
+    differs = source_difference(existing.manifest, *source)
+    if differs is not None:
+        return None, differs
     srs = existing.manifest["srs"]
     other_srs = f"this model built on another SRS ({srs['provenance']})"
     if options.srs is not None:
@@ -176,6 +184,30 @@ def _move_into_place(work: Path, out: Path) -> None:
         os.replace(out, old)
     os.replace(work, out)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _load_calibration(path: Path, n_inputs: int) -> list[list[float]]:
+    """Calibration inputs; a file with one list per sample gets told to concatenate them."""
+    try:
+        return load_inputs(path, n_inputs)
+    except InputError:
+        try:
+            data = loads_bounded(path.read_text()).get("input_data")
+        except (OSError, ValueError, AttributeError, RecursionError):
+            data = None
+        if (
+            isinstance(data, list)
+            and len(data) > n_inputs
+            and len(data) % n_inputs == 0
+            and all(isinstance(row, list) for row in data)
+        ):
+            raise InputError(
+                f'{path}: "input_data" holds {len(data)} lists, one per sample it seems, for a '
+                f"model with {n_inputs} input(s); a calibration file concatenates its samples "
+                'into one flat list per model input: {"input_data": [[<sample 1 values>, '
+                "<sample 2 values>, ...]]}"
+            ) from None
+        raise
 
 
 def _write_calibration(path: Path, rows: list[list[float]]) -> None:
@@ -216,10 +248,13 @@ def compile_model(
             )
         variables = _variables(info, options.batch_size)
         shapes = [s.resolved(dict(variables)) for s in info.inputs]
+        check_tensor_sizes(
+            info, {s.name: shape for s, shape in zip(info.inputs, shapes, strict=True)}
+        )
         sample_values = load_inputs(Path(sample), len(info.inputs), shapes)
         validate_inputs(sample_values, shapes, None, str(sample))
         calib_values = (
-            load_inputs(Path(calibration), len(info.inputs)) if calibration else sample_values
+            _load_calibration(Path(calibration), len(info.inputs)) if calibration else sample_values
         )
         validate_inputs(calib_values, shapes, None, str(calibration or sample), samples=0)
         kinds = [kind_of_onnx_type(s.elem_type) for s in info.inputs]
@@ -227,25 +262,27 @@ def compile_model(
         check_kinds(sample_values, kinds, names, str(sample))
         check_kinds(calib_values, kinds, names, str(calibration or sample))
         calibration_sha = b.sha256_bytes(b.canonical_json(calib_values))
-        model_id = model_id_for(b.sha256_bytes(info.data), options.run_args_json(), calibration_sha)
+        source = (b.sha256_bytes(info.data), options.run_args_json(), calibration_sha)
 
     with timer.step("check existing bundle", "digests of every file"):
-        existing, holds = _reusable(out, model_id, options)
+        existing, holds = _reusable(out, source, options)
     if existing is not None and not options.force:
-        timer.progress.note(f"{out} already holds model {model_id[:16]}; reusing it")
+        timer.progress.note(f"{out} already holds model {existing.model_id[:16]}; reusing it")
         return CompileResult(bundle=existing, reused=True, timings=timer.timings)
     _check_out(out, options.force, holds)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        manifest = _build(
-            work, info, variables, shapes, sample_values, calib_values, options, timer
-        )
-        manifest.update(model_id=model_id, calibration_sha256=calibration_sha)
+        with isolation.isolated():  # one child process runs every ezkl step of this compile
+            manifest = _build(
+                work, info, variables, shapes, sample_values, calib_values, options, timer
+            )
         manifest["timings"] = {**timer.timings, "total": round(time.perf_counter() - started, 3)}
         manifest["files"] = {name: sha256_file(work / name) for name in b.FILES}
         manifest["sizes"] = {name: (work / name).stat().st_size for name in b.FILES}
+        manifest["calibration_sha256"] = calibration_sha
+        manifest["model_id"] = model_id_for(*source, manifest["files"])
         (work / b.MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         _move_into_place(work, out)
     finally:
@@ -319,6 +356,12 @@ def _build(
     with timer.step("solidity verifier", "render with ezkl, compile with solc-js"):
         ezkl_backend.render_evm_verifier(vk, settings, work / b.SOLIDITY, srs_path)
         contract = compile_solidity(work / b.SOLIDITY, "Halo2Verifier")
+        accepts = verifier_proof_length((work / b.SOLIDITY).read_text())
+        if accepts != len(proof["proof"]):  # verify derives the proof length from the verifier
+            raise CircuitError(
+                f"the rendered verifier accepts proofs of {accepts} bytes, but the self-test "
+                f"proof has {len(proof['proof'])}"
+            )
         (work / b.VERIFIER_JSON).write_text(json.dumps(contract.to_json(), indent=1) + "\n")
     if contract.runtime_size > EIP170_LIMIT:
         timer.progress.note(

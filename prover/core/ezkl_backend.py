@@ -4,6 +4,10 @@ It owns ezkl's quirks: keyword-only calls (positional order changed between vers
 functions that need an event loop, the Rust side printing tables and logs straight to the process's
 file descriptors (which would corrupt ``--json`` on stdout), and errors that carry the useful part
 only in that log. Everything else in zkinfer speaks in paths, bundles and proofs.
+
+The heavy steps (settings, calibration, circuit compilation, witness, setup, proving) run through
+:mod:`prover.core.isolation`: by default in a child process with a memory limit, so that ezkl
+aborting on a hostile or oversized model is an error for the caller, not the caller's death.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 
 import ezkl
 
+from prover.core import isolation
 from prover.errors import CircuitError, ModelError
 
 __all__ = [
@@ -40,12 +45,16 @@ __all__ = [
     "poseidon_hash",
     "prove",
     "render_evm_verifier",
+    "run_step",
     "setup",
     "verify",
 ]
 
 EZKL_VERSION: str = getattr(ezkl, "__version__", "unknown")
 _FD_LOCK = threading.Lock()
+#: Set in the child process of :mod:`prover.core.isolation`, whose fds 1 and 2 already go to a
+#: log file the parent reads (even after a crash, which an in-process capture would lose).
+CHILD = False
 # ezkl names operators by tract's internal names; map the ones whose ONNX name differs.
 _TRACT_TO_ONNX = {"Rem": "Mod", "Scan": "Loop/Scan", "NonZero": "NonZero", "Lrn": "LRN"}
 
@@ -85,6 +94,13 @@ def _captured_fds() -> Iterator[list[str]]:
     sink: list[str] = []
     handler = _ListHandler(sink)
     logger = logging.getLogger("ezkl")
+    if CHILD:
+        logger.addHandler(handler)
+        try:
+            yield sink
+        finally:
+            logger.removeHandler(handler)
+        return
     with _FD_LOCK, tempfile.TemporaryFile(mode="w+b") as tmp:
         logger.addHandler(handler)
         sys.stdout.flush()
@@ -156,15 +172,36 @@ def _unsupported_ops(log: str) -> list[str]:
     return sorted({a or b for a, b in found})
 
 
+def _heavy(step: str, **kwargs: Any) -> Any:
+    """Run one of :data:`STEPS` through the enclosing runner, or a child process of its own."""
+    runner = isolation.current_runner()
+    if runner is not None:
+        return runner.run(step, kwargs)
+    with isolation.isolated() as own:
+        return own.run(step, kwargs)
+
+
 def gen_settings(model: Path, settings: Path, run_args: RunArgs) -> str:
     """Write ``settings.json`` for the model; name unsupported operators when ezkl cannot."""
+    args = {
+        "input_visibility": run_args.input_visibility,
+        "output_visibility": run_args.output_visibility,
+        "param_visibility": run_args.param_visibility,
+        "variables": [list(v) for v in run_args.variables],
+    }
+    return str(_heavy("gen_settings", model=str(model), settings=str(settings), run_args=args))
+
+
+def _gen_settings(model: str, settings: str, run_args: dict[str, Any]) -> str:
+    ra = RunArgs(
+        input_visibility=run_args["input_visibility"],
+        output_visibility=run_args["output_visibility"],
+        param_visibility=run_args["param_visibility"],
+        variables=tuple((str(k), int(v)) for k, v in run_args["variables"]),
+    )
     try:
         _, log = _call(
-            "gen_settings",
-            ezkl.gen_settings,
-            model=str(model),
-            output=str(settings),
-            py_run_args=run_args.to_py(),
+            "gen_settings", ezkl.gen_settings, model=model, output=settings, py_run_args=ra.to_py()
         )
     except CircuitError as exc:
         ops = _unsupported_ops(f"{exc.log}\n{exc}")
@@ -198,18 +235,19 @@ def calibrate(
     }
     if max_logrows is not None:
         kwargs["max_logrows"] = max_logrows
-    return _call("calibrate_settings", ezkl.calibrate_settings, **kwargs)[1]
+    return str(_heavy("calibrate_settings", **kwargs))
 
 
 def compile_circuit(model: Path, compiled: Path, settings: Path) -> str:
     """Compile the ONNX model and settings into ezkl's circuit file."""
-    return _call(
-        "compile_circuit",
-        ezkl.compile_circuit,
-        model=str(model),
-        compiled_circuit=str(compiled),
-        settings_path=str(settings),
-    )[1]
+    return str(
+        _heavy(
+            "compile_circuit",
+            model=str(model),
+            compiled_circuit=str(compiled),
+            settings_path=str(settings),
+        )
+    )
 
 
 def gen_srs(path: Path, logrows: int) -> None:
@@ -224,29 +262,21 @@ def gen_witness(data: Path, compiled: Path, out: Path, vk: Path | None, srs: Pat
         kwargs["vk_path"] = str(vk)
     if srs is not None:
         kwargs["srs_path"] = str(srs)
-    _call("gen_witness", ezkl.gen_witness, **kwargs)
+    _heavy("gen_witness", **kwargs)
     return json.loads(out.read_text())
 
 
 def setup(compiled: Path, vk: Path, pk: Path, srs: Path) -> None:
     """Generate the proving and verifying keys for the compiled circuit."""
-    ok, _ = _call(
-        "setup",
-        ezkl.setup,
-        model=str(compiled),
-        vk_path=str(vk),
-        pk_path=str(pk),
-        srs_path=str(srs),
-    )
+    ok = _heavy("setup", model=str(compiled), vk_path=str(vk), pk_path=str(pk), srs_path=str(srs))
     if ok is not True:
         raise CircuitError("ezkl setup reported failure", log="")
 
 
 def prove(witness: Path, compiled: Path, pk: Path, proof: Path, srs: Path) -> Any:
     """Prove the witness; write and return the proof JSON."""
-    _call(
+    _heavy(
         "prove",
-        ezkl.prove,
         witness=str(witness),
         model=str(compiled),
         pk_path=str(pk),
@@ -254,6 +284,35 @@ def prove(witness: Path, compiled: Path, pk: Path, proof: Path, srs: Path) -> An
         srs_path=str(srs),
     )
     return json.loads(proof.read_text())
+
+
+def _plain(what: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A step whose result is ezkl's return value when it is JSON-able (setup's ``True``)."""
+
+    def step(**kwargs: Any) -> Any:
+        result, log = _call(what, fn, **kwargs)
+        return result if isinstance(result, bool) else log
+
+    return step
+
+
+#: The heavy steps a :class:`~prover.core.isolation.StepRunner` runs, by name; each takes
+#: JSON-able keyword arguments and returns a JSON-able result (the log, or setup's verdict).
+STEPS: dict[str, Callable[..., Any]] = {
+    "gen_settings": _gen_settings,
+    "calibrate_settings": _plain("calibrate_settings", ezkl.calibrate_settings),
+    "compile_circuit": _plain("compile_circuit", ezkl.compile_circuit),
+    "gen_witness": _plain("gen_witness", ezkl.gen_witness),
+    "setup": _plain("setup", ezkl.setup),
+    "prove": _plain("prove", ezkl.prove),
+}
+
+
+def run_step(step: str, kwargs: dict[str, Any]) -> Any:
+    """Run one of :data:`STEPS` in this process (what a runner calls, here or in its child)."""
+    if step not in STEPS:
+        raise CircuitError(f"no ezkl step named {step!r}", log="")
+    return STEPS[step](**kwargs)
 
 
 def verify(proof: Path, settings: Path, vk: Path, srs: Path) -> tuple[bool, str]:

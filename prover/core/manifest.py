@@ -1,22 +1,37 @@
 """Cross-checks of a bundle manifest against the files it describes.
 
-The manifest is not signed, so its own fields are trusted only where a digested file backs
-them: scales, logrows, visibilities and the instance layout must agree with ``settings.json``,
-the model id must be recomputable from the recorded digests and run arguments, and ``ceremony``
-provenance must be backed by the SRS file's digest matching the published table. A manifest
-that fails any of these is an artifact error, never a different verdict.
+The manifest is not signed, so each of its fields is either backed by a digested file or derived
+from one, and checked against it whenever that file is read: scales, logrows, visibilities, the
+instance layout and circuit figures against ``settings.json``; the proof length against the
+generated verifier (which refuses any other length on chain); the SRS size and provenance against
+``kzg.srs`` and the published digests; file sizes, verifier size and compiler against the files;
+ONNX opset, operators and tensor names against ``network.onnx``. The model id is the digest of the
+ONNX digest, run arguments, calibration digest and the digest of every bundle file, so a bundle
+whose files were swapped consistently is another model. The few fields left are records for
+people (timings, creation time, the sample's fidelity) or a guard of ``prove`` (calibrated input
+ranges); none of them enters a verdict. A manifest that fails any check is an artifact error,
+never a different verdict.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
 from prover.core.jsonio import loads_bounded
 from prover.errors import ArtifactError
 
-__all__ = ["check_manifest", "model_id_for", "settings_visibility"]
+__all__ = [
+    "check_manifest",
+    "model_id_for",
+    "settings_visibility",
+    "source_difference",
+    "verifier_proof_length",
+]
+
 
 _SCHEMA: dict[str, type | tuple[type, ...]] = {
     "model_id": str,
@@ -41,19 +56,58 @@ _SCHEMA: dict[str, type | tuple[type, ...]] = {
     "srs.logrows": int,
     "srs.provenance": str,
     "circuit.input_types": list,
+    "sizes": dict,
+    "verifier": dict,
+    "visibility": dict,
+    "variables": list,
+    "onnx.opset": int,
+    "onnx.ops": list,
 }
 
 
-def model_id_for(onnx_sha256: str, run_args: dict[str, Any], calibration_sha256: str) -> str:
-    """The content address of a compiled model: ONNX bytes, run arguments, calibration data."""
+def model_id_for(
+    onnx_sha256: str, run_args: dict[str, Any], calibration_sha256: str, files: dict[str, str]
+) -> str:
+    """The content address of a compiled model: ONNX bytes, run arguments, calibration data and
+    the digest of every bundle file (circuit, keys, SRS, verifier), so it names one circuit."""
     from prover.core.bundle import canonical_json, sha256_bytes
 
     material = {
         "onnx_sha256": onnx_sha256,
         "run_args": run_args,
         "calibration_sha256": calibration_sha256,
+        "files": files,
     }
     return sha256_bytes(canonical_json(material))
+
+
+def source_difference(
+    m: dict[str, Any], onnx_sha256: str, run_args: dict[str, Any], calibration_sha256: str
+) -> str | None:
+    """What differs between the source a bundle was compiled from and the one given, in words;
+    ``None`` when it is the same model, arguments and calibration data."""
+    if m.get("onnx", {}).get("sha256") != onnx_sha256:
+        return f"another model (ONNX digest {str(m.get('onnx', {}).get('sha256'))[:16]}...)"
+    recorded = m.get("run_args", {})
+    changed = [
+        f"{k} {recorded.get(k)!r} (asked now: {v!r})"
+        for k, v in run_args.items()
+        if recorded.get(k) != v
+    ]
+    if changed:
+        return "this model compiled with other arguments: " + ", ".join(changed)
+    if m.get("calibration_sha256") != calibration_sha256:
+        return (
+            "this model calibrated on other data (calibration digest "
+            f"{str(m.get('calibration_sha256'))[:16]}..., asked now: {calibration_sha256[:16]}...)"
+        )
+    return None
+
+
+def verifier_proof_length(solidity: str) -> int | None:
+    """The proof length the generated verifier accepts (it checks ``proof.length``)."""
+    found = re.findall(r"eq\((0x[0-9a-fA-F]+),\s*proof\.length\)", solidity)
+    return int(found[0], 16) if len(set(found)) == 1 else None
 
 
 def settings_visibility(value: Any) -> str:
@@ -163,25 +217,98 @@ def _check_binding(run_args: dict[str, Any], where: Path) -> None:
             )
 
 
-def check_manifest(
-    m: dict[str, Any], where: Path, *, settings_path: Path | None, srs_checked: bool
-) -> None:
+def _onnx_signature(data: bytes) -> dict[str, Any]:
+    import onnx
+
+    model = onnx.load_model_from_string(data)
+    initializers = {t.name for t in model.graph.initializer}
+    return {
+        "opset": max(
+            (o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0
+        ),
+        "ops": sorted({n.op_type for n in model.graph.node}),
+        "inputs": [v.name for v in model.graph.input if v.name not in initializers],
+        "outputs": [v.name for v in model.graph.output],
+    }
+
+
+def _derived(
+    m: dict[str, Any], root: Path, checked: tuple[str, ...], settings: dict[str, Any] | None
+) -> dict[str, tuple[Any, Any, str]]:
+    """Each derived field: (recorded, derived, the file it is derived from)."""
+    from prover.core.srs import srs_logrows
+
+    run_args = m["run_args"]
+    out: dict[str, tuple[Any, Any, str]] = {
+        "visibility": (
+            m["visibility"],
+            {k: run_args.get(f"{k}_visibility") for k in ("input", "output", "param")},
+            "run_args",
+        ),
+        "batch_size": (m.get("batch_size"), run_args.get("batch_size"), "run_args"),
+        "srs.sha256": (m["srs"]["sha256"], m["files"].get("kzg.srs"), "files"),
+    }
+    for name in checked:
+        out[f"sizes.{name}"] = (m["sizes"].get(name), (root / name).stat().st_size, name)
+    if "kzg.srs" in checked:
+        out["srs.logrows"] = (m["srs"]["logrows"], srs_logrows(root / "kzg.srs"), "kzg.srs")
+    if "Verifier.sol" in checked:
+        length = verifier_proof_length((root / "Verifier.sol").read_text())
+        out["proof_bytes"] = (m["proof_bytes"], length, "Verifier.sol")
+    if "verifier.json" in checked:
+        contract = loads_bounded((root / "verifier.json").read_text())
+        if not isinstance(contract, dict):
+            contract = {}
+        for key in ("contract", "runtime_size", "compiler"):
+            out[f"verifier.{key}"] = (m["verifier"].get(key), contract.get(key), "verifier.json")
+    if "network.onnx" in checked:
+        signature = _onnx_signature((root / "network.onnx").read_bytes())
+        out["onnx.opset"] = (m["onnx"]["opset"], signature["opset"], "network.onnx")
+        out["onnx.ops"] = (m["onnx"]["ops"], signature["ops"], "network.onnx")
+        for kind in ("inputs", "outputs"):
+            names = [t["name"] for t in m[kind]]
+            out[f"{kind} names"] = (names, signature[kind], "network.onnx")
+    if settings is not None:
+        s_args = settings["run_args"]
+        out["variables"] = (m["variables"], s_args.get("variables"), "settings.json")
+        out["circuit.num_rows"] = (m["circuit"].get("num_rows"), settings.get("num_rows"), "")
+        out["circuit.check_mode"] = (m["circuit"].get("check_mode"), s_args.get("check_mode"), "")
+    return out
+
+
+def check_manifest(m: dict[str, Any], where: Path, *, root: Path, checked: tuple[str, ...]) -> None:
     """Raise :class:`ArtifactError` unless the manifest is well formed and self-consistent.
 
-    ``settings_path`` (already digest-checked) enables the cross-checks against the circuit
-    settings; ``srs_checked`` means ``kzg.srs`` matched its recorded digest.
+    ``checked`` names the bundle files under ``root`` whose digests were just checked: the
+    fields derived from them are compared with what they say.
     """
     _check_schema(m, where)
     _check_tensors(m, where)
-    if m["model_id"] != model_id_for(m["onnx"]["sha256"], m["run_args"], m["calibration_sha256"]):
-        raise ArtifactError(f"{where}: model_id does not match the recorded digests and arguments")
+    model_id = model_id_for(m["onnx"]["sha256"], m["run_args"], m["calibration_sha256"], m["files"])
+    if m["model_id"] != model_id:
+        raise ArtifactError(
+            f"{where}: model_id does not match the recorded digests and arguments (the model "
+            "id covers the ONNX, the run arguments, the calibration data and every bundle file)"
+        )
     if m["files"].get("network.onnx") != m["onnx"]["sha256"]:
         raise ArtifactError(f"{where}: the ONNX digest is recorded inconsistently")
-    if srs_checked:
+    if "kzg.srs" in checked:
         _check_provenance(m, where)
-    if settings_path is None:
+    settings = None
+    if "settings.json" in checked:
+        settings = loads_bounded((root / "settings.json").read_text())
+    try:
+        derived = _derived(m, root, checked, settings)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ArtifactError(f"{where}: cannot derive the manifest's fields: {exc}") from None
+    for what, (recorded, actual, source) in derived.items():
+        if recorded != actual:
+            raise ArtifactError(
+                f"{where}: {what} {json.dumps(recorded)[:80]} disagrees with "
+                f"{source or 'settings.json'} ({json.dumps(actual)[:80]}); recompile the bundle"
+            )
+    if settings is None:
         return
-    settings = loads_bounded(settings_path.read_text())
     run_args = settings["run_args"]
     _check_binding(run_args, where)
     circuit = m["circuit"]

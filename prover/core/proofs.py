@@ -4,6 +4,10 @@ Only ``instances`` and ``proof`` carry meaning for verification. Before ezkl see
 re-encoded canonically: exactly one instance column of reduced field elements, of the count the
 bundle's layout records, and proof bytes of exactly the length the circuit produces (halo2 ignores
 trailing bytes, so without that check one proof would have many encodings).
+
+A document whose other fields say something else than the verified ones is refused rather than
+passed on: ``hex_proof`` must be the same bytes as ``proof``, and the claims a reader would take
+for results (:data:`CHECKED_CLAIMS`) must equal what the verified instances say.
 """
 
 from __future__ import annotations
@@ -15,7 +19,18 @@ from typing import Any
 from prover.core.fields import felt_from_hex, felt_to_hex
 from prover.core.jsonio import loads_bounded
 
-__all__ = ["MalformedProof", "ParsedProof", "parse_proof", "read_proof_file"]
+__all__ = [
+    "CHECKED_CLAIMS",
+    "MalformedProof",
+    "ParsedProof",
+    "claims_problem",
+    "parse_proof",
+    "read_proof_file",
+]
+
+#: Claims of the ``zkinfer`` section that must equal what the verified instances and the bundle
+#: say; the others (ONNX Runtime's outputs, timestamps, the note) are for people and unverified.
+CHECKED_CLAIMS = ("model_id", "outputs", "input_hash", "output_hash", "srs_provenance")
 
 
 class MalformedProof(ValueError):
@@ -86,6 +101,14 @@ def parse_proof(doc: Any, *, expected_instances: int, expected_bytes: int) -> Pa
         raise MalformedProof(
             f'"proof" has {len(raw)} bytes; proofs of this circuit have exactly {expected_bytes}'
         )
+    hex_proof = doc.get("hex_proof")
+    if hex_proof is not None and (
+        not isinstance(hex_proof, str) or hex_proof.lower().removeprefix("0x") != bytes(raw).hex()
+    ):
+        raise MalformedProof(
+            '"hex_proof" disagrees with "proof": a document must carry one proof; drop '
+            '"hex_proof" or make it the hex of "proof"'
+        )
     for field in ("protocol", "split"):
         # both are null in every single-circuit proof; anything else is another encoding
         if doc.get(field) is not None:
@@ -96,3 +119,32 @@ def parse_proof(doc: Any, *, expected_instances: int, expected_bytes: int) -> Pa
         proof=list(raw),
         claims=claims if isinstance(claims, dict) else {},
     )
+
+
+def _as_floats(value: Any) -> list[list[float]] | None:
+    if not isinstance(value, list) or not all(isinstance(row, list) for row in value):
+        return None
+    if not all(isinstance(x, int | float) and not isinstance(x, bool) for r in value for x in r):
+        return None
+    return [[float(x) for x in row] for row in value]
+
+
+def claims_problem(claims: dict[str, Any], verified: dict[str, Any]) -> str | None:
+    """The first claim of :data:`CHECKED_CLAIMS` that disagrees with ``verified``, described.
+
+    ``verified`` maps each checked claim to the value decoded from the proof's instances (or the
+    bundle's, for ``model_id`` and ``srs_provenance``); an absent claim is not a disagreement.
+    """
+    for name in CHECKED_CLAIMS:
+        if name not in claims:
+            continue
+        claimed, actual = claims[name], verified[name]
+        if name == "outputs" and claimed is not None:
+            claimed = _as_floats(claimed)
+        if claimed != actual:
+            shown = str(claims[name])[:80]
+            return (
+                f'"zkinfer.{name}" claims {shown}, but the proof\'s verified instances and the '
+                f"bundle say {str(actual)[:80]}; the document was edited after proving"
+            )
+    return None

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from prover.core import bundle as b
-from prover.core import ezkl_backend
+from prover.core import ezkl_backend, isolation
 from prover.core.dtypes import explain_witness_failure, kind_of_ezkl_type
 from prover.core.expected import expected_input_instances, load_bundle_inputs
 from prover.core.progress import Progress, StepTimer
@@ -89,7 +89,10 @@ def prove(
         bundle = b.load_bundle(Path(bundle_dir), check=b.PROVE_FILES)
     m = bundle.manifest
     values = load_bundle_inputs(bundle, input_path, allow_out_of_range=allow_out_of_range)
-    with tempfile.TemporaryDirectory(prefix="zkinfer-prove-") as tmp_name:
+    with (
+        tempfile.TemporaryDirectory(prefix="zkinfer-prove-") as tmp_name,
+        isolation.isolated(),  # witness and proof in one child process with a memory limit
+    ):
         tmp = Path(tmp_name)
         data = tmp / "input.json"
         data.write_text(json.dumps({"input_data": values}))

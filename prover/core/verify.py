@@ -13,10 +13,16 @@ from prover.core import bundle as b
 from prover.core import ezkl_backend
 from prover.core.expected import expected_input_instances, load_bundle_inputs
 from prover.core.progress import Progress, StepTimer
-from prover.core.proofs import MalformedProof, ParsedProof, parse_proof, read_proof_file
+from prover.core.proofs import (
+    MalformedProof,
+    ParsedProof,
+    claims_problem,
+    parse_proof,
+    read_proof_file,
+)
 from prover.core.srs import DEV_UNSAFE
 from prover.core.witness import decode_inputs, decode_outputs, hashed_part, instance_part
-from prover.errors import ArtifactError
+from prover.errors import ArtifactError, UsageError
 
 __all__ = [
     "CheckerFactory",
@@ -97,14 +103,28 @@ def open_bundle(
     Raises :class:`~prover.errors.ArtifactError` when the bundle cannot be used at all.
     """
     timer = timer or StepTimer()
+    pinned = None if bundle_digest is None else _pinned_digest(bundle_digest)
     with timer.step("check bundle", "digests of settings, verifying key and SRS"):
         bundle = b.load_bundle(Path(bundle_dir), check=b.VERIFY_FILES)
-    if bundle_digest is not None and bundle.digest != bundle_digest.lower().removeprefix("0x"):
+    if pinned is not None and bundle.digest != pinned:
         raise ArtifactError(
             f"{bundle.root}: bundle digest {bundle.digest} is not the pinned {bundle_digest}; "
             "this is not the bundle you pinned (recompiled or changed)"
         )
     return bundle
+
+
+def _pinned_digest(value: str) -> str:
+    """A pinned bundle digest, normalised; :class:`UsageError` unless it is 64 hex digits."""
+    digest = value.strip().lower().removeprefix("0x")
+    if len(digest) != 64:
+        raise UsageError(
+            f"bundle digest {value!r}: wrong length ({len(digest)} hex digits; a bundle digest "
+            "is the full SHA-256 of 64 that compile prints, not a prefix)"
+        )
+    if any(c not in "0123456789abcdef" for c in digest):
+        raise UsageError(f"bundle digest {value!r}: not hexadecimal")
+    return digest
 
 
 def bundle_warnings(bundle: b.Bundle) -> list[str]:
@@ -175,7 +195,7 @@ def verify_proof(
         parsed = parse_proof(
             read_proof_file(proof_path),
             expected_instances=m["instances"]["total"],
-            expected_bytes=m["proof_bytes"],
+            expected_bytes=bundle.proof_bytes,
         )
     except MalformedProof as exc:
         return invalid(f"malformed proof: {exc}")
@@ -185,6 +205,21 @@ def verify_proof(
             f"the proof says it is for model {str(claimed)[:16]}..., not this bundle's "
             f"model {bundle.model_id[:16]}..."
         )
+    outputs = decode_outputs(parsed.instances, m)
+    input_hash = hashed_part(parsed.instances, m, "input")
+    output_hash = hashed_part(parsed.instances, m, "output")
+    problem = claims_problem(
+        parsed.claims,
+        {
+            "model_id": bundle.model_id,
+            "outputs": outputs,
+            "input_hash": input_hash,
+            "output_hash": output_hash,
+            "srs_provenance": bundle.srs_provenance,
+        },
+    )
+    if problem:
+        return invalid(f"inconsistent proof document: {problem}")
     if expected_input is not None and (
         instance_part(parsed.instances, m, "input") != expected_input.instances()
     ):
@@ -198,10 +233,10 @@ def verify_proof(
         valid=True,
         proof_path=proof_path,
         model_id=bundle.model_id,
-        outputs=decode_outputs(parsed.instances, m),
+        outputs=outputs,
         inputs=decode_inputs(parsed.instances, m),
-        input_hash=hashed_part(parsed.instances, m, "input"),
-        output_hash=hashed_part(parsed.instances, m, "output"),
+        input_hash=input_hash,
+        output_hash=output_hash,
         srs_provenance=bundle.srs_provenance,
         warnings=warnings,
         timings=timer.timings,

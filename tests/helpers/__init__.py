@@ -49,6 +49,15 @@ def write_json(path: Path, doc: Any) -> Path:
     return path
 
 
+def resync_hex_proof(doc: dict[str, Any]) -> dict[str, Any]:
+    """Make ezkl's ``hex_proof`` copy say the same bytes as an edited ``proof``, so that a
+    tampered document reaches the cryptographic check (verify refuses a document whose two
+    copies disagree before any cryptography)."""
+    if "hex_proof" in doc:
+        doc["hex_proof"] = "0x" + bytes(doc["proof"]).hex()
+    return doc
+
+
 def model_files(name: str) -> tuple[Path, Path, Path]:
     """The committed ONNX, sample input and calibration file of a reference model."""
     folder = MODELS / name
