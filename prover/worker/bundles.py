@@ -186,7 +186,7 @@ class BundleCache:
             written = have
             with part.open("ab" if have else "wb") as out:
                 try:
-                    for chunk in response.iter_bytes(_CHUNK):
+                    for chunk in response.iter_bytes():  # as received: a cut keeps every byte
                         if self.stop.is_set():
                             raise Stopped(f"stopped while downloading {entry.name}")
                         written += len(chunk)
