@@ -3,7 +3,8 @@
 One method per endpoint. Connection errors and 5xx answers are retried with exponential backoff;
 any other error answer is mapped once to :class:`~prover.errors.ServiceError` carrying the HTTP
 status and the service's problem document. The provider key travels only in the ``Authorization``
-header, only to the service's own origin, and never appears in a message.
+header and only to the service's own origin (a listed download on another host, such as a
+mirror, is fetched without it); it never appears in a message.
 """
 
 from __future__ import annotations
@@ -123,18 +124,14 @@ class ServiceClient:
     # -- transport ----------------------------------------------------------------------------
 
     def _url(self, path: str) -> httpx.URL:
-        """An endpoint or a listed file URL; refuses other origins (the key must not leak)."""
-        url = self.base_url.join(path.lstrip("/") if not path.startswith("http") else path)
-        if (url.scheme, url.host, url.port) != (
-            self.base_url.scheme,
-            self.base_url.host,
-            self.base_url.port,
-        ):
-            raise ServiceError(
-                f"the service pointed at {url.scheme}://{url.host} for a download; only "
-                f"{self.base_url.host} receives this worker's key"
-            )
-        return url
+        """An endpoint of the service, or a listed file's URL (which may be absolute)."""
+        return self.base_url.join(
+            path if path.startswith(("http://", "https://")) else path.lstrip("/")
+        )
+
+    def _same_origin(self, url: httpx.URL) -> bool:
+        base = self.base_url
+        return (url.scheme, url.host, url.port) == (base.scheme, base.host, base.port)
 
     def _send(self, what: str, build: Callable[[], httpx.Request], stream: bool) -> httpx.Response:
         """Send with retries on connection errors and 5xx; raise ServiceError on any other error."""
@@ -234,16 +231,21 @@ class ServiceClient:
     @contextmanager
     def download(self, url: str, start: int = 0) -> Iterator[httpx.Response]:
         """Stream a listed file from byte ``start`` on (HTTP Range): 206 resumes, 200 restarts,
-        416 means there is nothing after ``start``."""
+        416 means there is nothing after ``start``. Its bytes are trusted only after their
+        SHA-256 matched the listing."""
         target = self._url(url)
         headers = {"Range": f"bytes={start}-"} if start else {}
         what = f"download {target.path}"
+        keyed = self._same_origin(target)
+
+        def build() -> httpx.Request:
+            request = self._http.build_request("GET", target, headers=headers)
+            if not keyed:  # a mirror of the content-addressed files never sees the key
+                del request.headers["Authorization"]
+            return request
+
         try:
-            response = self._send(
-                what,
-                lambda: self._http.build_request("GET", target, headers=headers),
-                stream=True,
-            )
+            response = self._send(what, build, stream=True)
         except ServiceError as exc:
             if exc.status != 416:
                 raise
