@@ -149,5 +149,7 @@ def test_a_listing_for_another_bundle_is_refused(tiny: Compiled, tmp_path: Path)
     with serve_bundle(tiny.bundle) as server:
         with pytest.raises(ArtifactError, match="refusing to prove with it"):
             _cache(server, tmp_path).get(tiny.bundle.model_id, "ab" * 32)
-        with pytest.raises(ArtifactError, match="not hex digests"):
+        with pytest.raises(ArtifactError, match="not a usable model id"):
             _cache(server, tmp_path).get("../" + tiny.bundle.model_id, tiny.bundle.digest)
+        with pytest.raises(ArtifactError, match="not a SHA-256 digest"):
+            _cache(server, tmp_path).get(tiny.bundle.model_id, "../x")

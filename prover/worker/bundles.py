@@ -3,9 +3,10 @@
 A bundle lives under ``$ZKINFER_HOME/worker/bundles/<model id>/<bundle digest>/``. Each file is
 downloaded into ``<name>.part`` (resumed with an HTTP Range request after an interruption: proving
 keys are hundreds of MB), its SHA-256 checked against the service's listing, and only then moved
-into place. The finished folder is opened with the core's own digest checks, and its model id and
-bundle digest must be the ones the lease names: a worker never proves with a bundle it cannot
-account for. Processes sharing one cache take a file lock per bundle while they download.
+into place. The finished folder is opened with the core's own digest checks, and its bundle
+digest (SHA-256 of the canonical manifest, which holds every file's digest) must be the one the
+lease names: a worker never proves with a bundle it cannot account for. Processes sharing one
+cache take a file lock per bundle while they download.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from prover.worker.client import ServiceClient
 
 __all__ = ["BundleCache", "Stopped"]
 
-_HEX = re.compile(r"[0-9a-f]{16,128}")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+#: The service's model ids are names (one path component here), not content addresses.
+_MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _CHUNK = 1 << 20
 
@@ -91,10 +94,10 @@ class BundleCache:
         return list(dict.fromkeys(p.parent.parent.name for p in done))
 
     def folder(self, model_id: str, digest: str) -> Path:
-        if not _HEX.fullmatch(model_id) or not _HEX.fullmatch(digest):
-            raise ArtifactError(
-                f"the lease names model {model_id[:80]!r} / bundle {digest[:80]!r}: not hex digests"
-            )
+        if not _MODEL_ID.fullmatch(model_id) or ".." in model_id:
+            raise ArtifactError(f"the lease names model {model_id[:80]!r}: not a usable model id")
+        if not _DIGEST.fullmatch(digest):
+            raise ArtifactError(f"the lease names bundle {digest[:80]!r}: not a SHA-256 digest")
         return self.root / model_id / digest
 
     def get(self, model_id: str, digest: str) -> b.Bundle:
@@ -116,10 +119,10 @@ class BundleCache:
                 for f in listing.files:
                     self.fetch_file(folder, f)
             bundle = b.load_bundle(folder, check=b.PROVE_FILES)
-            if bundle.model_id != model_id or bundle.digest != digest:
+            if bundle.digest != digest:
                 raise ArtifactError(
-                    f"{folder}: the downloaded manifest is of model {bundle.model_id[:16]}… "
-                    f"bundle {bundle.digest[:16]}…, not the leased one; delete the folder"
+                    f"{folder}: the downloaded manifest is of bundle {bundle.digest[:16]}…, not "
+                    f"the leased {digest[:16]}…; delete the folder"
                 )
             (folder / ".complete").touch()
         self._ready[key] = bundle
