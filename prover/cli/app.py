@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from prover import __version__
-from prover.cli import chain_cmds
+from prover.cli import chain_cmds, serve_cmd
 from prover.cli.output import (
     JsonOpt,
     command_progress,
@@ -34,6 +34,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.command("serve")(serve_cmd.serve_cmd)
 srs_app = typer.Typer(help="Manage structured reference strings (SRS).", no_args_is_help=True)
 app.add_typer(srs_app, name="srs")
 

@@ -1,0 +1,79 @@
+"""``zkinfer serve``: the HTTP service, its database and its queue worker."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from prover.cli.output import JsonOpt, json_line, run_command, stderr_console
+from prover.errors import UsageError
+
+__all__ = ["serve_cmd"]
+
+
+def serve_cmd(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    dev: Annotated[
+        bool, typer.Option("--dev", help="Development mode: built-in keys, private webhooks.")
+    ] = False,
+    dev_srs: Annotated[
+        bool, typer.Option("--dev-srs", help="Compile models with an UNSAFE development SRS.")
+    ] = False,
+    queue_worker: Annotated[
+        bool,
+        typer.Option(
+            "--queue-worker",
+            help="Run only the background worker (proof verification, reaper, webhooks).",
+        ),
+    ] = False,
+    no_queue_worker: Annotated[
+        bool,
+        typer.Option(
+            "--no-queue-worker", help="Serve the API without starting a queue worker beside it."
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Serve proven inference over HTTP (keys in ZKINFER_API_KEYS / ZKINFER_PROVIDER_KEYS).
+
+    Without ZKINFER_DATABASE_URL an embedded PostgreSQL runs under ZKINFER_HOME. The queue
+    worker that verifies submitted proofs runs as a child process unless --no-queue-worker.
+    """
+    from pydantic import ValidationError
+
+    from prover.service import runner
+    from prover.settings import Settings
+
+    with run_command(as_json):
+        overrides = {k: True for k, v in (("dev", dev), ("dev_srs", dev_srs)) if v}
+        try:
+            settings = Settings(**overrides)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+            raise UsageError(f"service settings: {problems}") from None
+        url, server = runner.database_url(settings)
+        if queue_worker:
+            runner.run_queue_worker(settings, url)
+            return
+        applied = runner.migrate(url)
+        if settings.reference_models:
+            import asyncio
+
+            from prover.core.paths import repo_root
+
+            models = repo_root() / "models"
+            if models.is_dir():
+                asyncio.run(runner.register_reference_models(settings, url, models))
+        child = None if no_queue_worker else runner.spawn_queue_worker(settings, url)
+        if as_json:
+            json_line({"ok": True, "url": f"http://{host}:{port}", "migrations": applied})
+        else:
+            stderr_console().print(f"zkinfer service on http://{host}:{port}")
+        try:
+            runner.run_api(settings, url, host=host, port=port)
+        finally:
+            if child is not None:
+                runner.stop(child)
+            del server

@@ -1,0 +1,30 @@
+"""The calldata a model's generated verifier contract takes for a proof, computed from the
+canonical (checked) proof fields: the ABI encoding of ``verifyProof(bytes, uint256[])``. ezkl 23's
+``encode_evm_calldata`` gives the same bytes followed by one zero word, which the contract
+ignores."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_abi.abi import encode as abi_encode
+from eth_utils.crypto import keccak
+
+from prover.core.fields import felt_from_hex
+from prover.core.proofs import parse_proof
+
+__all__ = ["VERIFY_PROOF_SELECTOR", "verifier_calldata"]
+
+VERIFY_PROOF_SELECTOR = keccak(text="verifyProof(bytes,uint256[])")[:4]
+
+
+def verifier_calldata(proof: dict[str, Any], manifest: dict[str, Any]) -> str:
+    """``0x``-hex calldata of ``verifyProof(bytes proof, uint256[] instances)`` for ``proof``."""
+    parsed = parse_proof(
+        proof,
+        expected_instances=int(manifest["instances"]["total"]),
+        expected_bytes=int(manifest["proof_bytes"]),
+    )
+    instances = [felt_from_hex(h) for h in parsed.instances]
+    encoded = abi_encode(["bytes", "uint256[]"], [bytes(parsed.proof), instances])
+    return "0x" + (VERIFY_PROOF_SELECTOR + encoded).hex()

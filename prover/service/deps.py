@@ -1,0 +1,109 @@
+"""What route handlers receive: the settings, the store, the queue and the authenticated caller,
+as typed dependencies that tests can override."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from prover.service.problems import ApiProblem
+from prover.service.store import Store
+from prover.service.tasks import Queue
+from prover.settings import Settings, key_id
+
+__all__ = [
+    "ClientDep",
+    "Principal",
+    "ProviderDep",
+    "QueueDep",
+    "SettingsDep",
+    "StoreDep",
+    "authenticate",
+]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller: a client or a provider, named by a digest of its key (never the key)."""
+
+    kind: Literal["client", "provider"]
+    id: str
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def get_queue(request: Request) -> Queue:
+    queue: Queue = request.app.state.queue
+    return queue
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[Store, Depends(get_store)]
+QueueDep = Annotated[Queue, Depends(get_queue)]
+
+_bearer = HTTPBearer(auto_error=False, description="a client or provider API key")
+
+
+def authenticate(settings: Settings, key: str) -> Principal | None:
+    """The principal a key belongs to; every configured key is compared in constant time."""
+    found: Principal | None = None
+    for kind, keys in (
+        ("client", settings.client_keys()),
+        ("provider", settings.provider_key_values()),
+    ):
+        for k in keys:
+            if hmac.compare_digest(k.encode(), key.encode()):
+                found = Principal(kind, key_id(k))  # type: ignore[arg-type]
+    return found
+
+
+def _caller(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise ApiProblem(
+            401,
+            "Unauthorized",
+            "send an API key as 'Authorization: Bearer KEY'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    principal = authenticate(settings, credentials.credentials)
+    if principal is None:
+        raise ApiProblem(
+            401,
+            "Unauthorized",
+            "the API key is not valid for this service",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    return principal
+
+
+def _client(caller: Annotated[Principal, Depends(_caller)]) -> Principal:
+    if caller.kind != "client":
+        raise ApiProblem(403, "Forbidden", "this endpoint needs a client key (ZKINFER_API_KEYS)")
+    return caller
+
+
+def _provider(caller: Annotated[Principal, Depends(_caller)]) -> Principal:
+    if caller.kind != "provider":
+        raise ApiProblem(
+            403, "Forbidden", "this endpoint needs a provider key (ZKINFER_PROVIDER_KEYS)"
+        )
+    return caller
+
+
+ClientDep = Annotated[Principal, Depends(_client)]
+ProviderDep = Annotated[Principal, Depends(_provider)]

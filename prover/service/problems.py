@@ -1,0 +1,108 @@
+"""Errors as RFC 9457 problem documents, mapped from the store, the state machine and the core
+in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from prover.errors import ArtifactError, InputError, ModelError, UsageError, ZkinferError
+from prover.service.leases import IllegalTransition, LeaseLost, RequestGone
+from prover.service.store import IdempotencyConflict, UnknownId
+from prover.service.webhooks import WebhookUrlError
+
+__all__ = ["ApiProblem", "install_problem_handlers", "problem_response"]
+
+MEDIA_TYPE = "application/problem+json"
+
+
+class ApiProblem(Exception):
+    """An error the API answers with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail or title)
+        self.headers = headers
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.extra = extra
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    title: str,
+    detail: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body["instance"] = request.url.path
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+#: (status, title) for the errors raised below the routes.
+_MAPPED: list[tuple[type[Exception], int, str]] = [
+    (RequestGone, 410, "Request gone"),
+    (LeaseLost, 409, "Lease lost"),
+    (IllegalTransition, 409, "Conflict"),
+    (UnknownId, 404, "Not found"),
+    (IdempotencyConflict, 422, "Idempotency-Key reused"),
+    (WebhookUrlError, 422, "Invalid webhook URL"),
+    (InputError, 422, "Invalid input"),
+    (ModelError, 422, "Invalid model"),
+    (UsageError, 400, "Bad request"),
+    (ArtifactError, 503, "Model artifacts unavailable"),
+    (ZkinferError, 500, "Internal error"),
+]
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Every error the app can answer becomes ``application/problem+json``."""
+
+    async def on_problem(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiProblem)
+        return problem_response(
+            request, exc.status, exc.title, exc.detail, exc.headers, **exc.extra
+        )
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        headers = dict(exc.headers) if exc.headers else None
+        return problem_response(request, exc.status_code, str(exc.detail), headers=headers)
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = [
+            {"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        return problem_response(request, 422, "Invalid request body", detail, errors=errors)
+
+    def mapped(status: int, title: str) -> Any:
+        async def handler(request: Request, exc: Exception) -> JSONResponse:
+            return problem_response(request, status, title, str(exc))
+
+        return handler
+
+    app.add_exception_handler(ApiProblem, on_problem)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    for exc_type, status, title in _MAPPED:
+        app.add_exception_handler(exc_type, mapped(status, title))

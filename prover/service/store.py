@@ -1,0 +1,554 @@
+"""The service's durable state in PostgreSQL: models, requests, leases (attempts) and providers.
+
+Every change to a request locks its row (``FOR UPDATE``), applies one transition of the pure state
+machine in :mod:`prover.service.leases` and writes the result back in the same transaction, so any
+number of API and queue processes can share one database. Claiming skips rows other transactions
+hold (``FOR UPDATE SKIP LOCKED``): two providers never get the same request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from prover.service import leases as lm
+from prover.service.db import open_pool
+from prover.service.leases import Status
+
+__all__ = ["Claimed", "IdempotencyConflict", "Store", "UnknownId", "token_hash"]
+
+Row = dict[str, Any]
+
+
+class UnknownId(LookupError):
+    """No such model, request or lease (or not visible to the caller)."""
+
+
+class IdempotencyConflict(ValueError):
+    """An Idempotency-Key was reused with a different request body."""
+
+
+def token_hash(token: str) -> str:
+    """What the database keeps of a lease token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A request just leased, with the token only its provider ever sees."""
+
+    row: Row
+    lease_id: str
+    token: str
+
+
+def _machine(row: Row) -> lm.Request:
+    lease = None
+    if row["lease_id"] is not None:
+        lease = lm.Lease(
+            row["lease_id"], row["lease_token_hash"], row["lease_provider"], row["lease_expires_at"]
+        )
+    return lm.Request(Status(row["status"]), row["attempts"], row["deadline"], lease, row["reason"])
+
+
+async def _write(conn: AsyncConnection[DictRow], inference_id: str, req: lm.Request) -> Row:
+    lease = req.lease
+    cur = await conn.execute(
+        "UPDATE inferences SET status = %s, attempts = %s, reason = %s, lease_id = %s,"
+        " lease_token_hash = %s, lease_provider = %s, lease_expires_at = %s,"
+        " finished_at = CASE WHEN %s THEN now() ELSE finished_at END, updated_at = now()"
+        " WHERE id = %s RETURNING *",
+        (
+            req.status.value,
+            req.attempts,
+            req.reason,
+            lease.lease_id if lease else None,
+            lease.token_hash if lease else None,
+            lease.provider if lease else None,
+            lease.expires_at if lease else None,
+            req.status in lm.TERMINAL,
+            inference_id,
+        ),
+    )
+    row = await cur.fetchone()
+    assert row is not None  # locked above in the same transaction
+    return dict(row)
+
+
+async def _close_attempt(
+    conn: AsyncConnection[DictRow], lease_id: str, outcome: str, reason: str | None
+) -> None:
+    await conn.execute(
+        "UPDATE attempts SET outcome = %s, reason = %s, closed_at = now()"
+        " WHERE lease_id = %s AND (outcome IS NULL OR outcome = 'submitted')",
+        (outcome, reason, lease_id),
+    )
+
+
+class Store:
+    """Async access to the service's tables through one connection pool."""
+
+    def __init__(self, conninfo: str, *, max_size: int = 10) -> None:
+        self.conninfo = conninfo
+        self.pool: AsyncConnectionPool[AsyncConnection[DictRow]] = open_pool(
+            conninfo, max_size=max_size
+        )
+
+    # -- models -------------------------------------------------------------------------------
+
+    async def put_model(
+        self,
+        model_id: str,
+        *,
+        status: str,
+        owner: str | None = None,
+        reason: str | None = None,
+        bundle_dir: str | None = None,
+        bundle_digest: str | None = None,
+        manifest: dict[str, Any] | None = None,
+    ) -> Row:
+        """Create or replace a model's record."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "INSERT INTO models"
+                " (id, status, owner, reason, bundle_dir, bundle_digest, manifest)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET"
+                " status = EXCLUDED.status, reason = EXCLUDED.reason,"
+                " bundle_dir = EXCLUDED.bundle_dir, bundle_digest = EXCLUDED.bundle_digest,"
+                " manifest = EXCLUDED.manifest, updated_at = now() RETURNING *",
+                (
+                    model_id,
+                    status,
+                    owner,
+                    reason,
+                    bundle_dir,
+                    bundle_digest,
+                    None if manifest is None else Jsonb(manifest),
+                ),
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        return dict(row)
+
+    async def get_model(self, model_id: str) -> Row:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT * FROM models WHERE id = %s", (model_id,))
+            row = await cur.fetchone()
+        if row is None:
+            raise UnknownId(f"no model {model_id!r}")
+        return dict(row)
+
+    async def list_models(self) -> list[Row]:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT * FROM models ORDER BY created_at, id")
+            return [dict(r) for r in await cur.fetchall()]
+
+    # -- client requests ----------------------------------------------------------------------
+
+    async def create_inference(
+        self,
+        *,
+        owner: str,
+        model_id: str,
+        bundle_digest: str,
+        values: list[list[float]],
+        deadline: datetime,
+        webhook_url: str | None,
+        idempotency_key: str | None,
+        request_hash: str,
+    ) -> tuple[Row, bool]:
+        """Queue a request; with a known ``idempotency_key``, the first request and False."""
+        new_id = "inf_" + uuid.uuid4().hex
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "INSERT INTO inferences (id, owner, model_id, bundle_digest, input, status,"
+                " deadline, webhook_url, idempotency_key, request_hash)"
+                " VALUES (%s, %s, %s, %s, %s, 'queued', %s, %s, %s, %s)"
+                " ON CONFLICT (owner, idempotency_key) DO NOTHING RETURNING *",
+                (
+                    new_id,
+                    owner,
+                    model_id,
+                    bundle_digest,
+                    Jsonb({"input_data": values}),
+                    deadline,
+                    webhook_url,
+                    idempotency_key,
+                    request_hash,
+                ),
+            )
+            row = await cur.fetchone()
+            if row is not None:
+                return dict(row), True
+            cur = await conn.execute(
+                "SELECT * FROM inferences WHERE owner = %s AND idempotency_key = %s",
+                (owner, idempotency_key),
+            )
+            existing = await cur.fetchone()
+        assert existing is not None  # the conflict that stopped the insert
+        if existing["request_hash"] != request_hash:
+            raise IdempotencyConflict(
+                "this Idempotency-Key was already used for a different request body; "
+                "use a new key for a new request"
+            )
+        return dict(existing), False
+
+    async def get_inference(self, inference_id: str, owner: str | None = None) -> Row:
+        """A request; with ``owner``, only if that client made it."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT * FROM inferences WHERE id = %s", (inference_id,))
+            row = await cur.fetchone()
+        if row is None or (owner is not None and row["owner"] != owner):
+            raise UnknownId(f"no inference request {inference_id!r}")
+        return dict(row)
+
+    async def list_inferences(
+        self,
+        owner: str,
+        *,
+        model_id: str | None,
+        status: str | None,
+        limit: int,
+        after: str | None,
+    ) -> list[Row]:
+        """One page of a client's requests, oldest first, after the request id ``after``."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT * FROM inferences WHERE owner = %(owner)s"
+                " AND (%(model)s::text IS NULL OR model_id = %(model)s)"
+                " AND (%(status)s::text IS NULL OR status = %(status)s)"
+                " AND (%(after)s::text IS NULL OR (created_at, id) >"
+                "  (SELECT created_at, id FROM inferences WHERE id = %(after)s))"
+                " ORDER BY created_at, id LIMIT %(limit)s",
+                {
+                    "owner": owner,
+                    "model": model_id,
+                    "status": status,
+                    "after": after,
+                    "limit": limit,
+                },
+            )
+            return [dict(r) for r in await cur.fetchall()]
+
+    async def cancel(self, inference_id: str, owner: str) -> Row:
+        """Cancel a client's request; the lease holder learns it on its next renew (410)."""
+        async with self.pool.connection() as conn, conn.transaction():
+            row = await self._lock(conn, inference_id)
+            if row["owner"] != owner:
+                raise UnknownId(f"no inference request {inference_id!r}")
+            new = lm.cancel(_machine(row))
+            if row["lease_id"] is not None:
+                await _close_attempt(conn, row["lease_id"], "canceled", "canceled by the client")
+            return await _write(conn, inference_id, new)
+
+    # -- providers ----------------------------------------------------------------------------
+
+    async def provider(self, provider: str) -> Row:
+        """A provider's record (created on first contact)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "INSERT INTO providers (id, last_seen_at) VALUES (%s, now())"
+                " ON CONFLICT (id) DO UPDATE SET last_seen_at = now() RETURNING *",
+                (provider,),
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        return dict(row)
+
+    async def claim(
+        self,
+        provider: str,
+        *,
+        worker: str,
+        models: list[str],
+        ttl: timedelta,
+        now: datetime,
+        max_attempts: int,
+    ) -> Claimed | None:
+        """Lease the oldest queued request of ``models`` (any model when empty), or None."""
+        lease_id = "lease_" + uuid.uuid4().hex
+        token = secrets.token_urlsafe(32)
+        async with self.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                "SELECT * FROM inferences WHERE status = 'queued' AND deadline > %s"
+                " AND attempts < %s AND (cardinality(%s::text[]) = 0 OR model_id = ANY(%s))"
+                " ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+                (now, max_attempts, models, models),
+            )
+            row = await cur.fetchone()
+            if row is None:
+                return None
+            expires = min(now + ttl, row["deadline"])
+            lease = lm.Lease(lease_id, token_hash(token), provider, expires)
+            new = lm.claim(_machine(row), lease, now=now, max_attempts=max_attempts)
+            await conn.execute(
+                "INSERT INTO attempts (lease_id, inference_id, provider, worker, attempt,"
+                " claimed_at) VALUES (%s, %s, %s, %s, %s, %s)",
+                (lease_id, row["id"], provider, worker, new.attempts, now),
+            )
+            await conn.execute(
+                "UPDATE inferences SET first_claimed_at = coalesce(first_claimed_at, %s)"
+                " WHERE id = %s",
+                (now, row["id"]),
+            )
+            written = await _write(conn, row["id"], new)
+        return Claimed(written, lease_id, token)
+
+    async def _lock(self, conn: AsyncConnection[DictRow], inference_id: str) -> Row:
+        cur = await conn.execute(
+            "SELECT * FROM inferences WHERE id = %s FOR UPDATE", (inference_id,)
+        )
+        row = await cur.fetchone()
+        if row is None:
+            raise UnknownId(f"no inference request {inference_id!r}")
+        return dict(row)
+
+    async def _lock_lease(
+        self, conn: AsyncConnection[DictRow], lease_id: str, provider: str
+    ) -> Row:
+        cur = await conn.execute(
+            "SELECT inference_id FROM attempts WHERE lease_id = %s AND provider = %s",
+            (lease_id, provider),
+        )
+        found = await cur.fetchone()
+        if found is None:
+            raise UnknownId(f"no lease {lease_id!r} for this provider")
+        return await self._lock(conn, found["inference_id"])
+
+    async def renew(
+        self, provider: str, lease_id: str, token: str, *, ttl: timedelta, now: datetime
+    ) -> datetime:
+        """Extend a live lease; raises LeaseLost (409) or RequestGone (410)."""
+        async with self.pool.connection() as conn, conn.transaction():
+            row = await self._lock_lease(conn, lease_id, provider)
+            new = lm.renew(_machine(row), lease_id, token_hash(token), now=now, ttl=ttl)
+            await _write(conn, row["id"], new)
+        assert new.lease is not None
+        return new.lease.expires_at
+
+    async def submit(
+        self,
+        provider: str,
+        lease_id: str,
+        token: str,
+        *,
+        proof: dict[str, Any],
+        prove_s: float | None,
+        now: datetime,
+    ) -> Row:
+        """Record a proof on a live lease; the request waits in ``verifying`` for the verdict."""
+        async with self.pool.connection() as conn, conn.transaction():
+            row = await self._lock_lease(conn, lease_id, provider)
+            new = lm.close_for_submission(_machine(row), lease_id, token_hash(token), now=now)
+            await conn.execute(
+                "UPDATE attempts SET outcome = 'submitted', submitted_at = %s, proof = %s,"
+                " prove_s = %s WHERE lease_id = %s",
+                (now, Jsonb(proof), prove_s, lease_id),
+            )
+            return await _write(conn, row["id"], new)
+
+    async def fail(
+        self,
+        provider: str,
+        lease_id: str,
+        token: str,
+        *,
+        reason: str,
+        retryable: bool,
+        now: datetime,
+        max_attempts: int,
+    ) -> Row:
+        """The lease holder gave up on the request."""
+        async with self.pool.connection() as conn, conn.transaction():
+            row = await self._lock_lease(conn, lease_id, provider)
+            new = lm.fail(
+                _machine(row),
+                lease_id,
+                token_hash(token),
+                reason,
+                retryable=retryable,
+                now=now,
+                max_attempts=max_attempts,
+            )
+            await _close_attempt(conn, lease_id, "failed", reason)
+            await conn.execute(
+                "UPDATE providers SET failures = failures + 1 WHERE id = %s", (provider,)
+            )
+            return await _write(conn, row["id"], new)
+
+    # -- verification (queue side) ------------------------------------------------------------
+
+    async def submission(self, lease_id: str) -> Row:
+        """A submitted attempt with its request's input and model bundle, for the verifier."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT a.lease_id, a.outcome, a.proof, a.provider, i.id AS inference_id,"
+                " i.input, i.status, i.model_id, m.bundle_dir, m.bundle_digest"
+                " FROM attempts a JOIN inferences i ON i.id = a.inference_id"
+                " JOIN models m ON m.id = i.model_id WHERE a.lease_id = %s",
+                (lease_id,),
+            )
+            row = await cur.fetchone()
+        if row is None:
+            raise UnknownId(f"no lease {lease_id!r}")
+        return dict(row)
+
+    async def decide(
+        self,
+        lease_id: str,
+        *,
+        valid: bool,
+        reason: str,
+        outputs: list[list[float]] | None,
+        calldata: str | None,
+        max_attempts: int,
+    ) -> Row | None:
+        """Record the service's verdict on a submitted proof; None if it was decided already."""
+        async with self.pool.connection() as conn, conn.transaction():
+            sub = await self.submission(lease_id)
+            row = await self._lock(conn, sub["inference_id"])
+            cur = await conn.execute(
+                "SELECT outcome, provider, proof FROM attempts WHERE lease_id = %s FOR UPDATE",
+                (lease_id,),
+            )
+            attempt = await cur.fetchone()
+            if attempt is None or attempt["outcome"] != "submitted":
+                return None
+            if row["status"] != Status.VERIFYING or row["lease_id"] != lease_id:
+                # canceled while verifying: the verdict is recorded, nothing is accepted
+                await _close_attempt(
+                    conn,
+                    lease_id,
+                    "rejected" if not valid else "canceled",
+                    reason or "request no longer open",
+                )
+                return None
+            if valid:
+                new = lm.accept(_machine(row))
+                await _close_attempt(conn, lease_id, "accepted", None)
+                await conn.execute(
+                    "UPDATE providers SET accepted = accepted + 1 WHERE id = %s",
+                    (attempt["provider"],),
+                )
+                await conn.execute(
+                    "UPDATE inferences SET outputs = %s, proof = %s, calldata = %s,"
+                    " provider = %s, accepted_lease = %s WHERE id = %s",
+                    (
+                        Jsonb(outputs),
+                        Jsonb(attempt["proof"]),
+                        calldata,
+                        attempt["provider"],
+                        lease_id,
+                        row["id"],
+                    ),
+                )
+            else:
+                new = lm.reject(_machine(row), reason, max_attempts=max_attempts)
+                await _close_attempt(conn, lease_id, "rejected", reason)
+                await conn.execute(
+                    "UPDATE providers SET rejected = rejected + 1 WHERE id = %s",
+                    (attempt["provider"],),
+                )
+            new = lm.Request(new.status, new.attempts, new.deadline, None, new.reason)
+            return await _write(conn, row["id"], new)
+
+    async def verdict(self, lease_id: str) -> tuple[str | None, str | None]:
+        """``(outcome, reason)`` of an attempt: ``submitted`` while the verdict is pending."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT outcome, reason FROM attempts WHERE lease_id = %s", (lease_id,)
+            )
+            row = await cur.fetchone()
+        if row is None:
+            raise UnknownId(f"no lease {lease_id!r}")
+        return row["outcome"], row["reason"]
+
+    async def pending_submissions(self, older_than: datetime) -> list[str]:
+        """Leases whose proof still awaits a verdict since before ``older_than``."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT lease_id FROM attempts WHERE outcome = 'submitted' AND submitted_at < %s",
+                (older_than,),
+            )
+            return [r["lease_id"] for r in await cur.fetchall()]
+
+    # -- reaper -------------------------------------------------------------------------------
+
+    async def reap(self, *, now: datetime, max_attempts: int, limit: int = 100) -> list[Row]:
+        """Expired leases back to the queue (or failed), requests past deadline expired."""
+        changed: list[Row] = []
+        async with self.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                "SELECT * FROM inferences"
+                " WHERE (status IN ('queued', 'proving') AND deadline <= %s)"
+                " OR (status = 'proving' AND lease_expires_at <= %s)"
+                " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+                (now, now, limit),
+            )
+            for row in await cur.fetchall():
+                new = lm.reap(_machine(dict(row)), now=now, max_attempts=max_attempts)
+                if new is None:
+                    continue
+                if row["lease_id"] is not None:
+                    await _close_attempt(conn, row["lease_id"], "expired", new.reason)
+                changed.append(await _write(conn, row["id"], new))
+        return changed
+
+    # -- observability ------------------------------------------------------------------------
+
+    async def counts(self) -> dict[str, int]:
+        """Requests per status."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT status, count(*) AS n FROM inferences GROUP BY status")
+            return {r["status"]: int(r["n"]) for r in await cur.fetchall()}
+
+    async def ping(self) -> None:
+        """Raise if the database cannot answer."""
+        async with self.pool.connection() as conn:
+            await conn.execute("SELECT 1")
+
+    async def queue_jobs(self) -> dict[str, int]:
+        """Background jobs per status (raises if the queue's schema is missing)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT status::text AS status, count(*) AS n FROM procrastinate_jobs"
+                " GROUP BY status"
+            )
+            return {r["status"]: int(r["n"]) for r in await cur.fetchall()}
+
+    async def metrics_snapshot(self) -> dict[str, object]:
+        """What /metrics reports from the database."""
+        async with self.pool.connection() as conn:
+            by_status = await self.counts()
+            cur = await conn.execute(
+                "SELECT outcome, reason, count(*) AS n FROM attempts"
+                " WHERE outcome IN ('accepted', 'rejected', 'submitted') GROUP BY outcome, reason"
+            )
+            attempts = [(r["outcome"], r["reason"], int(r["n"])) for r in await cur.fetchall()]
+            cur = await conn.execute(
+                "SELECT prove_s FROM attempts WHERE outcome = 'accepted' AND prove_s IS NOT NULL"
+                " ORDER BY closed_at DESC LIMIT 10000"
+            )
+            prove = [float(r["prove_s"]) for r in await cur.fetchall()]
+            cur = await conn.execute(
+                "SELECT extract(epoch FROM finished_at - created_at)::float8 AS s FROM inferences"
+                " WHERE status = 'done' ORDER BY finished_at DESC LIMIT 10000"
+            )
+            e2e = [float(r["s"]) for r in await cur.fetchall()]
+        return {
+            "by_status": by_status,
+            "active_leases": by_status.get("proving", 0),
+            "attempts": attempts,
+            "jobs": await self.queue_jobs(),
+            "prove": prove,
+            "e2e": e2e,
+        }

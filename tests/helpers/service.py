@@ -1,0 +1,94 @@
+"""A throwaway PostgreSQL database, a real queue worker process and an API client for the
+service tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from prover.service.db import migrate
+from tests.helpers import REPO
+
+#: The machine's PostgreSQL (trust auth); override with ZKINFER_TEST_POSTGRES.
+ADMIN_URL = os.environ.get("ZKINFER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+CLIENT_A = "client-a-" + "0" * 16
+CLIENT_B = "client-b-" + "0" * 16
+PROVIDER = "provider-honest-" + "0" * 16
+PROVIDER_EVIL = "provider-evil-" + "0" * 16
+PROVIDER_QUARANTINE = "provider-quarantine-" + "0" * 16
+WEBHOOK_SECRET = "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQ="  # base64 of a test secret
+
+SERVICE_ENV = {
+    "ZKINFER_API_KEYS": f"{CLIENT_A},{CLIENT_B}",
+    "ZKINFER_PROVIDER_KEYS": f"{PROVIDER},{PROVIDER_EVIL},{PROVIDER_QUARANTINE}",
+    "ZKINFER_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    "ZKINFER_DEV": "1",  # webhooks to 127.0.0.1
+    "ZKINFER_QUARANTINE_AFTER": "3",
+}
+
+
+@contextlib.contextmanager
+def temporary_database() -> Iterator[str]:
+    """A uniquely named, migrated database, dropped afterwards (skips if PostgreSQL is absent)."""
+    name = f"zkinfer_test_{os.getpid()}_{secrets.token_hex(4)}"
+    try:
+        with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL at {ADMIN_URL}: {exc}")
+    url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    try:
+        migrate(url)
+        yield url
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def queue_worker(url: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``zkinfer serve --queue-worker`` as a real process over ``url``."""
+    env = {
+        **os.environ,
+        **SERVICE_ENV,
+        "ZKINFER_DATABASE_URL": url,
+        "PYTHONPATH": str(REPO),
+    }
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "prover", "serve", "--queue-worker"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def count_rows(url: str, sql: str, *args: Any) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(sql, args).fetchone()
+    assert row is not None
+    return int(row[0])
