@@ -1,0 +1,197 @@
+"""End to end with real processes: ``zkinfer serve`` (API and queue worker) over the machine's
+PostgreSQL, real ``zkinfer worker --api`` provers and real ezkl proofs.
+
+Each test registers its bundle under a model id of its own, so no test sees another test's queue.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prover.core.verify import verify
+from tests.conftest import Compiled
+from tests.helpers.e2e import (
+    TERMINAL,
+    Api,
+    Client,
+    api_process,
+    queue_process,
+    register,
+    service_env,
+    start_worker,
+    worker_process,
+)
+from tests.helpers.service import PROVIDER, count_rows, temporary_database
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+#: Short leases: a killed worker's request is handed on within seconds, renewals happen often.
+LEASE_TTL_S = "4"
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    with temporary_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def env(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    home = tmp_path_factory.mktemp("service-home")
+    return service_env(pg_url, home, ZKINFER_LEASE_TTL_S=LEASE_TTL_S, ZKINFER_MAX_ATTEMPTS="5")
+
+
+@pytest.fixture(scope="module")
+def api(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    logs = tmp_path_factory.mktemp("service-logs")
+    with queue_process(env, logs / "queue.log"), api_process(env, logs / "api.log") as api:
+        yield api
+
+
+def _model(pg_url: str, compiled: Compiled) -> str:
+    model_id = f"{compiled.name}-{uuid.uuid4().hex[:8]}"
+    register(pg_url, model_id, compiled.bundle.root)
+    return model_id
+
+
+def _sample(compiled: Compiled) -> dict[str, Any]:
+    return {"input_data": json.loads(compiled.sample.read_text())["input_data"]}
+
+
+def _accepted(pg_url: str, inference_id: str) -> int:
+    return count_rows(
+        pg_url,
+        "SELECT count(*) FROM attempts WHERE inference_id = %s AND outcome = 'accepted'",
+        inference_id,
+    )
+
+
+def test_one_request_over_http_is_proven_by_a_worker_and_reverified(
+    api: Api, pg_url: str, tiny: Compiled, tmp_path: Path
+) -> None:
+    model_id = _model(pg_url, tiny)
+    client = Client(api.url)
+    inference_id = client.request(model_id, _sample(tiny))
+    worker = start_worker(
+        api.url, PROVIDER, tmp_path / "home", tmp_path / "worker.log", "--once", "--wait", "5"
+    )
+    assert worker.wait(timeout=180) == 0, worker.stderr()
+    assert [line["status"] for line in worker.lines] == ["accepted"], worker.lines
+    assert worker.lines[0]["inference_id"] == inference_id
+    assert "ZKINFER" not in worker.stderr() and PROVIDER not in worker.stderr()
+
+    done = client.wait(inference_id, TERMINAL, 60)
+    assert done["status"] == "done" and done["verified"] is True
+    # the client checks the proof itself against its own copy of the bundle and its input
+    proof = tmp_path / "proof.json"
+    proof.write_text(json.dumps(done["proof"]))
+    verdict = verify(proof, tiny.bundle.root, input_path=tiny.sample)
+    assert verdict.valid
+    assert verdict.outputs == done["outputs"] == worker.lines[0]["outputs"]
+    assert _accepted(pg_url, inference_id) == 1
+    # the worker cached the bundle by model and digest, checked
+    cached = tmp_path / "home" / "worker" / "bundles" / model_id / tiny.bundle.digest
+    assert (cached / ".complete").is_file() and not list(cached.glob("*.part"))
+
+
+def test_sigterm_mid_proof_finishes_and_submits_then_exits_0(
+    api: Api, pg_url: str, mlp: Compiled, tmp_path: Path
+) -> None:
+    model_id = _model(pg_url, mlp)
+    client = Client(api.url)
+    inference_id = client.request(model_id, _sample(mlp))
+    worker = start_worker(api.url, PROVIDER, tmp_path / "home", tmp_path / "worker.log")
+    worker.wait_for_stderr("… prove", 180)
+    assert worker.stop(signal.SIGTERM, timeout=180) == 0, worker.stderr()
+    assert "finishing the current lease" in worker.stderr()
+    assert [line["status"] for line in worker.lines] == ["accepted"], worker.stderr()
+    assert client.wait(inference_id, TERMINAL, 60)["status"] == "done"
+    assert _accepted(pg_url, inference_id) == 1
+
+
+def test_sigterm_while_idle_exits_0_without_a_lease(api: Api, tmp_path: Path) -> None:
+    worker = start_worker(
+        api.url,
+        PROVIDER,
+        tmp_path / "home",
+        tmp_path / "worker.log",
+        "--wait",
+        "2",
+        "--model",
+        "no-such-model",
+    )
+    worker.wait_for_stderr("serving", 60)
+    time.sleep(1)
+    t0 = time.monotonic()
+    assert worker.stop(signal.SIGTERM, timeout=60) == 0, worker.stderr()
+    assert time.monotonic() - t0 < 30
+    assert worker.lines == []
+
+
+def test_a_worker_killed_mid_proof_loses_nothing_and_another_completes_once(
+    api: Api, pg_url: str, mlp: Compiled, tmp_path: Path
+) -> None:
+    model_id = _model(pg_url, mlp)
+    client = Client(api.url)
+    inference_id = client.request(model_id, _sample(mlp))
+    first = start_worker(api.url, PROVIDER, tmp_path / "a", tmp_path / "a.log")
+    first.wait_for_stderr("… prove", 180)
+    assert client.get(inference_id)["status"] == "proving"
+    first.stop(signal.SIGKILL)
+    with worker_process(api.url, PROVIDER, tmp_path / "b", tmp_path / "b.log") as second:
+        done = client.wait(inference_id, TERMINAL, 240)
+        assert done["status"] == "done", (done, second.stderr())
+    assert first.lines == []
+    attempts = count_rows(
+        pg_url, "SELECT count(*) FROM attempts WHERE inference_id = %s", inference_id
+    )
+    assert attempts == 2  # the killed worker's lease expired, the second one was accepted
+    assert _accepted(pg_url, inference_id) == 1
+
+
+def test_cancel_mid_proof_stops_the_worker_and_nothing_is_accepted(
+    api: Api, pg_url: str, mlp: Compiled, tmp_path: Path
+) -> None:
+    model_id = _model(pg_url, mlp)
+    client = Client(api.url)
+    inference_id = client.request(model_id, _sample(mlp))
+    with worker_process(api.url, PROVIDER, tmp_path / "home", tmp_path / "w.log") as worker:
+        worker.wait_for_stderr("… prove", 180)
+        canceled_at = time.monotonic()
+        r = client.http.post(f"/v1/inferences/{inference_id}/cancel")
+        assert r.status_code == 200, r.text
+        deadline = time.monotonic() + 60
+        while not worker.lines and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [line["status"] for line in worker.lines] == ["canceled"], worker.stderr()
+        # the heartbeat (every third of the lease) saw the 410 and killed the proof
+        assert time.monotonic() - canceled_at < float(LEASE_TTL_S) + 10
+    assert client.get(inference_id)["status"] == "canceled"
+    assert _accepted(pg_url, inference_id) == 0
+    submitted = count_rows(
+        pg_url,
+        "SELECT count(*) FROM attempts WHERE inference_id = %s AND submitted_at IS NOT NULL",
+        inference_id,
+    )
+    assert submitted == 0
+
+
+def test_the_same_idempotency_key_twice_makes_one_request(
+    api: Api, pg_url: str, tiny: Compiled
+) -> None:
+    model_id = _model(pg_url, tiny)
+    client = Client(api.url)
+    key = {"Idempotency-Key": f"order-{uuid.uuid4()}"}
+    first = client.request(model_id, _sample(tiny), **key)
+    second = client.request(model_id, _sample(tiny), **key)
+    assert first == second
+    rows = count_rows(pg_url, "SELECT count(*) FROM inferences WHERE model_id = %s", model_id)
+    assert rows == 1
