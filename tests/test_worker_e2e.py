@@ -16,7 +16,11 @@ from typing import Any
 
 import pytest
 
+from prover.core.prove import prove
 from prover.core.verify import verify
+from prover.errors import ServiceError
+from prover.protocol import ClaimRequest, FailureReason, FailureReport, Lease, ProofSubmission
+from prover.worker import RetryPolicy, ServiceClient
 from tests.conftest import Compiled
 from tests.helpers.e2e import (
     TERMINAL,
@@ -29,10 +33,19 @@ from tests.helpers.e2e import (
     start_worker,
     worker_process,
 )
-from tests.helpers.service import PROVIDER, count_rows, temporary_database
+from tests.helpers.service import (
+    PROVIDER,
+    PROVIDER_EVIL,
+    SERVICE_ENV,
+    count_rows,
+    temporary_database,
+)
+from tests.helpers.tiny import tiny_input
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
+#: A second hostile provider (the first is quarantined after its three rejected proofs).
+EVIL_2 = "provider-evil-two-" + "0" * 16
 #: Short leases: a killed worker's request is handed on within seconds, renewals happen often.
 LEASE_TTL_S = "4"
 
@@ -46,7 +59,13 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def env(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     home = tmp_path_factory.mktemp("service-home")
-    return service_env(pg_url, home, ZKINFER_LEASE_TTL_S=LEASE_TTL_S, ZKINFER_MAX_ATTEMPTS="5")
+    return service_env(
+        pg_url,
+        home,
+        ZKINFER_LEASE_TTL_S=LEASE_TTL_S,
+        ZKINFER_MAX_ATTEMPTS="10",
+        ZKINFER_PROVIDER_KEYS=f"{SERVICE_ENV['ZKINFER_PROVIDER_KEYS']},{EVIL_2}",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -195,3 +214,102 @@ def test_the_same_idempotency_key_twice_makes_one_request(
     assert first == second
     rows = count_rows(pg_url, "SELECT count(*) FROM inferences WHERE model_id = %s", model_id)
     assert rows == 1
+
+
+def _evil(api: Api, key: str) -> ServiceClient:
+    """A hostile provider speaking the protocol with the worker's own client."""
+    return ServiceClient(api.url, key, retry=RetryPolicy(attempts=2))
+
+
+def _lease(client: ServiceClient, model_id: str) -> Lease:
+    lease = client.claim(ClaimRequest(models=[model_id], wait_s=5))
+    assert lease is not None
+    return lease
+
+
+def _proof(compiled: Compiled) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(compiled.proof.read_text())
+    return doc
+
+
+def _metric(api: Api, reason: str) -> float:
+    text = Client(api.url).http.get("/metrics").text
+    name = f'zkinfer_proofs_total{{outcome="rejected",reason="{reason}"}} '
+    values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(name)]
+    return values[0] if values else 0.0
+
+
+def test_a_malicious_worker_is_rejected_and_counted_and_an_honest_one_completes(
+    api: Api, pg_url: str, tiny: Compiled, mlp: Compiled, tmp_path: Path
+) -> None:
+    model_id = _model(pg_url, tiny)
+    client = Client(api.url)
+    inference_id = client.request(model_id, _sample(tiny))
+    other_input = tmp_path / "other-input.json"
+    other_input.write_text(json.dumps(tiny_input(3)))
+    prove(tiny.bundle.root, other_input, tmp_path / "other-proof.json")
+    other_proof = json.loads((tmp_path / "other-proof.json").read_text())
+    evil, evil_2 = _evil(api, PROVIDER_EVIL), _evil(api, EVIL_2)
+    tampered = _proof(tiny)
+    tampered["proof"][200] ^= 1
+    before = {r: _metric(api, r) for r in ("invalid", "wrong_input", "wrong_model", "malformed")}
+
+    reasons = []
+    first: Lease | None = None
+    for bad in (tampered, _proof(mlp), other_proof):  # tampered, another model, another input
+        lease = _lease(evil, model_id)
+        first = first or lease
+        assert lease.inference.id == inference_id
+        verdict = evil.submit(lease.lease_id, ProofSubmission(token=lease.token, proof=bad))
+        assert verdict.accepted is False, verdict
+        reasons.append(verdict.reason or "")
+        assert client.get(inference_id)["status"] == "queued"
+    assert "not about the input" in reasons[2]
+    # three rejected proofs: this provider gets no more work
+    with pytest.raises(ServiceError) as refused:
+        evil.claim(ClaimRequest(models=[model_id], wait_s=0))
+    assert refused.value.status == 403
+
+    # stale and foreign lease tokens are refused without touching the request
+    lease = _lease(evil_2, model_id)
+    assert first is not None
+    # (its own live lease with an old token: 409; another provider's lease: 404, not revealed)
+    for lease_id, status in ((lease.lease_id, 409), (first.lease_id, 404)):
+        with pytest.raises(ServiceError) as stale:
+            evil_2.submit(lease_id, ProofSubmission(token=first.token, proof=other_proof))
+        assert stale.value.status == status
+    assert client.get(inference_id)["status"] == "proving"
+    evil_2.report_failure(
+        lease.lease_id,
+        FailureReport(token=lease.token, reason=FailureReason.INTERNAL, retryable=True),
+    )
+
+    honest = start_worker(
+        api.url, PROVIDER, tmp_path / "home", tmp_path / "honest.log", "--once", "--wait", "5"
+    )
+    assert honest.wait(timeout=240) == 0, honest.stderr()
+    assert [line["status"] for line in honest.lines] == ["accepted"]
+    done = client.wait(inference_id, TERMINAL, 60)
+    assert done["status"] == "done" and _accepted(pg_url, inference_id) == 1
+
+    # a replay of the accepted proof for a request about another input is rejected
+    other = client.request(model_id, tiny_input(5))
+    lease = _lease(evil_2, model_id)
+    assert lease.inference.id == other
+    verdict = evil_2.submit(lease.lease_id, ProofSubmission(token=lease.token, proof=done["proof"]))
+    assert verdict.accepted is False and "not about the input" in (verdict.reason or "")
+    # and a closed lease takes no second proof
+    with pytest.raises(ServiceError) as again:
+        evil_2.submit(lease.lease_id, ProofSubmission(token=lease.token, proof=done["proof"]))
+    assert again.value.status in (409, 410)
+
+    rejected = count_rows(
+        pg_url,
+        "SELECT count(*) FROM attempts WHERE inference_id IN (%s, %s) AND outcome = 'rejected'",
+        inference_id,
+        other,
+    )
+    assert rejected == 4
+    after = {r: _metric(api, r) for r in before}
+    assert sum(after.values()) - sum(before.values()) == 4
+    assert after["wrong_input"] - before["wrong_input"] == 2
