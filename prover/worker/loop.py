@@ -43,7 +43,8 @@ class LeaseOutcome:
     model_id: str
     attempt: int
     # accepted | rejected | pending (the service still verifies) | lost (409) |
-    # canceled (410) | failed (reported) | released (given back unproven: the worker stops)
+    # canceled (410) | failed (reported) | released (given back unproven: the worker stops) |
+    # error (the service could not be reached to finish the lease)
     status: str
     detail: str = ""
     outputs: list[list[float]] | None = None
@@ -243,7 +244,17 @@ def run_worker(
                     break
                 continue
             if lease is not None:
-                outcome = worker.handle(lease)
+                try:
+                    outcome = worker.handle(lease)
+                except ServiceError as exc:
+                    if options.once:
+                        raise
+                    # the service stayed unreachable: the lease expires and goes back to the
+                    # queue on the service's side; this worker carries on with the next claim
+                    i = lease.inference
+                    outcome = LeaseOutcome(
+                        i.id, lease.lease_id, i.model_id, lease.attempt, "error", str(exc)
+                    )
                 if options.once:
                     outcomes.append(outcome)
                 report(outcome)
