@@ -49,7 +49,9 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(
         default=None, description="Standard Webhooks signing secret (whsec_ + base64)"
     )
-    dev: bool = Field(default=False, description="development mode: built-in keys, dev SRS")
+    dev: bool = Field(
+        default=False, description="development mode: built-in keys, http and private webhook URLs"
+    )
     dev_srs: bool = Field(
         default=False, description="compile models with a generated, UNSAFE development SRS"
     )

@@ -44,7 +44,7 @@ def serve_cmd(
     from pydantic import ValidationError
 
     from prover.service import runner
-    from prover.settings import Settings
+    from prover.settings import DEV_CLIENT_KEY, DEV_PROVIDER_KEY, Settings
 
     with run_command(as_json):
         overrides = {k: True for k, v in (("dev", dev), ("dev_srs", dev_srs)) if v}
@@ -68,9 +68,29 @@ def serve_cmd(
                 asyncio.run(runner.register_reference_models(settings, url, models))
         child = None if no_queue_worker else runner.spawn_queue_worker(settings, url)
         if as_json:
-            json_line({"ok": True, "url": f"http://{host}:{port}", "migrations": applied})
+            json_line(
+                {
+                    "ok": True,
+                    "url": f"http://{host}:{port}",
+                    "migrations": applied,
+                    "queue_worker_pid": None if child is None else child.pid,
+                }
+            )
         else:
             stderr_console().print(f"zkinfer service on http://{host}:{port}")
+        if settings.dev:  # name only the built-in keys, never configured ones
+            builtin = [
+                f"{kind} key {key}"
+                for kind, key, configured in (
+                    ("client", DEV_CLIENT_KEY, settings.api_keys),
+                    ("provider", DEV_PROVIDER_KEY, settings.provider_keys),
+                )
+                if not configured
+            ]
+            stderr_console().print(
+                "[bold red]development mode[/bold red]: http and private webhook URLs allowed"
+                + "".join(f"; {b}" for b in builtin)
+            )
         try:
             runner.run_api(settings, url, host=host, port=port)
         finally:

@@ -11,20 +11,30 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
 from prover.core.fields import felt_from_hex
-from prover.core.proofs import parse_proof
+from prover.core.proofs import ParsedProof, parse_proof
 
-__all__ = ["VERIFY_PROOF_SELECTOR", "verifier_calldata"]
+__all__ = ["VERIFY_PROOF_SELECTOR", "canonical_proof", "verifier_calldata"]
 
 VERIFY_PROOF_SELECTOR = keccak(text="verifyProof(bytes,uint256[])")[:4]
 
 
-def verifier_calldata(proof: dict[str, Any], manifest: dict[str, Any]) -> str:
-    """``0x``-hex calldata of ``verifyProof(bytes proof, uint256[] instances)`` for ``proof``."""
-    parsed = parse_proof(
+def _parsed(proof: dict[str, Any], manifest: dict[str, Any]) -> ParsedProof:
+    return parse_proof(
         proof,
         expected_instances=int(manifest["instances"]["total"]),
         expected_bytes=int(manifest["proof_bytes"]),
     )
+
+
+def canonical_proof(proof: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:
+    """The proof rebuilt from its checked fields only: what the service hands to clients, without
+    the provider's unverified claims (its ``zkinfer`` section)."""
+    return _parsed(proof, manifest).canonical()
+
+
+def verifier_calldata(proof: dict[str, Any], manifest: dict[str, Any]) -> str:
+    """``0x``-hex calldata of ``verifyProof(bytes proof, uint256[] instances)`` for ``proof``."""
+    parsed = _parsed(proof, manifest)
     instances = [felt_from_hex(h) for h in parsed.instances]
     encoded = abi_encode(["bytes", "uint256[]"], [bytes(parsed.proof), instances])
     return "0x" + (VERIFY_PROOF_SELECTOR + encoded).hex()

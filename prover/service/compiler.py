@@ -1,5 +1,9 @@
 """Compiling a model for the service: ``zkinfer compile --json`` in a child process with a memory
-limit (RLIMIT_AS) and a timeout, so a hostile or oversized upload cannot take the service down."""
+limit and a timeout, so a hostile or oversized upload cannot take the service down.
+
+The limit is RLIMIT_DATA (heap and private writable mappings), not RLIMIT_AS: solc-js's
+WebAssembly runtime reserves far more address space than it ever touches, and an address-space
+cap low enough to matter makes it fail on every model."""
 
 from __future__ import annotations
 
@@ -59,7 +63,7 @@ def check_upload(onnx: Path, sample: Path, calibration: Path | None) -> None:
 
 
 def _limit(memory_bytes: int) -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
 
 
 async def compile_in_subprocess(job: CompileJob, *, memory_bytes: int, timeout_s: float) -> str:

@@ -124,9 +124,16 @@ async def register_reference_models(settings: Settings, url: str, models_dir: Pa
 
 
 def run_api(settings: Settings, url: str, *, host: str, port: int) -> None:
-    """Serve the API with uvicorn until interrupted."""
+    """Serve the API with uvicorn until SIGTERM or SIGINT, then return normally.
+
+    uvicorn re-raises the signal that stopped it once it has shut down; with the default
+    handlers that would kill this process before it stops its queue worker, so both signals
+    get a no-op handler here (uvicorn installs its own while it runs).
+    """
     import uvicorn
 
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     from prover.service.app import create_app
 
     app = create_app(settings, Store(url))

@@ -1,4 +1,4 @@
-"""The service's durable state in PostgreSQL: models, requests, leases (attempts) and providers.
+"""The service's durable state in PostgreSQL: requests, leases (attempts) and providers.
 
 Every change to a request locks its row (``FOR UPDATE``), applies one transition of the pure state
 machine in :mod:`prover.service.leases` and writes the result back in the same transaction, so any
@@ -18,19 +18,12 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
 from prover.service import leases as lm
-from prover.service.db import open_pool
+from prover.service.catalog import Catalog, Row, UnknownId
 from prover.service.leases import Status
 
-__all__ = ["Claimed", "IdempotencyConflict", "Store", "UnknownId", "token_hash"]
-
-Row = dict[str, Any]
-
-
-class UnknownId(LookupError):
-    """No such model, request or lease (or not visible to the caller)."""
+__all__ = ["Claimed", "IdempotencyConflict", "Row", "Store", "UnknownId", "token_hash"]
 
 
 class IdempotencyConflict(ValueError):
@@ -94,63 +87,8 @@ async def _close_attempt(
     )
 
 
-class Store:
-    """Async access to the service's tables through one connection pool."""
-
-    def __init__(self, conninfo: str, *, max_size: int = 10) -> None:
-        self.conninfo = conninfo
-        self.pool: AsyncConnectionPool[AsyncConnection[DictRow]] = open_pool(
-            conninfo, max_size=max_size
-        )
-
-    # -- models -------------------------------------------------------------------------------
-
-    async def put_model(
-        self,
-        model_id: str,
-        *,
-        status: str,
-        owner: str | None = None,
-        reason: str | None = None,
-        bundle_dir: str | None = None,
-        bundle_digest: str | None = None,
-        manifest: dict[str, Any] | None = None,
-    ) -> Row:
-        """Create or replace a model's record."""
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                "INSERT INTO models"
-                " (id, status, owner, reason, bundle_dir, bundle_digest, manifest)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET"
-                " status = EXCLUDED.status, reason = EXCLUDED.reason,"
-                " bundle_dir = EXCLUDED.bundle_dir, bundle_digest = EXCLUDED.bundle_digest,"
-                " manifest = EXCLUDED.manifest, updated_at = now() RETURNING *",
-                (
-                    model_id,
-                    status,
-                    owner,
-                    reason,
-                    bundle_dir,
-                    bundle_digest,
-                    None if manifest is None else Jsonb(manifest),
-                ),
-            )
-            row = await cur.fetchone()
-        assert row is not None
-        return dict(row)
-
-    async def get_model(self, model_id: str) -> Row:
-        async with self.pool.connection() as conn:
-            cur = await conn.execute("SELECT * FROM models WHERE id = %s", (model_id,))
-            row = await cur.fetchone()
-        if row is None:
-            raise UnknownId(f"no model {model_id!r}")
-        return dict(row)
-
-    async def list_models(self) -> list[Row]:
-        async with self.pool.connection() as conn:
-            cur = await conn.execute("SELECT * FROM models ORDER BY created_at, id")
-            return [dict(r) for r in await cur.fetchall()]
+class Store(Catalog):
+    """Async access to the service's tables: the catalog, and every request's life."""
 
     # -- client requests ----------------------------------------------------------------------
 
@@ -409,20 +347,29 @@ class Store:
         valid: bool,
         reason: str,
         outputs: list[list[float]] | None,
+        proof: dict[str, Any] | None,
         calldata: str | None,
         max_attempts: int,
     ) -> Row | None:
-        """Record the service's verdict on a submitted proof; None if it was decided already."""
+        """Record the service's verdict on a submitted proof; None if it was decided already.
+
+        A rejected proof counts against its provider even when the request was canceled while
+        it was being verified; an accepted one stores ``proof`` (the canonical document)."""
         async with self.pool.connection() as conn, conn.transaction():
             sub = await self.submission(lease_id)
             row = await self._lock(conn, sub["inference_id"])
             cur = await conn.execute(
-                "SELECT outcome, provider, proof FROM attempts WHERE lease_id = %s FOR UPDATE",
+                "SELECT outcome, provider, prove_s FROM attempts WHERE lease_id = %s FOR UPDATE",
                 (lease_id,),
             )
             attempt = await cur.fetchone()
             if attempt is None or attempt["outcome"] != "submitted":
                 return None
+            if not valid:
+                await conn.execute(
+                    "UPDATE providers SET rejected = rejected + 1 WHERE id = %s",
+                    (attempt["provider"],),
+                )
             if row["status"] != Status.VERIFYING or row["lease_id"] != lease_id:
                 # canceled while verifying: the verdict is recorded, nothing is accepted
                 await _close_attempt(
@@ -441,23 +388,20 @@ class Store:
                 )
                 await conn.execute(
                     "UPDATE inferences SET outputs = %s, proof = %s, calldata = %s,"
-                    " provider = %s, accepted_lease = %s WHERE id = %s",
+                    " provider = %s, accepted_lease = %s, prove_s = %s WHERE id = %s",
                     (
                         Jsonb(outputs),
-                        Jsonb(attempt["proof"]),
+                        Jsonb(proof),
                         calldata,
                         attempt["provider"],
                         lease_id,
+                        attempt["prove_s"],
                         row["id"],
                     ),
                 )
             else:
                 new = lm.reject(_machine(row), reason, max_attempts=max_attempts)
                 await _close_attempt(conn, lease_id, "rejected", reason)
-                await conn.execute(
-                    "UPDATE providers SET rejected = rejected + 1 WHERE id = %s",
-                    (attempt["provider"],),
-                )
             new = lm.Request(new.status, new.attempts, new.deadline, None, new.reason)
             return await _write(conn, row["id"], new)
 
@@ -502,53 +446,3 @@ class Store:
                     await _close_attempt(conn, row["lease_id"], "expired", new.reason)
                 changed.append(await _write(conn, row["id"], new))
         return changed
-
-    # -- observability ------------------------------------------------------------------------
-
-    async def counts(self) -> dict[str, int]:
-        """Requests per status."""
-        async with self.pool.connection() as conn:
-            cur = await conn.execute("SELECT status, count(*) AS n FROM inferences GROUP BY status")
-            return {r["status"]: int(r["n"]) for r in await cur.fetchall()}
-
-    async def ping(self) -> None:
-        """Raise if the database cannot answer."""
-        async with self.pool.connection() as conn:
-            await conn.execute("SELECT 1")
-
-    async def queue_jobs(self) -> dict[str, int]:
-        """Background jobs per status (raises if the queue's schema is missing)."""
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT status::text AS status, count(*) AS n FROM procrastinate_jobs"
-                " GROUP BY status"
-            )
-            return {r["status"]: int(r["n"]) for r in await cur.fetchall()}
-
-    async def metrics_snapshot(self) -> dict[str, object]:
-        """What /metrics reports from the database."""
-        async with self.pool.connection() as conn:
-            by_status = await self.counts()
-            cur = await conn.execute(
-                "SELECT outcome, reason, count(*) AS n FROM attempts"
-                " WHERE outcome IN ('accepted', 'rejected', 'submitted') GROUP BY outcome, reason"
-            )
-            attempts = [(r["outcome"], r["reason"], int(r["n"])) for r in await cur.fetchall()]
-            cur = await conn.execute(
-                "SELECT prove_s FROM attempts WHERE outcome = 'accepted' AND prove_s IS NOT NULL"
-                " ORDER BY closed_at DESC LIMIT 10000"
-            )
-            prove = [float(r["prove_s"]) for r in await cur.fetchall()]
-            cur = await conn.execute(
-                "SELECT extract(epoch FROM finished_at - created_at)::float8 AS s FROM inferences"
-                " WHERE status = 'done' ORDER BY finished_at DESC LIMIT 10000"
-            )
-            e2e = [float(r["s"]) for r in await cur.fetchall()]
-        return {
-            "by_status": by_status,
-            "active_leases": by_status.get("proving", 0),
-            "attempts": attempts,
-            "jobs": await self.queue_jobs(),
-            "prove": prove,
-            "e2e": e2e,
-        }

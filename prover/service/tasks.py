@@ -19,7 +19,7 @@ import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
 
 from prover.errors import ZkinferError
-from prover.service.calldata import verifier_calldata
+from prover.service.calldata import canonical_proof, verifier_calldata
 from prover.service.compiler import CompileFailed, CompileJob, compile_in_subprocess
 from prover.service.models import register_bundle
 from prover.service.store import Row, Store, UnknownId
@@ -60,13 +60,14 @@ async def run_verification(store: Store, settings: Settings, lease_id: str) -> R
         values=sub["input"]["input_data"],
         timeout_s=settings.verify_timeout_s,
     )
-    calldata = verifier_calldata(sub["proof"], model["manifest"]) if verdict.valid else None
+    manifest = model["manifest"]
     row = await store.decide(
         lease_id,
         valid=verdict.valid,
         reason=verdict.reason,
         outputs=verdict.outputs,
-        calldata=calldata,
+        proof=canonical_proof(sub["proof"], manifest) if verdict.valid else None,
+        calldata=verifier_calldata(sub["proof"], manifest) if verdict.valid else None,
         max_attempts=settings.max_attempts,
     )
     log.info(

@@ -16,7 +16,7 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     return round((end - start).total_seconds(), 3)
 
 
-def inference_view(row: Row, prove_s: float | None = None) -> InferenceView:
+def inference_view(row: Row) -> InferenceView:
     done = row["status"] == "done"
     return InferenceView(
         id=row["id"],
@@ -37,7 +37,7 @@ def inference_view(row: Row, prove_s: float | None = None) -> InferenceView:
             queued_s=_seconds(row["created_at"], row["first_claimed_at"]),
             proving_s=_seconds(row["first_claimed_at"], row["finished_at"]),
             total_s=_seconds(row["created_at"], row["finished_at"]),
-            prove_s=prove_s,
+            prove_s=row["prove_s"] if done else None,
         ),
     )
 

@@ -34,6 +34,7 @@ CREATE TABLE inferences (
     calldata         text,
     provider         text,
     accepted_lease   text,
+    prove_s          double precision,
     created_at       timestamptz NOT NULL DEFAULT now(),
     first_claimed_at timestamptz,
     finished_at      timestamptz,

@@ -9,8 +9,6 @@ import hashlib
 import json
 import math
 import threading
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -19,11 +17,9 @@ from typing import Any, ClassVar
 import pytest
 from fastapi.testclient import TestClient
 
-from prover.service.app import create_app
-from prover.service.models import register_bundle
 from prover.service.store import Store
 from prover.service.webhooks import sign
-from prover.settings import Settings, key_id
+from prover.settings import key_id
 from tests.conftest import Compiled
 from tests.helpers.service import (
     CLIENT_A,
@@ -31,57 +27,13 @@ from tests.helpers.service import (
     PROVIDER,
     PROVIDER_EVIL,
     PROVIDER_QUARANTINE,
-    SERVICE_ENV,
     WEBHOOK_SECRET,
     auth,
     count_rows,
-    queue_worker,
-    temporary_database,
 )
+from tests.service.conftest import register, sample
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    with temporary_database() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def worker(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    log = tmp_path_factory.mktemp("queue") / "worker.log"
-    with queue_worker(pg_url, log):
-        yield log
-
-
-@pytest.fixture(scope="module")
-def api(pg_url: str, worker: Path) -> Iterator[TestClient]:
-    settings = Settings(
-        api_keys=SERVICE_ENV["ZKINFER_API_KEYS"].split(","),  # type: ignore[arg-type]
-        provider_keys=SERVICE_ENV["ZKINFER_PROVIDER_KEYS"].split(","),  # type: ignore[arg-type]
-        dev=True,
-        quarantine_after=3,
-        max_attempts=5,
-        submit_wait_s=60,
-        max_body_bytes=256 * 1024,
-    )
-    with TestClient(create_app(settings, Store(pg_url))) as client:
-        yield client
-
-
-def _register(api: TestClient, compiled: Compiled) -> str:
-    """The bundle under a model id of its own, so no test sees another test's queue."""
-    model_id = f"{compiled.name}-{uuid.uuid4().hex[:8]}"
-    store: Store = api.app.state.store  # type: ignore[attr-defined]
-    assert api.portal is not None
-    api.portal.call(register_bundle, store, model_id, compiled.bundle.root)
-    return model_id
-
-
-def _sample(compiled: Compiled) -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads(compiled.sample.read_text())
-    return {"input_data": doc["input_data"]}
 
 
 def _proof(compiled: Compiled) -> dict[str, Any]:
@@ -123,12 +75,12 @@ def _status(api: TestClient, inference_id: str) -> dict[str, Any]:
 def test_an_honest_proof_is_verified_and_accepted_with_outputs_and_calldata(
     api: TestClient, mlp: Compiled, tmp_path: Path
 ) -> None:
-    model_id = _register(api, mlp)
-    inference_id = _request(api, model_id, _sample(mlp))
+    model_id = register(api, mlp)
+    inference_id = _request(api, model_id, sample(mlp))
     assert _status(api, inference_id)["status"] == "queued"
     lease = _claim(api, model_id)
     assert lease["inference"]["id"] == inference_id
-    assert lease["inference"]["input"] == _sample(mlp)
+    assert lease["inference"]["input"] == sample(mlp)
     assert _status(api, inference_id)["status"] == "proving"
 
     r = _submit(api, lease, _proof(mlp))
@@ -144,6 +96,10 @@ def test_an_honest_proof_is_verified_and_accepted_with_outputs_and_calldata(
         for a, b in zip(done["outputs"][0], expected[0], strict=True)
     )
     assert done["proof"]["proof"] == _proof(mlp)["proof"]
+    assert "zkinfer" not in done["proof"]  # the provider's unverified claims are not passed on
+    assert done["timings"]["prove_s"] == 1.5
+    check = {"model_id": model_id, "proof": done["proof"], "input": sample(mlp)}
+    assert api.post("/v1/verify", json=check, headers=auth(CLIENT_A)).json()["valid"] is True
     import ezkl  # the calldata must be exactly what ezkl encodes for the verifier contract
 
     ours = bytes.fromhex(done["calldata"].removeprefix("0x"))
@@ -160,11 +116,11 @@ def test_an_honest_proof_is_verified_and_accepted_with_outputs_and_calldata(
 def test_hostile_submissions_are_rejected_counted_and_an_honest_prover_still_finishes(
     api: TestClient, mlp: Compiled, cnn: Compiled, pg_url: str
 ) -> None:
-    model_id = _register(api, mlp)
-    inference_id = _request(api, model_id, _sample(mlp))
+    model_id = register(api, mlp)
+    inference_id = _request(api, model_id, sample(mlp))
     tampered = copy.deepcopy(_proof(mlp))
     tampered["proof"][100] ^= 1
-    other_input = _sample(mlp)
+    other_input = sample(mlp)
     other_input["input_data"][0][0] += 0.5
     other_request = _request(api, model_id, other_input)  # the sample's proof is for another input
 
@@ -215,8 +171,8 @@ def test_hostile_submissions_are_rejected_counted_and_an_honest_prover_still_fin
 
 
 def test_quarantine_counts_only_this_providers_rejections(api: TestClient, mlp: Compiled) -> None:
-    model_id = _register(api, mlp)
-    _request(api, model_id, _sample(mlp))
+    model_id = register(api, mlp)
+    _request(api, model_id, sample(mlp))
     lease = _claim(api, model_id, PROVIDER_QUARANTINE)
     r = api.post(
         f"/v1/leases/{lease['lease_id']}/failure",
@@ -229,8 +185,8 @@ def test_quarantine_counts_only_this_providers_rejections(api: TestClient, mlp: 
 
 
 def test_one_idempotency_key_twice_makes_one_request(api: TestClient, mlp: Compiled) -> None:
-    model_id = _register(api, mlp)
-    body = {"model_id": model_id, "input": _sample(mlp)}
+    model_id = register(api, mlp)
+    body = {"model_id": model_id, "input": sample(mlp)}
     headers = {**auth(CLIENT_A), "Idempotency-Key": "order-42"}
     first = api.post("/v1/inferences", json=body, headers=headers)
     second = api.post("/v1/inferences", json=body, headers=headers)
@@ -245,8 +201,8 @@ def test_one_idempotency_key_twice_makes_one_request(api: TestClient, mlp: Compi
 
 
 def test_auth_matrix(api: TestClient, mlp: Compiled) -> None:
-    model_id = _register(api, mlp)
-    inference_id = _request(api, model_id, _sample(mlp))
+    model_id = register(api, mlp)
+    inference_id = _request(api, model_id, sample(mlp))
     assert api.get(f"/v1/inferences/{inference_id}").status_code == 401
     wrong = api.get(f"/v1/inferences/{inference_id}", headers=auth("x" * 20))
     assert wrong.status_code == 401 and wrong.headers["content-type"] == "application/problem+json"
@@ -269,8 +225,8 @@ def test_auth_matrix(api: TestClient, mlp: Compiled) -> None:
 
 
 def test_listing_pages_and_filters_by_status(api: TestClient, mlp: Compiled) -> None:
-    model_id = _register(api, mlp)
-    ids = [_request(api, model_id, _sample(mlp)) for _ in range(3)]
+    model_id = register(api, mlp)
+    ids = [_request(api, model_id, sample(mlp)) for _ in range(3)]
     api.post(f"/v1/inferences/{ids[1]}/cancel", headers=auth(CLIENT_A))
     seen: list[str] = []
     after = None
@@ -309,8 +265,8 @@ def test_listing_pages_and_filters_by_status(api: TestClient, mlp: Compiled) -> 
 def test_bad_requests_get_a_clear_problem_and_store_nothing(
     api: TestClient, mlp: Compiled, pg_url: str, change: Any, status: int, words: str
 ) -> None:
-    model_id = _register(api, mlp)
-    body: dict[str, Any] = {"model_id": model_id, "input": _sample(mlp)}
+    model_id = register(api, mlp)
+    body: dict[str, Any] = {"model_id": model_id, "input": sample(mlp)}
     change(body)
     r = api.post(
         "/v1/inferences",
@@ -326,7 +282,7 @@ def test_bad_requests_get_a_clear_problem_and_store_nothing(
 def test_an_oversize_body_is_refused_before_it_is_read(
     api: TestClient, mlp: Compiled, pg_url: str
 ) -> None:
-    model_id = _register(api, mlp)
+    model_id = register(api, mlp)
     body = {"model_id": model_id, "input": {"input_data": [[0.1] * 100_000]}}
     r = api.post("/v1/inferences", json=body, headers=auth(CLIENT_A))
     assert r.status_code == 413 and "exceeds" in r.json()["detail"]
@@ -334,8 +290,8 @@ def test_an_oversize_body_is_refused_before_it_is_read(
 
 
 def test_cancel_reaches_the_prover_and_nothing_is_accepted(api: TestClient, mlp: Compiled) -> None:
-    model_id = _register(api, mlp)
-    inference_id = _request(api, model_id, _sample(mlp))
+    model_id = register(api, mlp)
+    inference_id = _request(api, model_id, sample(mlp))
     lease = _claim(api, model_id)
     r = api.post(f"/v1/inferences/{inference_id}/cancel", headers=auth(CLIENT_A))
     assert r.status_code == 200 and r.json()["status"] == "canceled"
@@ -352,8 +308,8 @@ def test_cancel_reaches_the_prover_and_nothing_is_accepted(api: TestClient, mlp:
 
 
 def test_renew_extends_a_live_lease(api: TestClient, mlp: Compiled) -> None:
-    model_id = _register(api, mlp)
-    _request(api, model_id, _sample(mlp))
+    model_id = register(api, mlp)
+    _request(api, model_id, sample(mlp))
     lease = _claim(api, model_id)
     r = api.post(
         f"/v1/leases/{lease['lease_id']}/renew",
@@ -380,8 +336,8 @@ def test_renew_extends_a_live_lease(api: TestClient, mlp: Compiled) -> None:
 def test_reaper_requeues_expired_leases_and_expires_requests_past_deadline(
     api: TestClient, mlp: Compiled
 ) -> None:
-    model_id = _register(api, mlp)
-    inference_id = _request(api, model_id, _sample(mlp), deadline_s=120)
+    model_id = register(api, mlp)
+    inference_id = _request(api, model_id, sample(mlp), deadline_s=120)
     lease = _claim(api, model_id)
     store: Store = api.app.state.store  # type: ignore[attr-defined]
     assert api.portal is not None
@@ -398,7 +354,7 @@ def test_reaper_requeues_expired_leases_and_expires_requests_past_deadline(
 
 
 def test_bundle_listing_and_resumable_download(api: TestClient, mlp: Compiled) -> None:
-    model_id = _register(api, mlp)
+    model_id = register(api, mlp)
     listing = api.get(f"/v1/bundles/{model_id}", headers=auth(PROVIDER)).json()
     assert listing["bundle_digest"] == mlp.bundle.digest
     files = {f["name"]: f for f in listing["files"]}
@@ -413,10 +369,10 @@ def test_bundle_listing_and_resumable_download(api: TestClient, mlp: Compiled) -
 
 
 def test_verify_endpoint_checks_a_proof_in_a_child_process(api: TestClient, mlp: Compiled) -> None:
-    model_id = _register(api, mlp)
+    model_id = register(api, mlp)
     ok = api.post(
         "/v1/verify",
-        json={"model_id": model_id, "proof": _proof(mlp), "input": _sample(mlp)},
+        json={"model_id": model_id, "proof": _proof(mlp), "input": sample(mlp)},
         headers=auth(CLIENT_A),
     )
     assert ok.status_code == 200 and ok.json()["valid"] is True
@@ -446,9 +402,9 @@ def test_webhook_is_signed_and_delivered_on_completion(api: TestClient, mlp: Com
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        model_id = _register(api, mlp)
+        model_id = register(api, mlp)
         url = f"http://127.0.0.1:{server.server_port}/hook"
-        inference_id = _request(api, model_id, _sample(mlp), webhook_url=url)
+        inference_id = _request(api, model_id, sample(mlp), webhook_url=url)
         api.post(f"/v1/inferences/{inference_id}/cancel", headers=auth(CLIENT_A))
         deadline = datetime.now(UTC) + timedelta(seconds=30)
         while not _Receiver.got and datetime.now(UTC) < deadline:
