@@ -335,6 +335,13 @@ def worker_cmd(
     if api is not None:
         from prover.cli.worker_api_cmd import run_api_worker
 
+        if bundle or lock:
+            with run_command(as_json):
+                raise UsageError(
+                    "--bundle and --lock are for --chain; with --api the worker downloads the "
+                    "bundles the service names"
+                )
+
         run_api_worker(
             api, once=once, models=model or [], wait_s=wait, workdir=workdir, as_json=as_json
         )

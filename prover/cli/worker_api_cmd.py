@@ -15,7 +15,13 @@ from types import FrameType
 
 from rich.markup import escape
 
-from prover.cli.output import command_progress, json_line, run_command, stderr_console
+from prover.cli.output import (
+    command_progress,
+    format_outputs,
+    json_line,
+    run_command,
+    stderr_console,
+)
 from prover.worker import LeaseOutcome, ServiceClient, WorkerOptions, run_worker
 
 __all__ = ["run_api_worker"]
@@ -52,11 +58,14 @@ def run_api_worker(
         if as_json:
             json_line(o.to_json())
         else:
-            outputs = f" outputs {o.outputs}" if o.outputs else ""
-            timing = f" (prove {o.prove_s:.1f} s)" if o.prove_s is not None else ""
-            stderr_console().print(
-                f"inference {o.inference_id}: {o.status}{timing} {escape(o.detail)}{outputs}"
-            )
+            text = f"inference {o.inference_id}: {o.status}"
+            if o.prove_s is not None:
+                text += f" (prove {o.prove_s:.1f} s)"
+            if o.detail:
+                text += f": {escape(o.detail)}"
+            if o.outputs:
+                text += f"; outputs {format_outputs(o.outputs)}"
+            stderr_console().print(text)
 
     stop, abandon = threading.Event(), threading.Event()
     with run_command(as_json):
