@@ -34,7 +34,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.command("serve")(serve_cmd.serve_cmd)
 srs_app = typer.Typer(help="Manage structured reference strings (SRS).", no_args_is_help=True)
 app.add_typer(srs_app, name="srs")
 
@@ -413,6 +412,7 @@ def _print_chain_demo(c: Console, chain: dict[str, Any]) -> None:
 
 
 chain_cmds.register(app)
+app.command("serve")(serve_cmd.serve_cmd)
 
 
 def run() -> None:

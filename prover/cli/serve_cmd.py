@@ -25,7 +25,7 @@ def serve_cmd(
         bool,
         typer.Option(
             "--queue-worker",
-            help="Run only the background worker (proof verification, reaper, webhooks).",
+            help="Run only the queue worker (verifying proofs, reaper, webhooks, compiles).",
         ),
     ] = False,
     no_queue_worker: Annotated[
@@ -38,8 +38,9 @@ def serve_cmd(
 ) -> None:
     """Serve proven inference over HTTP (keys in ZKINFER_API_KEYS / ZKINFER_PROVIDER_KEYS).
 
-    Without ZKINFER_DATABASE_URL an embedded PostgreSQL runs under ZKINFER_HOME. The queue
-    worker that verifies submitted proofs runs as a child process unless --no-queue-worker.
+    Without ZKINFER_DATABASE_URL an embedded PostgreSQL runs under ZKINFER_HOME. A queue worker
+    (verifying submitted proofs, reaping leases, webhooks, compiles) runs as a child process
+    unless --no-queue-worker. Settings and endpoints: docs/api.md.
     """
     from pydantic import ValidationError
 

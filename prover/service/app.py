@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -40,30 +41,37 @@ class BodyLimit:
             await _too_large(scope, send, limit)
             return
         seen = 0
+        refused = False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise _TooLarge
+                if seen > limit:  # answer now; the app sees a disconnect and its answer is dropped
+                    refused = True
+                    await _too_large(scope, send, limit)
+                    return {"type": "http.disconnect"}
             return message
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await _too_large(scope, send, limit)
+        async def guarded(message: Message) -> None:
+            if not refused:
+                await send(message)
 
-
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, counted, guarded)
 
 
 async def _too_large(scope: Scope, send: Send, limit: int) -> None:
-    body = (
-        '{"type":"about:blank","title":"Request body too large","status":413,'
-        f'"detail":"the body exceeds {limit} bytes","instance":"{scope["path"]}"}}'
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": "Request body too large",
+            "status": 413,
+            "detail": f"the body exceeds {limit} bytes",
+            "instance": scope["path"],
+        }
     ).encode()
     await send(
         {

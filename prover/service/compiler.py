@@ -82,6 +82,10 @@ async def compile_in_subprocess(job: CompileJob, *, memory_bytes: int, timeout_s
         proc.kill()
         await proc.wait()
         raise CompileFailed(f"compiling took longer than {timeout_s:g}s") from None
+    except BaseException:  # cancelled (worker shutdown): never leave the child running
+        proc.kill()
+        await proc.wait()
+        raise
     try:
         doc = json.loads(out)
     except ValueError:

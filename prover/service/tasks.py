@@ -8,6 +8,7 @@ process (``zkinfer serve --queue-worker``); the API only defers jobs.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
@@ -134,6 +135,15 @@ async def run_compile(store: Store, settings: Settings, model_id: str, job: Comp
     except (CompileFailed, ZkinferError) as exc:
         log.warning("model %s failed to compile: %s", model_id, exc)
         return await store.put_model(model_id, status="failed", reason=str(exc))
+    except asyncio.CancelledError:  # the queue worker is shutting down: say so, don't hang
+        await asyncio.shield(
+            store.put_model(
+                model_id,
+                status="failed",
+                reason="compiling was interrupted by a worker shutdown; upload the model again",
+            )
+        )
+        raise
 
 
 async def compile_model(

@@ -66,6 +66,10 @@ async def verify_in_subprocess(
             proc.kill()
             await proc.wait()
             raise VerifierUnavailable(f"the verifier took longer than {timeout_s:g}s") from None
+        except BaseException:  # cancelled (client gone, worker shutdown): no orphan verifier
+            proc.kill()
+            await proc.wait()
+            raise
     try:
         doc = json.loads(out)
     except ValueError:

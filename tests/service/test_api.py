@@ -9,6 +9,7 @@ import hashlib
 import json
 import math
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -17,9 +18,11 @@ from typing import Any, ClassVar
 import pytest
 from fastapi.testclient import TestClient
 
+from prover.service.app import create_app
 from prover.service.store import Store
+from prover.service.tasks import Queue, reap_once
 from prover.service.webhooks import sign
-from prover.settings import key_id
+from prover.settings import Settings, key_id
 from tests.conftest import Compiled
 from tests.helpers.service import (
     CLIENT_A,
@@ -289,6 +292,26 @@ def test_an_oversize_body_is_refused_before_it_is_read(
     assert count_rows(pg_url, "SELECT count(*) FROM inferences WHERE model_id = %s", model_id) == 0
 
 
+def test_a_streamed_body_without_a_length_is_cut_off_at_the_limit(
+    api: TestClient, mlp: Compiled, pg_url: str
+) -> None:
+    model_id = register(api, mlp)
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit is counted while reading
+        yield b'{"model_id": "' + model_id.encode() + b'", "input": {"input_data": [['
+        for _ in range(40):
+            yield b"0.1, " * 2000
+        yield b"0.1]]}}"
+
+    r = api.post(
+        "/v1/inferences",
+        content=chunks(),
+        headers={**auth(CLIENT_A), "content-type": "application/json"},
+    )
+    assert r.status_code == 413, r.text
+    assert count_rows(pg_url, "SELECT count(*) FROM inferences WHERE model_id = %s", model_id) == 0
+
+
 def test_cancel_reaches_the_prover_and_nothing_is_accepted(api: TestClient, mlp: Compiled) -> None:
     model_id = register(api, mlp)
     inference_id = _request(api, model_id, sample(mlp))
@@ -385,42 +408,58 @@ def test_verify_endpoint_checks_a_proof_in_a_child_process(api: TestClient, mlp:
 
 
 class _Receiver(BaseHTTPRequestHandler):
+    """Records every delivery; answers 503 to the first one, to make the queue retry it."""
+
     got: ClassVar[list[tuple[dict[str, str], bytes]]] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["content-length"]))
         _Receiver.got.append(({k.lower(): v for k, v in self.headers.items()}, body))
-        self.send_response(204)
+        self.send_response(503 if len(_Receiver.got) == 1 else 204)
         self.end_headers()
 
     def log_message(self, *args: Any) -> None:
         pass
 
 
-def test_webhook_is_signed_and_delivered_on_completion(api: TestClient, mlp: Compiled) -> None:
+def test_webhooks_are_signed_retried_and_sent_for_every_terminal_state(
+    api: TestClient, mlp: Compiled
+) -> None:
     server = HTTPServer(("127.0.0.1", 0), _Receiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         model_id = register(api, mlp)
         url = f"http://127.0.0.1:{server.server_port}/hook"
-        inference_id = _request(api, model_id, sample(mlp), webhook_url=url)
-        api.post(f"/v1/inferences/{inference_id}/cancel", headers=auth(CLIENT_A))
-        deadline = datetime.now(UTC) + timedelta(seconds=30)
-        while not _Receiver.got and datetime.now(UTC) < deadline:
+        canceled = _request(api, model_id, sample(mlp), webhook_url=url)
+        api.post(f"/v1/inferences/{canceled}/cancel", headers=auth(CLIENT_A))
+        done = _request(api, model_id, sample(mlp), webhook_url=url)
+        assert _submit(api, _claim(api, model_id), _proof(mlp)).json()["accepted"] is True
+        deadline = datetime.now(UTC) + timedelta(seconds=60)
+        while len({h["webhook-id"] for h, _ in _Receiver.got}) < 2 or len(_Receiver.got) < 3:
+            assert datetime.now(UTC) < deadline, _Receiver.got
             threading.Event().wait(0.2)
     finally:
         server.shutdown()
-    headers, body = _Receiver.got[0]
-    assert json.loads(body)["data"] == {
-        "id": inference_id,
-        "model_id": model_id,
-        "status": "canceled",
-        "reason": "canceled by the client",
+    events = {}
+    for headers, body in _Receiver.got:
+        expected = sign(
+            WEBHOOK_SECRET, headers["webhook-id"], int(headers["webhook-timestamp"]), body
+        )
+        assert headers["webhook-signature"] == expected
+        events[headers["webhook-id"]] = json.loads(body)
+    assert events[f"msg_{canceled}_canceled"] == {
+        "type": "inference.canceled",
+        "data": {
+            "id": canceled,
+            "model_id": model_id,
+            "status": "canceled",
+            "reason": "canceled by the client",
+        },
     }
-    assert headers["webhook-id"] == f"msg_{inference_id}_canceled"
-    expected = sign(WEBHOOK_SECRET, headers["webhook-id"], int(headers["webhook-timestamp"]), body)
-    assert headers["webhook-signature"] == expected
+    assert events[f"msg_{done}_done"]["type"] == "inference.done"
+    ids = [h["webhook-id"] for h, _ in _Receiver.got]
+    assert ids.count(ids[0]) == 2  # the first delivery got 503 and was retried, same id
 
 
 def test_health_readiness_metrics_and_stable_operation_ids(api: TestClient) -> None:
@@ -449,3 +488,54 @@ def test_health_readiness_metrics_and_stable_operation_ids(api: TestClient) -> N
         "getBundle",
         "getBundleFile",
     } <= ids
+
+
+def test_a_submission_answers_202_while_the_verdict_is_pending(
+    api: TestClient, mlp: Compiled, pg_url: str
+) -> None:
+    settings: Settings = api.app.state.settings  # type: ignore[attr-defined]
+    impatient = settings.model_copy(update={"submit_wait_s": 0.0})
+    model_id = register(api, mlp)
+    inference_id = _request(api, model_id, sample(mlp))
+    with TestClient(create_app(impatient, Store(pg_url))) as other:  # a second API process
+        lease = _claim(other, model_id)
+        r = _submit(other, lease, _proof(mlp))
+        assert r.status_code == 202 and r.json() == {"accepted": None, "reason": None}
+        assert _submit(other, lease, _proof(mlp)).status_code == 409  # the lease is closed
+    give_up = datetime.now(UTC) + timedelta(seconds=60)
+    while (status := _status(api, inference_id)["status"]) == "verifying":
+        assert datetime.now(UTC) < give_up
+        threading.Event().wait(0.2)
+    assert status == "done"
+
+
+def test_a_submission_whose_verify_job_was_lost_is_verified_after_the_reaper_runs(
+    api: TestClient, mlp: Compiled
+) -> None:
+    """An API process that died between recording a proof and queueing its check loses nothing."""
+    model_id = register(api, mlp)
+    inference_id = _request(api, model_id, sample(mlp))
+    lease = _claim(api, model_id)
+    store: Store = api.app.state.store  # type: ignore[attr-defined]
+    assert api.portal is not None
+    api.portal.call(  # the proof is recorded, but no verify job is queued
+        functools.partial(
+            store.submit,
+            key_id(PROVIDER),
+            lease["lease_id"],
+            lease["token"],
+            proof=_proof(mlp),
+            prove_s=None,
+            now=datetime.now(UTC),
+        )
+    )
+    threading.Event().wait(0.1)
+    settings: Settings = api.app.state.settings  # type: ignore[attr-defined]
+    quick = settings.model_copy(update={"verify_timeout_s": 0.01})
+    queue: Queue = api.app.state.queue  # type: ignore[attr-defined]
+    api.portal.call(reap_once, store, quick, queue)
+    give_up = datetime.now(UTC) + timedelta(seconds=60)
+    while (status := _status(api, inference_id)["status"]) == "verifying":
+        assert datetime.now(UTC) < give_up
+        threading.Event().wait(0.2)
+    assert status == "done"
