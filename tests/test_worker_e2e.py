@@ -75,6 +75,11 @@ def api(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield api
 
 
+def _only(model_id: str) -> tuple[str, ...]:
+    """Worker options serving only this test's model: no test proves another test's requests."""
+    return ("--model", model_id, "--wait", "5")
+
+
 def _model(pg_url: str, compiled: Compiled) -> str:
     model_id = f"{compiled.name}-{uuid.uuid4().hex[:8]}"
     register(pg_url, model_id, compiled.bundle.root)
@@ -100,7 +105,7 @@ def test_one_request_over_http_is_proven_by_a_worker_and_reverified(
     client = Client(api.url)
     inference_id = client.request(model_id, _sample(tiny))
     worker = start_worker(
-        api.url, PROVIDER, tmp_path / "home", tmp_path / "worker.log", "--once", "--wait", "5"
+        api.url, PROVIDER, tmp_path / "home", tmp_path / "worker.log", *_only(model_id), "--once"
     )
     assert worker.wait(timeout=180) == 0, worker.stderr()
     assert [line["status"] for line in worker.lines] == ["accepted"], worker.lines
@@ -127,7 +132,9 @@ def test_sigterm_mid_proof_finishes_and_submits_then_exits_0(
     model_id = _model(pg_url, mlp)
     client = Client(api.url)
     inference_id = client.request(model_id, _sample(mlp))
-    worker = start_worker(api.url, PROVIDER, tmp_path / "home", tmp_path / "worker.log")
+    worker = start_worker(
+        api.url, PROVIDER, tmp_path / "home", tmp_path / "worker.log", *_only(model_id)
+    )
     worker.wait_for_stderr("… prove", 180)
     assert worker.stop(signal.SIGTERM, timeout=180) == 0, worker.stderr()
     assert "finishing the current lease" in worker.stderr()
@@ -161,11 +168,13 @@ def test_a_worker_killed_mid_proof_loses_nothing_and_another_completes_once(
     model_id = _model(pg_url, mlp)
     client = Client(api.url)
     inference_id = client.request(model_id, _sample(mlp))
-    first = start_worker(api.url, PROVIDER, tmp_path / "a", tmp_path / "a.log")
+    first = start_worker(api.url, PROVIDER, tmp_path / "a", tmp_path / "a.log", *_only(model_id))
     first.wait_for_stderr("… prove", 180)
     assert client.get(inference_id)["status"] == "proving"
     first.stop(signal.SIGKILL)
-    with worker_process(api.url, PROVIDER, tmp_path / "b", tmp_path / "b.log") as second:
+    with worker_process(
+        api.url, PROVIDER, tmp_path / "b", tmp_path / "b.log", *_only(model_id)
+    ) as second:
         done = client.wait(inference_id, TERMINAL, 240)
         assert done["status"] == "done", (done, second.stderr())
     assert first.lines == []
@@ -182,7 +191,9 @@ def test_cancel_mid_proof_stops_the_worker_and_nothing_is_accepted(
     model_id = _model(pg_url, mlp)
     client = Client(api.url)
     inference_id = client.request(model_id, _sample(mlp))
-    with worker_process(api.url, PROVIDER, tmp_path / "home", tmp_path / "w.log") as worker:
+    with worker_process(
+        api.url, PROVIDER, tmp_path / "home", tmp_path / "w.log", *_only(model_id)
+    ) as worker:
         worker.wait_for_stderr("… prove", 180)
         canceled_at = time.monotonic()
         r = client.http.post(f"/v1/inferences/{inference_id}/cancel")
@@ -285,7 +296,7 @@ def test_a_malicious_worker_is_rejected_and_counted_and_an_honest_one_completes(
     )
 
     honest = start_worker(
-        api.url, PROVIDER, tmp_path / "home", tmp_path / "honest.log", "--once", "--wait", "5"
+        api.url, PROVIDER, tmp_path / "home", tmp_path / "honest.log", *_only(model_id), "--once"
     )
     assert honest.wait(timeout=240) == 0, honest.stderr()
     assert [line["status"] for line in honest.lines] == ["accepted"]

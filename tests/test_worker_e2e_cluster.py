@@ -41,6 +41,11 @@ def env(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]
     return service_env(pg_url, home, ZKINFER_LEASE_TTL_S="6", ZKINFER_MAX_ATTEMPTS="5")
 
 
+def _only(model_id: str) -> tuple[str, ...]:
+    """Worker options serving only this test's model: no test proves another test's requests."""
+    return ("--model", model_id, "--wait", "5")
+
+
 def _model(pg_url: str, compiled: Compiled) -> str:
     model_id = f"{compiled.name}-{uuid.uuid4().hex[:8]}"
     register(pg_url, model_id, compiled.bundle.root)
@@ -77,7 +82,9 @@ def test_an_api_and_queue_crash_with_requests_queued_and_leased_loses_and_duplic
         api = start_api(env, tmp_path / "api-1.log", port)
         client = Client(api.url)
         ids = [client.request(model_id, tiny_input(i)) for i in range(4)]
-        with worker_process(api.url, PROVIDER, tmp_path / "w", tmp_path / "w.log") as worker:
+        with worker_process(
+            api.url, PROVIDER, tmp_path / "w", tmp_path / "w.log", *_only(model_id)
+        ) as worker:
             worker.wait_for_stderr("… prove", 180)  # one request leased, the others queued
             assert client.get(ids[0])["status"] == "proving"
             api.stop(signal.SIGKILL)
@@ -109,8 +116,12 @@ def test_two_api_processes_over_one_database_serve_workers_pointed_at_either(
         a, b = Client(api_a.url), Client(api_b.url)
         ids = [(a if i % 2 else b).request(model_id, tiny_input(i)) for i in range(6)]
         with (
-            worker_process(api_a.url, PROVIDER, tmp_path / "wa", tmp_path / "wa.log") as wa,
-            worker_process(api_b.url, PROVIDER, tmp_path / "wb", tmp_path / "wb.log") as wb,
+            worker_process(
+                api_a.url, PROVIDER, tmp_path / "wa", tmp_path / "wa.log", *_only(model_id)
+            ) as wa,
+            worker_process(
+                api_b.url, PROVIDER, tmp_path / "wb", tmp_path / "wb.log", *_only(model_id)
+            ) as wb,
         ):
             for n, inference_id in enumerate(ids):
                 done = (b if n % 2 else a).wait(inference_id, TERMINAL, 240)  # read via the other
