@@ -30,7 +30,12 @@ from tests.helpers.e2e import (
 from tests.helpers.service import PROVIDER, count_rows, temporary_database
 from tests.helpers.tiny import tiny_input
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.slow,
+    pytest.mark.load,
+    pytest.mark.timeout(3600),  # 200 proofs and verifications on 2 cores
+]
 
 REQUESTS = int(os.environ.get("ZKINFER_LOAD_REQUESTS", "200"))
 CLIENTS = 8
