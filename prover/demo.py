@@ -1,5 +1,6 @@
 """The end-to-end demo: compile a reference model, prove its sample, verify, show both outputs;
-then, on a local devnet, a dApp pays for the same inference and acts on the proven result."""
+then the same inference over HTTP, proven by a worker process for the service; then, on a local
+devnet, a dApp pays for the same inference and acts on the proven result."""
 
 from __future__ import annotations
 
@@ -25,10 +26,15 @@ def _label(outputs: list[list[float]] | None, labels: list[str] | None) -> str |
 
 
 def run_demo(
-    model_dir: Path, workdir: Path, progress: Progress | None = None, *, chain: bool = True
+    model_dir: Path,
+    workdir: Path,
+    progress: Progress | None = None,
+    *,
+    chain: bool = True,
+    http: bool = True,
 ) -> dict[str, Any]:
-    """Run compile, prove and verify on ``model_dir`` (then the on-chain flow, with ``chain``)
-    and return every step's result."""
+    """Run compile, prove and verify on ``model_dir`` (then one request over HTTP, with
+    ``http``, and the on-chain flow, with ``chain``) and return every step's result."""
     onnx, sample = model_dir / "network.onnx", model_dir / "input.json"
     if not onnx.is_file() or not sample.is_file():
         raise UsageError(
@@ -55,6 +61,10 @@ def run_demo(
         "prove": proved.to_json(),
         "verify": verdict.to_json(),
     }
+    if http and verdict.valid:
+        from prover.http_demo import run_http_demo
+
+        payload["http"] = run_http_demo(model_dir, workdir / model_dir.name / "http", progress)
     if chain and verdict.valid:
         from prover.chain.demo import run_chain_demo
 

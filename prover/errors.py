@@ -15,6 +15,7 @@ __all__ = [
     "ModelError",
     "ProofInvalid",
     "RpcUnavailable",
+    "ServiceError",
     "SignerError",
     "SrsError",
     "ToolchainError",
@@ -108,3 +109,20 @@ class TransactionReverted(ChainError):
     def __init__(self, message: str, *, error_name: str | None = None) -> None:
         super().__init__(message)
         self.error_name = error_name
+
+
+class ServiceError(ZkinferError):
+    """A zkinfer service refused a request, answered with an error, or could not be reached.
+
+    ``status`` is the HTTP status (``None`` when no answer came); ``problem`` the service's
+    RFC 9457 problem document, when it sent one.
+    """
+
+    exit_code = EXIT_ENVIRONMENT
+
+    def __init__(
+        self, message: str, *, status: int | None = None, problem: dict[str, object] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.problem = problem or {}

@@ -77,3 +77,22 @@ def anvil() -> Iterator[Anvil]:
     """A real anvil node (chain id 31337) for the whole session."""
     with run_anvil() as node:
         yield node
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Compiled:
+    """A one-Gemm model built in the test, compiled at logrows 12: fast proofs, small keys."""
+    from tests.helpers.tiny import TINY_MAX_LOGROWS, write_tiny_model
+
+    work = tmp_path_factory.mktemp("tiny")
+    onnx, sample, calibration = write_tiny_model(work / "model")
+    result = compile_model(
+        onnx,
+        sample,
+        work / "bundle",
+        calibration=calibration,
+        options=CompileOptions(dev_srs=True, max_logrows=TINY_MAX_LOGROWS),
+    )
+    proof = work / "proof.json"
+    prove(work / "bundle", sample, proof)
+    return Compiled("tiny", result.bundle, sample, proof)

@@ -7,7 +7,9 @@ from pathlib import Path
 from tests.helpers import MODELS, own_home, zkinfer
 
 
-def test_demo_compiles_proves_verifies_and_settles_on_chain(tmp_path: Path) -> None:
+def test_demo_compiles_proves_verifies_serves_over_http_and_settles_on_chain(
+    tmp_path: Path,
+) -> None:
     home = {"ZKINFER_HOME": str(own_home(tmp_path))}
     result = zkinfer(
         "demo", "--model", MODELS / "breast_cancer_mlp", "--workdir", tmp_path, "--json", env=home
@@ -18,6 +20,10 @@ def test_demo_compiles_proves_verifies_and_settles_on_chain(tmp_path: Path) -> N
     assert doc["verify"]["outputs"] == doc["prove"]["outputs"]
     assert doc["compile"]["srs_provenance"] == "dev-unsafe"
     assert doc["label"] in ("malignant", "benign")
+    http = doc["http"]  # the same inference over HTTP: zkinfer serve and a worker process
+    assert http["status"] == "done" and http["verified"] is True
+    assert http["worker"]["status"] == "accepted"
+    assert http["outputs"] == doc["verify"]["outputs"]
     chain = doc["chain"]
     assert chain["chain_id"] == 31337 and chain["callback_ran"] is True
     assert chain["outputs"] == doc["verify"]["outputs"][0]
@@ -33,6 +39,9 @@ def test_demo_compiles_proves_verifies_and_settles_on_chain(tmp_path: Path) -> N
     )
     assert again.code == 0 and again.stdout == ""
     for text in ("VALID", "ONNX Runtime output", "compile reused", "dev-unsafe", "fulfill"):
+        assert text in again.stderr
+    # the service kept the uploaded model in its embedded database: no second compile
+    for text in ("over HTTP", "(reused)", "re-verified by the service", "status done"):
         assert text in again.stderr
     # the devnet was stopped and restarted from its saved state: nothing is deployed twice
     assert "reused from the devnet's saved state" in again.stderr

@@ -307,14 +307,18 @@ def demo_cmd(
     chain: Annotated[
         bool, typer.Option(help="Also run the on-chain flow on the local devnet.")
     ] = True,
+    http: Annotated[
+        bool, typer.Option(help="Also prove one request over HTTP (zkinfer serve + worker).")
+    ] = True,
     as_json: JsonOpt = False,
 ) -> None:
-    """Compile a reference model (dev SRS), prove its sample input and verify the proof; then,
-    on a local devnet, deploy, let a dApp request the inference, prove, fulfil and settle it."""
+    """Compile a reference model (dev SRS), prove its sample input and verify the proof; then
+    prove it once more over HTTP (zkinfer serve, a zkinfer worker process); then, on a local
+    devnet, deploy, let a dApp request the inference, prove, fulfil and settle it."""
     from prover.demo import run_demo
 
     with run_command(as_json):
-        payload = run_demo(model_dir, workdir, progress=command_progress(), chain=chain)
+        payload = run_demo(model_dir, workdir, progress=command_progress(), chain=chain, http=http)
         emit(as_json, {"ok": True, **payload}, lambda c: _print_demo(c, model_dir.name, payload))
     if not payload["verify"]["valid"]:
         raise typer.Exit(EXIT_INVALID)
@@ -368,8 +372,24 @@ def _print_demo(c: Console, name: str, payload: dict[str, Any]) -> None:
     else:
         table.add_row("SRS", f"[green]{compiled['srs_provenance']}[/green]")
     c.print(table)
+    if "http" in payload:
+        _print_http_demo(c, payload["http"])
     if "chain" in payload:
         _print_chain_demo(c, payload["chain"])
+
+
+def _print_http_demo(c: Console, http: dict[str, Any]) -> None:
+    worker = http["worker"]
+    model = f"model {http['model_id']}" + (" (reused)" if http["model_reused"] else "")
+    c.print(f"[bold]over HTTP[/bold]: zkinfer serve {http['url']}, {model}")
+    c.print(
+        f"  request {http['inference_id']}: proven by a zkinfer worker process "
+        f"(prove {worker['prove_s']:.1f}s, lease {worker['status']}), re-verified by the service"
+    )
+    c.print(
+        f"  status {http['status']}, verified {str(http['verified']).lower()}, outputs "
+        f"{format_outputs(http['outputs'] or [])}, provider {http['provider']}"
+    )
 
 
 def _print_chain_demo(c: Console, chain: dict[str, Any]) -> None:

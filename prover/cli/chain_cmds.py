@@ -345,16 +345,36 @@ def fulfill_cmd(
         emit(as_json, {"ok": True, "market": address, **doc}, human)
 
 
+WORKER_HELP = (
+    "Serve requests: prove each one and hand the proof over.\n\n"
+    "Pass exactly one of: --api URL, to lease requests from a zkinfer service and submit the "
+    "proofs to it (the provider key comes from ZKINFER_PROVIDER_KEY; bundles are downloaded, "
+    "checked and cached under ZKINFER_HOME); or --chain with --bundle DIR, to serve the on-chain "
+    "market's requests for your bundles and fulfil them."
+)
+
+
 def worker_cmd(
     bundle: Annotated[
-        list[Path], typer.Option("--bundle", help="Required: a bundle to serve (repeatable).")
-    ],
-    chain: Annotated[
-        bool,
+        list[Path] | None,
+        typer.Option("--bundle", help="--chain: a bundle to serve (repeatable, required)."),
+    ] = None,
+    chain: Annotated[bool, typer.Option("--chain", help="Serve on-chain market requests.")] = False,
+    api: Annotated[
+        str | None,
         typer.Option(
-            "--chain", help="Required: serve on-chain market requests (the only mode for now)."
+            "--api",
+            metavar="URL",
+            help="Lease work from a zkinfer service (key in ZKINFER_PROVIDER_KEY).",
         ),
-    ] = False,
+    ] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="--api: serve only this model id (repeatable; default any)."),
+    ] = None,
+    wait: Annotated[
+        float, typer.Option(help="--api: seconds one claim waits for work (long poll).")
+    ] = 10.0,
     once: Annotated[bool, typer.Option(help="Serve what is pending, then exit.")] = False,
     lock: Annotated[
         bool, typer.Option(help="Lock each request (posting the stake) before proving.")
@@ -389,11 +409,27 @@ def worker_cmd(
     market: MarketOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Serve requests: prove each one for a model you hold a bundle of, and fulfil it.
+    """Serve requests: prove each one and hand the proof over (see WORKER_HELP)."""
+    if (api is None) == (not chain):
+        with run_command(as_json):
+            raise UsageError(
+                "pass exactly one of --api URL (serve a zkinfer service) or --chain (serve the "
+                "on-chain market, with --bundle)"
+            )
+    if api is not None:
+        from prover.cli.worker_api_cmd import run_api_worker
 
-    Required: --chain and at least one --bundle. Each settled request's line carries the balance
-    the market owes you (`zkinfer withdraw` collects it).
-    """
+        if bundle or lock:
+            with run_command(as_json):
+                raise UsageError(
+                    "--bundle and --lock are for --chain; with --api the worker downloads the "
+                    "bundles the service names"
+                )
+
+        run_api_worker(
+            api, once=once, models=model or [], wait_s=wait, workdir=workdir, as_json=as_json
+        )
+        return
 
     from prover.chain.deploy import find_market
     from prover.chain.results import owed_wei
@@ -401,11 +437,7 @@ def worker_cmd(
     from prover.chain.worker_policy import WorkerPolicy
     from prover.core.paths import cache_dir
 
-    if not chain:
-        with run_command(as_json):
-            raise UsageError(
-                "pass --chain: the worker serves on-chain requests (the HTTP service has none yet)"
-            )
+    bundle = bundle or []
     stop = threading.Event()
 
     def report(o: WorkerOutcome) -> None:
@@ -459,7 +491,7 @@ def register(app: typer.Typer) -> None:
     app.command("deploy")(deploy_cmd)
     app.command("request")(request_cmd)
     app.command("fulfill")(fulfill_cmd)
-    app.command("worker")(worker_cmd)
+    app.command("worker", help=WORKER_HELP)(worker_cmd)
     from prover.cli import chain_result_cmds
 
     chain_result_cmds.register(app)

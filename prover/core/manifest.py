@@ -236,6 +236,7 @@ def _derived(
     m: dict[str, Any], root: Path, checked: tuple[str, ...], settings: dict[str, Any] | None
 ) -> dict[str, tuple[Any, Any, str]]:
     """Each derived field: (recorded, derived, the file it is derived from)."""
+    from prover.core.onnx_convert import reference_plan
     from prover.core.srs import srs_logrows
 
     run_args = m["run_args"]
@@ -265,6 +266,8 @@ def _derived(
         signature = _onnx_signature((root / "network.onnx").read_bytes())
         out["onnx.opset"] = (m["onnx"]["opset"], signature["opset"], "network.onnx")
         out["onnx.ops"] = (m["onnx"]["ops"], signature["ops"], "network.onnx")
+        plan = reference_plan(signature["opset"]).to_json()
+        out["onnx.onnxruntime"] = (m["onnx"].get("onnxruntime"), plan, "network.onnx")
         for kind in ("inputs", "outputs"):
             names = [t["name"] for t in m[kind]]
             out[f"{kind} names"] = (names, signature[kind], "network.onnx")

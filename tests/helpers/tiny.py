@@ -1,0 +1,47 @@
+"""A tiny model built in the test (one Gemm, 3 inputs, 2 outputs) whose proofs are fast:
+compiled with max_logrows 12, its proving key is about 30 MB instead of the MLP's 138 MB."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+TINY_MAX_LOGROWS = 12
+
+
+def write_tiny_model(folder: Path) -> tuple[Path, Path, Path]:
+    """Write ``network.onnx``, a sample input and calibration data; return their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = np.array([[0.5, -0.25], [0.125, 0.75], [-0.5, 0.25]], dtype=np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w", "b"], ["y"])],
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])],
+        [
+            numpy_helper.from_array(weights, "w"),
+            numpy_helper.from_array(np.array([0.1, -0.1], dtype=np.float32), "b"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx_path, sample, calibration = (
+        folder / "network.onnx",
+        folder / "input.json",
+        folder / "calibration.json",
+    )
+    onnx.save(model, onnx_path)
+    sample.write_text(json.dumps({"input_data": [[0.5, -0.2, 0.3]]}))
+    cal = [0.5, -0.2, 0.3, -1.0, 1.0, 0.9, 0.0, 0.4, -0.7, 0.8, -0.6, -0.9]
+    calibration.write_text(json.dumps({"input_data": [cal]}))
+    return onnx_path, sample, calibration
+
+
+def tiny_input(i: int) -> dict[str, list[list[float]]]:
+    """A distinct in-range input for request number ``i``."""
+    return {"input_data": [[round(((i * 7) % 19) / 10 - 0.9, 2), 0.1, -0.3]]}
