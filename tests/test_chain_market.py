@@ -473,7 +473,7 @@ def _paid_request(
     commitment, sample_data = encode_request_input(bundle, load_bundle_inputs(bundle, mlp.sample))
     c = m.contract(m.requester)
     fn = c.functions.requestInference(
-        bytes.fromhex(bundle.model_id),
+        bytes.fromhex(m.deployed.registration_id[2:]),
         commitment,
         data or sample_data,
         m.requester.now() + 3600,
