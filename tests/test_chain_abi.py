@@ -1,4 +1,5 @@
-"""The market's structs are read by name through one typed layer."""
+"""The market's structs are read by name through one typed layer, and web3's exceptions become
+the project's errors in one place (``ChainClient.rpc``), checked against a real anvil node."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
+from web3.types import RPCEndpoint
 
 from prover.chain.abi_types import (
     MarketAbi,
@@ -20,7 +22,7 @@ from prover.chain.abi_types import (
     market_abi,
 )
 from prover.chain.contracts import _canonical_type, load_artifact
-from prover.errors import ArtifactError
+from prover.errors import ArtifactError, ChainError, TransactionReverted
 from tests.helpers.chain import Anvil
 
 ABI = load_artifact("InferenceMarket").abi
@@ -146,6 +148,30 @@ def test_a_renamed_missing_or_retyped_field_fails_at_load_not_at_read() -> None:
     config["components"][0]["name"] = "checker"
     with pytest.raises(ArtifactError, match=r"Model\.config struct.*missing \['verifier'\]"):
         MarketAbi(nested)
+
+
+# --- web3's exceptions, mapped once in ChainClient.rpc, on a real node ----------------------------
+
+
+@pytest.mark.anvil
+def test_web3_exceptions_become_the_projects_errors_inside_the_client(anvil: Anvil) -> None:
+    client = anvil.client()
+    market = str(client.deploy(load_artifact("InferenceMarket"), "deploy market").contract_address)
+    contract = MarketContract(client, market).contract
+    unknown = b"\x99" * 32
+    # a custom-error revert of a view call through the raw rpc() wrapper, not only call()
+    with pytest.raises(TransactionReverted) as reverted:
+        client.rpc("read the layout", contract.functions.layoutHashOf(unknown).call)
+    assert reverted.value.error_name == "InferenceMarketUnknownModel"
+    # an error answer of the node itself: a ChainError naming what was being done
+    nothing = RPCEndpoint("no_such_method")
+    with pytest.raises(ChainError, match="ask for nothing: the RPC answered with an error") as rpc:
+        client.rpc("ask for nothing", lambda: client.w3.manager.request_blocking(nothing, []))
+    assert type(rpc.value) is ChainError
+    # a contract that returns nothing (no code there): no answer, not a web3 exception
+    nowhere = MarketContract(client, "0x" + "42" * 20)
+    with pytest.raises(TransactionReverted, match="read the model: the contract returned no"):
+        nowhere.get_model(unknown)
 
 
 @pytest.mark.anvil

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from web3.exceptions import Web3RPCError
-
 from prover.chain.abi_types import MarketContract
 from prover.chain.client import ZERO_ADDRESS, ChainClient, TxResult
 from prover.chain.deploy import check_registration
@@ -283,7 +281,7 @@ class _Worker:
                     outcome = None
                 else:
                     outcome = WorkerOutcome(request_id, model, "failed", str(exc))
-            except (ChainError, Web3RPCError) as exc:  # refused by the RPC: try again later
+            except ChainError as exc:  # refused by the RPC: try again later
                 self._retry(request_id, model, str(exc)[:300], report)
                 outcome = None
             except ZkinferError as exc:  # bad input data, unprovable: report, do not retry
@@ -362,11 +360,9 @@ def serve_requests(
     while True:
         try:
             now = "busy" if worker.poll(cursor, keep) else "idle"
-        except (ChainError, Web3RPCError) as exc:
+        except ChainError as exc:
             if once:
-                if isinstance(exc, ChainError):
-                    raise
-                raise ChainError(f"the RPC answered with an error: {str(exc)[:300]}") from None
+                raise
             now = f"{str(exc)[:300]}; retrying every {poll_s:g} s"
         if now not in (said, "busy"):
             progress.note("idle: waiting for new requests" if now == "idle" else now)
