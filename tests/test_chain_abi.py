@@ -3,8 +3,10 @@ the project's errors in one place (``ChainClient.rpc``), checked against a real 
 
 from __future__ import annotations
 
+import ast
 import copy
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +23,15 @@ from prover.chain.abi_types import (
     Status,
     market_abi,
 )
+from prover.chain.client import ChainClient
 from prover.chain.contracts import _canonical_type, load_artifact
-from prover.errors import ArtifactError, ChainError, TransactionReverted
+from prover.errors import (
+    ArtifactError,
+    ChainError,
+    RpcUnavailable,
+    TransactionReverted,
+    WrongChainError,
+)
 from tests.helpers.chain import Anvil
 
 ABI = load_artifact("InferenceMarket").abi
@@ -172,6 +181,39 @@ def test_web3_exceptions_become_the_projects_errors_inside_the_client(anvil: Anv
     nowhere = MarketContract(client, "0x" + "42" * 20)
     with pytest.raises(TransactionReverted, match="read the model: the contract returned no"):
         nowhere.get_model(unknown)
+
+
+@pytest.mark.anvil
+def test_an_unreachable_rpc_and_another_chain_are_the_error_trees_too(anvil: Anvil) -> None:
+    with pytest.raises(RpcUnavailable, match="cannot read the chain id"):
+        ChainClient.connect("http://127.0.0.1:9", retries=0)
+    with pytest.raises(WrongChainError, match="serves chain id 31337, not the expected 1"):
+        ChainClient.connect(anvil.url, expected_chain_id=1)
+
+
+def test_no_module_but_the_client_handles_web3_or_requests_exceptions() -> None:
+    """The mapping lives in one place: nothing else in the package imports web3's exceptions, and
+    nothing else in the chain layer imports requests (web3's HTTP transport), so a new
+    ``except Web3RPCError`` outside the client cannot creep in."""
+    package = Path(__file__).resolve().parents[1] / "prover"
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        if path == package / "chain" / "client.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            in_chain = path.parent == package / "chain"  # requests is web3's transport there
+            offenders += [
+                f"{path.relative_to(package)}: {n}"
+                for n in names
+                if n.startswith("web3.exceptions")
+                or (in_chain and (n == "requests" or n.startswith("requests.")))
+            ]
+    assert offenders == []
 
 
 @pytest.mark.anvil
