@@ -16,8 +16,9 @@ import pytest
 import requests
 from web3.contract.contract import Contract
 
+from prover.chain.abi_types import MarketContract
 from prover.chain.client import ZERO_ADDRESS, ChainClient, events_of
-from prover.chain.contracts import load_artifact
+from prover.chain.contracts import load_artifact, verifier_artifact
 from prover.chain.deploy import (
     DeployOptions,
     DeployResult,
@@ -36,6 +37,7 @@ from prover.chain.market import (
 )
 from prover.chain.worker import WorkerLimits, WorkerOutcome, serve_requests
 from prover.chain.worker_policy import WorkerPolicy
+from prover.core import bundle as b
 from prover.core.expected import load_bundle_inputs
 from prover.core.fields import felt_from_hex, signed_to_float
 from prover.core.verify import verify
@@ -136,6 +138,35 @@ def test_request_and_fulfill_settle_once_with_the_locally_verified_outputs(
     assert done.tx.gas_used < 16_777_216 // 10  # invariant 8: far below the per-tx cap
 
 
+def test_the_registration_and_the_request_read_back_by_name_as_they_were_written(
+    market: Market, mlp: Compiled
+) -> None:
+    """The typed accessors decode the market's structs field by field: the registration is the
+    config deploy wrote, the request carries what the requester sent."""
+    reader = MarketContract(market.other, market.address)
+    registration = reader.get_model(bytes.fromhex(market.deployed.registration_id[2:]))
+    written = model_config(mlp.bundle, market.deployed.verifier, DeployOptions())
+    assert registration.config == written
+    assert registration.model_id.hex() == mlp.bundle.model_id and not registration.paused
+    assert registration.owner == registration.registrant == market.owner.address
+    verifier = verifier_artifact(mlp.bundle.path(b.VERIFIER_JSON))
+    assert registration.verifier_code_hash == verifier.runtime_code_hash
+    commitment, _ = encode_request_input(mlp.bundle, load_bundle_inputs(mlp.bundle, mlp.sample))
+    sent = request_inference(
+        market.requester, market.address, mlp.bundle.root, mlp.sample, reward_wei=REWARD + 1
+    )
+    stored = reader.get_request(sent.request_id)
+    assert (stored.requester, stored.consumer, stored.status) == (
+        market.requester.address,
+        ZERO_ADDRESS,
+        Status.OPEN,
+    )
+    assert (stored.reward_wei, stored.input_commitment) == (REWARD + 1, commitment)
+    assert stored.registration_id == registration_id(market.owner.address, mlp.bundle.model_id)
+    assert stored.deadline == sent.deadline
+    assert (stored.locked_by, stored.lock_deadline, stored.lock_stake) == (ZERO_ADDRESS, 0, 0)
+
+
 def test_a_proof_replayed_for_the_same_request_settles_nothing_twice(
     market: Market, mlp: Compiled
 ) -> None:
@@ -176,9 +207,9 @@ def test_the_market_only_uses_the_verifier_pinned_for_the_model(
     cnn_deployed = deploy_bundle(owner, cnn.bundle.root)
     fresh = owner.deploy(load_artifact("InferenceMarket"), "deploy market")
     contract = owner.contract(load_artifact("InferenceMarket"), str(fresh.contract_address))
-    config = list(model_config(mlp.bundle, cnn_deployed.verifier, DeployOptions()))
+    config = model_config(mlp.bundle, cnn_deployed.verifier, DeployOptions())
     model_id = bytes.fromhex(mlp.bundle.model_id)
-    owner.transact(contract.functions.registerModel(model_id, tuple(config)), "register")
+    owner.transact(contract.functions.registerModel(model_id, config.as_abi()), "register")
     commitment, _ = encode_request_input(mlp.bundle, load_bundle_inputs(mlp.bundle, mlp.sample))
     registration = registration_id(owner.address, mlp.bundle.model_id)
     rid = _raw_request(owner, contract, registration, commitment)
@@ -204,13 +235,15 @@ def test_a_squatted_model_id_neither_blocks_its_owner_nor_reaches_its_clients(
     model_id = bytes.fromhex(mlp.bundle.model_id)
     hostile = DeployOptions(min_lock_stake_wei=1, lock_duration_s=86_400)
     squatter.transact(
-        contract.functions.registerModel(model_id, model_config(mlp.bundle, mlp_verifier, hostile)),
+        contract.functions.registerModel(
+            model_id, model_config(mlp.bundle, mlp_verifier, hostile).as_abi()
+        ),
         "squat",
     )
     squatted = registration_id(squatter.address, mlp.bundle.model_id)
     squatter.transact(contract.functions.setModelPaused(squatted, True), "pause")
     forged = model_config(mlp.bundle, cnn_verifier, DeployOptions())
-    forger.transact(contract.functions.registerModel(model_id, forged), "forge")
+    forger.transact(contract.functions.registerModel(model_id, forged.as_abi()), "forge")
 
     deployed = deploy_bundle(owner, mlp.bundle.root, DeployOptions(market=market))
     assert deployed.registrant == owner.address and deployed.reused["registration"] is False

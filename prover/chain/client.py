@@ -4,6 +4,10 @@ It owns what every on-chain command needs and nothing model-specific: connecting
 a clear error, checking the chain id, EIP-1559 fees, signing locally (the key never leaves the
 process and is never printed), waiting for receipts, and naming a contract's custom error when a
 call or transaction reverts.
+
+It is also the one place where web3's and requests' exceptions become the project's errors
+(:meth:`ChainClient.rpc`): every RPC operation of the chain layer goes through it, so nothing
+outside this module catches a web3 exception.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from requests.exceptions import RequestException
 from web3 import HTTPProvider, Web3
 from web3.contract.contract import Contract, ContractFunction
 from web3.exceptions import (
+    BadFunctionCallOutput,
     ContractCustomError,
     ContractLogicError,
     ContractPanicError,
@@ -166,7 +171,32 @@ class ChainClient:
         return self.signer.address
 
     def rpc(self, what: str, op: Callable[[], _T]) -> _T:
-        """Run one RPC operation, retrying transient connection errors with backoff."""
+        """Run one RPC operation, retrying transient connection errors with backoff, and map
+        web3's exceptions to the project's errors, here and nowhere else:
+
+        - unreachable or failing transport, after the retries: :class:`RpcUnavailable`;
+        - a revert: :class:`TransactionReverted` naming the contract's custom error when the ABI
+          knows it (``error_name``), a panic, or the node's reason;
+        - a call whose contract returned nothing decodable (no code, a short or empty return):
+          :class:`TransactionReverted` without an error name: the contract gave no answer;
+        - an error answer of the RPC (rate limit, refused request, node error): :class:`ChainError`.
+        """
+        try:
+            return self._retrying(what, op)
+        except ContractLogicError as exc:
+            raise self._reverted(what, exc) from None
+        except BadFunctionCallOutput as exc:
+            raise TransactionReverted(
+                f"{what}: the contract returned no valid answer ({_message(exc)[:120]})"
+            ) from None
+        except TimeExhausted:
+            raise ChainError(f"{what}: timed out waiting for the chain") from None
+        except Web3RPCError as exc:
+            raise ChainError(f"{what}: the RPC answered with an error: {_message(exc)}") from None
+
+    def _retrying(self, what: str, op: Callable[[], _T]) -> _T:
+        """``op`` with transient connection errors retried; :class:`RpcUnavailable` at the end.
+        Other web3 exceptions pass through: callers inside this module handle them."""
         delay = 0.25
         for attempt in range(self.retries + 1):
             try:
@@ -197,13 +227,8 @@ class ChainClient:
         return keccak(bytes(self.rpc("read contract code", lambda: self.w3.eth.get_code(addr))))
 
     def call(self, fn: ContractFunction, what: str) -> Any:
-        """``eth_call`` a view function; reverts become :class:`TransactionReverted`."""
-        try:
-            return self.rpc(what, fn.call)
-        except ContractLogicError as exc:
-            raise self._reverted(what, exc) from None
-        except Web3RPCError as exc:
-            raise ChainError(f"{what}: the RPC answered with an error: {_message(exc)}") from None
+        """``eth_call`` a view function; errors as :meth:`rpc` maps them."""
+        return self.rpc(what, fn.call)
 
     def transact(self, fn: ContractFunction, label: str, *, value: int = 0) -> TxResult:
         """Sign and send a contract call, wait for it, and fail if it reverted."""
@@ -245,7 +270,10 @@ class ChainClient:
             lambda: self.w3.eth.get_transaction_count(signer.address, "pending"),
         )
         try:
-            estimate = self.rpc(f"estimate gas for {label}", lambda: self.w3.eth.estimate_gas(tx))  # type: ignore[arg-type]
+            estimate = self._retrying(
+                f"estimate gas for {label}",
+                lambda: self.w3.eth.estimate_gas(tx),  # type: ignore[arg-type]
+            )
         except ContractLogicError as exc:
             raise self._reverted(label, exc) from None
         except Web3RPCError as exc:  # e.g. insufficient funds: not the contract's verdict
@@ -254,7 +282,7 @@ class ChainClient:
         raw = signer.sign_transaction(tx).raw_transaction
         tx_hash = Web3.keccak(raw)
         try:
-            self.rpc(f"send {label}", lambda: self.w3.eth.send_raw_transaction(raw))
+            self._retrying(f"send {label}", lambda: self.w3.eth.send_raw_transaction(raw))
         except Web3RPCError as exc:
             # A send retried after a lost answer is refused ("already known", "nonce too low")
             # although the first one went through: the same signed bytes, so look the hash up.
@@ -263,7 +291,7 @@ class ChainClient:
                     f"{label}: the RPC refused the transaction: {_message(exc)}"
                 ) from None
         try:
-            receipt = self.rpc(
+            receipt = self._retrying(
                 f"wait for {label}",
                 lambda: self.w3.eth.wait_for_transaction_receipt(
                     tx_hash, timeout=_RECEIPT_TIMEOUT_S, poll_latency=0.1
@@ -290,7 +318,7 @@ class ChainClient:
 
     def _known(self, tx_hash: HexBytes) -> bool:
         try:
-            self.rpc("look up the transaction", lambda: self.w3.eth.get_transaction(tx_hash))
+            self._retrying("look up the transaction", lambda: self.w3.eth.get_transaction(tx_hash))
         except Web3RPCError:  # TransactionNotFound
             return False
         return True

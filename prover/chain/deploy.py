@@ -16,6 +16,7 @@ from typing import Any
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
+from prover.chain.abi_types import MARKET, MarketContract, ModelConfig
 from prover.chain.client import ChainClient, TxResult
 from prover.chain.contracts import Artifact, load_artifact, verifier_artifact
 from prover.core import bundle as b
@@ -38,7 +39,6 @@ __all__ = [
     "resolve_registration",
 ]
 
-MARKET = "InferenceMarket"
 #: InferenceMarket.MIN_LOCK_DURATION and MAX_LOCK_DURATION: a lock lasts a minute to a day.
 MIN_LOCK_DURATION_S = 60
 MAX_LOCK_DURATION_S = 86_400
@@ -133,8 +133,9 @@ def _single_scale(scales: list[int], side: str) -> int:
     return int(scales[0])
 
 
-def model_config(bundle: b.Bundle, verifier: str, options: DeployOptions) -> tuple[Any, ...]:
-    """The ``InferenceMarket.ModelConfig`` tuple for ``bundle`` served by ``verifier``."""
+def model_config(bundle: b.Bundle, verifier: str, options: DeployOptions) -> ModelConfig:
+    """The ``InferenceMarket.ModelConfig`` for ``bundle`` served by ``verifier`` (``as_abi()`` is
+    what ``registerModel`` takes)."""
     m = bundle.manifest
     layout = m["instances"]
     if layout["output"]["visibility"] != "public":
@@ -142,27 +143,27 @@ def model_config(bundle: b.Bundle, verifier: str, options: DeployOptions) -> tup
             "the market hands proven outputs to consumers, but this bundle hashes its outputs: "
             "recompile with --output-visibility public to use it on chain"
         )
-    return (
-        verifier,
-        bytes.fromhex(m["files"][b.VK]),
-        bytes.fromhex(m["files"][b.SETTINGS]),
-        int(layout["total"]),
-        int(layout["input"]["offset"]),
-        int(layout["input"]["count"]),
-        int(layout["output"]["offset"]),
-        int(layout["output"]["count"]),
-        int(m["batch_size"]),
-        _single_scale(m["circuit"]["input_scales"], "input"),
-        _single_scale(m["circuit"]["output_scales"], "output"),
-        options.min_lock_stake_wei,
-        options.lock_duration_s,
+    return ModelConfig(
+        verifier=verifier,
+        vk_digest=bytes.fromhex(m["files"][b.VK]),
+        settings_digest=bytes.fromhex(m["files"][b.SETTINGS]),
+        instance_count=int(layout["total"]),
+        input_offset=int(layout["input"]["offset"]),
+        input_count=int(layout["input"]["count"]),
+        output_offset=int(layout["output"]["offset"]),
+        output_count=int(layout["output"]["count"]),
+        batch_size=int(m["batch_size"]),
+        input_scale=_single_scale(m["circuit"]["input_scales"], "input"),
+        output_scale=_single_scale(m["circuit"]["output_scales"], "output"),
+        min_lock_stake=options.min_lock_stake_wei,
+        lock_duration=options.lock_duration_s,
     )
 
 
 def layout_hash(bundle: b.Bundle) -> bytes:
     """``InferenceMarket.layoutHashOf`` for the bundle's model: what a consumer contract pins
     besides the verifier, so that a registration with another instance layout is refused."""
-    fields = model_config(bundle, "0x" + "00" * 20, DeployOptions())[3:11]
+    fields = model_config(bundle, "0x" + "00" * 20, DeployOptions()).layout()
     return keccak(abi_encode(["uint32"] * 6 + ["uint8"] * 2, list(fields)))
 
 
@@ -222,37 +223,36 @@ def check_registration(
     Anyone can register any model id (under a registration id of their own) with any verifier, so
     whoever pays for or acts on a result must check the registration first.
     """
-    contract = client.contract(load_artifact(MARKET), market)
-    model = client.call(contract.functions.getModel(registration), "read model")
-    config, code_hash, owner = model[0], model[1], str(model[2])
-    if int(owner, 16) == 0:
+    model = MarketContract(client, market).get_model(registration, "read model")
+    if not model.exists:
         raise ChainError(
             f"registration 0x{registration.hex()[:16]}… of model {bundle.model_id[:16]}… does "
             f"not exist on market {market}: run `zkinfer deploy` with its bundle first, or check "
             "--registrant"
         )
     artifact = verifier_artifact(bundle.path(b.VERIFIER_JSON))
-    expected = model_config(bundle, str(config[0]), DeployOptions())
+    config = model.config
+    expected = model_config(bundle, config.verifier, DeployOptions())
     problems = []
-    if bytes(model[4]).hex() != bundle.model_id:
+    if model.model_id.hex() != bundle.model_id:
         problems.append("it registers another model id")
-    if bytes(code_hash) != artifact.runtime_code_hash:
+    if model.verifier_code_hash != artifact.runtime_code_hash:
         problems.append("its verifier's code is not this bundle's verifier")
-    # fields 1-10 of ModelConfig; the verifier (0) is checked by its code hash above and the
-    # lock terms (11, 12) are the registrant's choice, reported by deploy and capped by the worker
-    names = ("vk digest", "settings digest", "instance count", "input offset", "input count",
-             "output offset", "output count", "batch size", "input scale",
-             "output scale")  # fmt: skip
-    pairs = zip(names, config[1:11], expected[1:11], strict=True)
-    problems += [f"{n} differs" for n, a, e in pairs if a != e]
+    # the verifier is checked by its code hash above and the lock terms are the registrant's
+    # choice, reported by deploy and capped by the worker
+    problems += [
+        f"{name.replace('_', ' ')} differs"
+        for name in ModelConfig.BUNDLE_FIELDS
+        if getattr(config, name) != getattr(expected, name)
+    ]
     if problems:
         raise ArtifactError(
             f"registration 0x{registration.hex()[:16]}… on market {market} (registrant "
-            f"{model[5]}) is not this bundle: {'; '.join(problems)}. Do not pay for or act on "
-            "its results; use another --registrant, another market (--market) or the bundle it "
-            "was registered from"
+            f"{model.registrant}) is not this bundle: {'; '.join(problems)}. Do not pay for or "
+            "act on its results; use another --registrant, another market (--market) or the "
+            "bundle it was registered from"
         )
-    return str(config[0])
+    return config.verifier
 
 
 def _check_srs_policy(bundle: b.Bundle, client: ChainClient, options: DeployOptions) -> list[str]:
@@ -300,17 +300,18 @@ def deploy_bundle(
         market = str(txs["deploy_market"].contract_address)
         reused["market"] = False
     record.put("market", market)
-    contract = client.contract(market_art, market)
+    reader = MarketContract(client, market)
+    contract = reader.contract
     registrant = str(client.address)
     registration = registration_id(registrant, bundle.model_id)
     result = functools.partial(
         DeployResult, client.chain_id, bundle.model_id, registrant, "0x" + registration.hex()
     )
 
-    registered = client.call(contract.functions.getModel(registration), "read the model")
-    if int(str(registered[2]), 16) != 0:
+    registered = reader.get_model(registration)
+    if registered.exists:
         verifier = check_registration(client, market, bundle, registration)
-        terms = (int(registered[0][11]), int(registered[0][12]))
+        terms = (registered.config.min_lock_stake, registered.config.lock_duration)
         if terms != (options.min_lock_stake_wei, options.lock_duration_s):
             warnings.append(
                 f"the registration keeps its lock terms: stake {terms[0]} wei, {terms[1]} s "
@@ -332,7 +333,7 @@ def deploy_bundle(
     config = model_config(bundle, verifier, options)
     with timer.step("register model"):
         txs["register_model"] = client.transact(
-            contract.functions.registerModel(bytes.fromhex(bundle.model_id), config),
+            contract.functions.registerModel(bytes.fromhex(bundle.model_id), config.as_abi()),
             "register model",
         )
     record.put("registrants", registrant, bundle.model_id)

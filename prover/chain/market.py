@@ -12,13 +12,13 @@ import json
 import math
 import tempfile
 from dataclasses import dataclass, field
-from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
+from prover.chain.abi_types import MARKET, MarketContract, Status
 from prover.chain.client import ZERO_ADDRESS, ChainClient, TxResult, events_of
 from prover.chain.contracts import load_artifact
 from prover.chain.deploy import check_registration, resolve_registration
@@ -46,17 +46,6 @@ __all__ = [
     "request_inference",
     "require_open",
 ]
-
-MARKET = "InferenceMarket"
-
-
-class Status(IntEnum):
-    """``InferenceMarket.Status``."""
-
-    NONE = 0
-    OPEN = 1
-    FULFILLED = 2
-    REFUNDED = 3
 
 
 def input_commitment(instances: list[int]) -> bytes:
@@ -242,9 +231,10 @@ def read_request(
 ) -> OnChainRequest:
     """The request's stored state, and the ``inputData`` of its event (searched for from
     ``from_block`` unless the caller already has it from the event)."""
-    contract = client.contract(load_artifact(MARKET), market)
-    r = client.call(contract.functions.getRequest(request_id), f"read request {request_id}")
-    if Status(r[4]) is Status.NONE:
+    reader = MarketContract(client, market)
+    contract = reader.contract
+    r = reader.get_request(request_id)
+    if r.status is Status.NONE:
         raise UsageError(f"request {request_id} does not exist on market {market}")
     if input_data is None:
         logs = client.rpc(
@@ -259,19 +249,19 @@ def read_request(
                 "on; pass an earlier --from-block"
             )
         input_data = bytes(logs[0]["args"]["inputData"])
-    model = client.call(contract.functions.getModel(bytes(r[0])), "read the request's model")
+    model = reader.get_model(r.registration_id, "read the request's model")
     return OnChainRequest(
         request_id=request_id,
-        registration_id=bytes(r[0]).hex(),
-        model_id=bytes(model[4]).hex(),
-        requester=str(r[1]),
-        consumer=str(r[2]),
-        deadline=int(r[3]),
-        status=Status(r[4]),
-        reward_wei=int(r[5]),
-        commitment=bytes(r[6]),
-        locked_by=str(r[7]),
-        lock_deadline=int(r[8]),
+        registration_id=r.registration_id.hex(),
+        model_id=model.model_id.hex(),
+        requester=r.requester,
+        consumer=r.consumer,
+        deadline=r.deadline,
+        status=r.status,
+        reward_wei=r.reward_wei,
+        commitment=r.input_commitment,
+        locked_by=r.locked_by,
+        lock_deadline=r.lock_deadline,
         input_data=input_data,
     )
 
@@ -354,13 +344,14 @@ def fulfill_request(
         raise UsageError(
             f"{proof_path} proves another input than request {request_id} committed to"
         )
-    contract = client.contract(load_artifact(MARKET), market)
+    reader = MarketContract(client, market)
+    contract = reader.contract
     tx = client.transact(contract.functions.fulfill(request_id, proof, instances), "fulfill")
     done = events_of(contract, "InferenceFulfilled", tx)
     failed = events_of(contract, "ConsumerCallbackFailed", tx)
     fixed = [int(v) for v in done[0]["args"]["outputs"]] if done else []
     registration = bytes.fromhex(request.registration_id)
-    scale = int(client.call(contract.functions.getModel(registration), "read model")[0][10])
+    scale = reader.get_model(registration, "read model").config.output_scale
     return FulfillResult(
         request_id, [signed_to_float(v, scale) for v in fixed], fixed, scale, tx, bool(failed)
     )

@@ -7,15 +7,13 @@ bundle's ``verifier.json``), so a wrong ``--verifier`` address is an error, not 
 
 from __future__ import annotations
 
-from web3.exceptions import BadFunctionCallOutput, ContractLogicError, Web3RPCError
-
 from prover.chain.client import ChainClient, redact_url
 from prover.chain.contracts import verifier_artifact
 from prover.core import bundle as b
 from prover.core.fields import felt_from_hex
 from prover.core.proofs import ParsedProof
 from prover.core.verify import CheckerFactory
-from prover.errors import ArtifactError, ChainError
+from prover.errors import ArtifactError, ChainError, TransactionReverted
 
 __all__ = ["OnChainChecker", "onchain_checker"]
 
@@ -47,14 +45,10 @@ class OnChainChecker:
         """``(valid, reason)``; RPC failures raise :class:`ChainError`: no chain, no verdict."""
         instances = [felt_from_hex(h) for h in parsed.instances]
         call = self.contract.functions.verifyProof(bytes(parsed.proof), instances)
-        try:
-            result = self.client.rpc("call the verifier", call.call)
-        except (ContractLogicError, BadFunctionCallOutput) as exc:  # revert, empty/short return
-            return False, f"the on-chain verifier rejected the proof ({type(exc).__name__})"
-        except Web3RPCError as exc:  # rate limit, node error: no verdict without a chain
-            raise ChainError(
-                f"calling the verifier failed on the RPC side: {str(exc)[:300]}"
-            ) from None
+        try:  # an RPC failure (rate limit, node error) is a ChainError: no verdict without a chain
+            result = self.client.call(call, "verifyProof")
+        except TransactionReverted as exc:  # a revert, an empty or short return
+            return False, f"the on-chain verifier rejected the proof: {exc}"
         if result is not True:
             return False, f"the on-chain verifier returned {result!r}"
         return True, ""

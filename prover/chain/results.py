@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prover.chain.abi_types import MARKET, MarketContract, Status
 from prover.chain.client import ZERO_ADDRESS, ChainClient, TxResult
 from prover.chain.contracts import load_artifact, verifier_artifact
 from prover.chain.deploy import layout_hash, registration_id
-from prover.chain.market import MARKET, Status, encode_request_input
+from prover.chain.market import encode_request_input
 from prover.core import bundle as b
 from prover.core.expected import load_bundle_inputs
 from prover.core.fields import signed_to_float
@@ -88,13 +89,14 @@ def read_result(
     client: ChainClient, market: str, request_id: int, labels: list[str] | None = None
 ) -> RequestState:
     """The request's status and, once fulfilled, its proven outputs as the market stored them."""
-    contract = client.contract(load_artifact(MARKET), market)
-    r = client.call(contract.functions.getRequest(request_id), f"read request {request_id}")
-    status = Status(r[4])
+    reader = MarketContract(client, market)
+    contract = reader.contract
+    r = reader.get_request(request_id)
+    status = r.status
     if status is Status.NONE:
         raise UsageError(f"request {request_id} does not exist on market {market}")
-    model = client.call(contract.functions.getModel(bytes(r[0])), "read the request's model")
-    scale = int(model[0][10])
+    model = reader.get_model(r.registration_id, "read the request's model")
+    scale = model.config.output_scale
     fixed: list[int] | None = None
     floats: list[float] | None = None
     label = None
@@ -107,16 +109,16 @@ def read_result(
                     f"--labels names {len(labels)} classes, the model has {len(fixed)} outputs"
                 )
             label = labels[max(range(len(fixed)), key=fixed.__getitem__)]
-    locked = str(r[7])
+    locked = r.locked_by
     return RequestState(
         request_id=request_id,
         status=status,
-        registration_id="0x" + bytes(r[0]).hex(),
-        model_id=bytes(model[4]).hex(),
-        requester=str(r[1]),
-        consumer=str(r[2]),
-        reward_wei=int(r[5]),
-        deadline=int(r[3]),
+        registration_id="0x" + r.registration_id.hex(),
+        model_id=model.model_id.hex(),
+        requester=r.requester,
+        consumer=r.consumer,
+        reward_wei=r.reward_wei,
+        deadline=r.deadline,
         locked_by=None if int(locked, 16) == 0 else locked,
         outputs=floats,
         outputs_fixed_point=fixed,

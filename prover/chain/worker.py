@@ -17,13 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from web3.exceptions import Web3RPCError
-
+from prover.chain.abi_types import MarketContract
 from prover.chain.client import ZERO_ADDRESS, ChainClient, TxResult
-from prover.chain.contracts import load_artifact
 from prover.chain.deploy import check_registration
 from prover.chain.market import (
-    MARKET,
     OnChainRequest,
     Status,
     fulfill_request,
@@ -131,7 +128,8 @@ class _Worker:
     ) -> None:
         self.client = client
         self.market = market
-        self.contract = client.contract(load_artifact(MARKET), market)
+        self.market_reader = MarketContract(client, market)
+        self.contract = self.market_reader.contract
         self.bundles = bundles
         self.workdir = workdir
         self.lock = lock
@@ -160,11 +158,8 @@ class _Worker:
 
     def _lock(self, request: OnChainRequest) -> TxResult | str:
         """Lock the request, or say why it would put the stake at risk."""
-        model = self.client.call(
-            self.contract.functions.getModel(bytes.fromhex(request.registration_id)),
-            "read the model",
-        )
-        stake, duration = int(model[0][11]), int(model[0][12])
+        config = self.market_reader.get_model(bytes.fromhex(request.registration_id)).config
+        stake, duration = config.min_lock_stake, config.lock_duration
         if stake > self.limits.max_stake_wei:
             return f"the model's lock stake {stake} wei is above --max-stake"
         if self.client.now() + duration > request.deadline:  # the market refuses such a lock
@@ -177,11 +172,8 @@ class _Worker:
         """A skip when the request does not pay for its gas (see :mod:`worker_policy`)."""
         gas = self.fulfil_gas.get(request.model_id)
         if gas is None:
-            model = self.client.call(
-                self.contract.functions.getModel(bytes.fromhex(request.registration_id)),
-                "read the model",
-            )
-            gas = fulfil_gas_estimate(int(model[0][3]))  # the registered instance count
+            model = self.market_reader.get_model(bytes.fromhex(request.registration_id))
+            gas = fulfil_gas_estimate(model.config.instance_count)
         price = int(self.client.rpc("read the gas price", lambda: self.client.w3.eth.gas_price))
         wants_lock = self.lock and request.locked_by != self.client.address
         decision = decide(
@@ -237,10 +229,7 @@ class _Worker:
         the proofs). Decided once per registration (a registration never changes)."""
         key = bytes(registration).hex()
         if key not in self.served:
-            model = self.client.call(
-                self.contract.functions.getModel(bytes(registration)), "read the model"
-            )
-            model_id = bytes(model[4]).hex()
+            model_id = self.market_reader.get_model(bytes(registration)).model_id.hex()
             folder = self.bundles.get(model_id)
             served: str | None = None
             if folder is not None:
@@ -292,7 +281,7 @@ class _Worker:
                     outcome = None
                 else:
                     outcome = WorkerOutcome(request_id, model, "failed", str(exc))
-            except (ChainError, Web3RPCError) as exc:  # refused by the RPC: try again later
+            except ChainError as exc:  # refused by the RPC: try again later
                 self._retry(request_id, model, str(exc)[:300], report)
                 outcome = None
             except ZkinferError as exc:  # bad input data, unprovable: report, do not retry
@@ -371,11 +360,9 @@ def serve_requests(
     while True:
         try:
             now = "busy" if worker.poll(cursor, keep) else "idle"
-        except (ChainError, Web3RPCError) as exc:
+        except ChainError as exc:
             if once:
-                if isinstance(exc, ChainError):
-                    raise
-                raise ChainError(f"the RPC answered with an error: {str(exc)[:300]}") from None
+                raise
             now = f"{str(exc)[:300]}; retrying every {poll_s:g} s"
         if now not in (said, "busy"):
             progress.note("idle: waiting for new requests" if now == "idle" else now)
