@@ -22,6 +22,7 @@ from prover.errors import ServiceError
 from prover.protocol import ClaimRequest, FailureReason, FailureReport, Lease, ProofSubmission
 from prover.worker import RetryPolicy, ServiceClient
 from tests.conftest import Compiled
+from tests.helpers import resync_hex_proof
 from tests.helpers.e2e import (
     TERMINAL,
     Api,
@@ -263,6 +264,7 @@ def test_a_malicious_worker_is_rejected_and_counted_and_an_honest_one_completes(
     evil, evil_2 = _evil(api, PROVIDER_EVIL), _evil(api, EVIL_2)
     tampered = _proof(tiny)
     tampered["proof"][200] ^= 1
+    resync_hex_proof(tampered)  # one consistent document: the cryptographic check rejects it
     before = {r: _metric(api, r) for r in ("invalid", "wrong_input", "wrong_model", "malformed")}
 
     reasons = []

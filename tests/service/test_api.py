@@ -24,6 +24,7 @@ from prover.service.tasks import Queue, reap_once
 from prover.service.webhooks import sign
 from prover.settings import Settings, key_id
 from tests.conftest import Compiled
+from tests.helpers import resync_hex_proof
 from tests.helpers.service import (
     CLIENT_A,
     CLIENT_B,
@@ -123,6 +124,7 @@ def test_hostile_submissions_are_rejected_counted_and_an_honest_prover_still_fin
     inference_id = _request(api, model_id, sample(mlp))
     tampered = copy.deepcopy(_proof(mlp))
     tampered["proof"][100] ^= 1
+    resync_hex_proof(tampered)  # one consistent document: the cryptographic check rejects it
     other_input = sample(mlp)
     other_input["input_data"][0][0] += 0.5
     other_request = _request(api, model_id, other_input)  # the sample's proof is for another input
