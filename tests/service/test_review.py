@@ -8,6 +8,7 @@ import asyncio
 import copy
 import ipaddress
 import json
+import shutil
 import socket
 import uuid
 from collections.abc import Iterator
@@ -353,3 +354,32 @@ def test_an_unknown_page_cursor_is_refused(api: TestClient, mlp: Compiled) -> No
         headers=auth(CLIENT_A),
     )
     assert r.status_code == 422, r.text
+
+
+# -- error details leak the server's file system -------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the verifier child's error message (VerifierUnavailable, verifier.py:82-86) is "
+    "passed to the client verbatim as the 503 detail (routes/verify.py:34), naming the "
+    "server's bundle folder and files",
+)
+def test_a_verifier_failure_does_not_tell_clients_the_servers_paths(
+    api: TestClient, mlp: Compiled, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "bundle"
+    shutil.copytree(mlp.bundle.root, bundle)
+    model_id = f"leak-{uuid.uuid4().hex[:8]}"
+    store: Store = api.app.state.store  # type: ignore[attr-defined]
+    assert api.portal is not None
+    api.portal.call(register_bundle, store, model_id, bundle)
+    key = (bundle / "vk.key").read_bytes()
+    (bundle / "vk.key").write_bytes(key[:-1] + bytes([key[-1] ^ 1]))  # the service's fault
+    r = api.post(
+        "/v1/verify",
+        json={"model_id": model_id, "proof": json.loads(mlp.proof.read_text())},
+        headers=auth(CLIENT_A),
+    )
+    assert r.status_code == 503, r.text
+    assert str(tmp_path) not in r.text
