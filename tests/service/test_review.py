@@ -24,6 +24,7 @@ from prover.service.app import create_app
 from prover.service.models import register_bundle
 from prover.service.store import Store
 from prover.service.tasks import run_verification
+from prover.service.verifier import VerifierUnavailable
 from prover.service.webhooks import WebhookUrlError, check_webhook_url
 from prover.settings import Settings
 from tests.conftest import Compiled
@@ -383,3 +384,63 @@ def test_a_verifier_failure_does_not_tell_clients_the_servers_paths(
     )
     assert r.status_code == 503, r.text
     assert str(tmp_path) not in r.text
+
+
+# -- a request whose verification can never finish waits forever -------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the reaper leaves 'verifying' alone whatever the deadline (leases.py:reap) and "
+    "pending submissions are re-deferred on every claim (tasks.py:reap_once): with a verifier "
+    "that keeps failing, the client's request stays 'verifying' long past its deadline",
+)
+def test_a_request_stuck_in_verification_ends_after_its_deadline(
+    pg_url: str, mlp: Compiled, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "bundle"
+    shutil.copytree(mlp.bundle.root, bundle)
+    values = json.loads(mlp.sample.read_text())["input_data"]
+    proof = json.loads(mlp.proof.read_text())
+    settings = Settings(dev=True, home=tmp_path, max_attempts=3)
+    now = datetime.now(UTC)
+
+    async def scenario() -> str:
+        store = Store(pg_url, max_size=4)
+        await store.pool.open()
+        try:
+            model_id = f"stuck-{uuid.uuid4().hex[:8]}"
+            await register_bundle(store, model_id, bundle)
+            row, _ = await store.create_inference(
+                owner="client",
+                model_id=model_id,
+                bundle_digest="d" * 64,
+                values=values,
+                deadline=now + timedelta(minutes=5),
+                webhook_url=None,
+                idempotency_key=None,
+                request_hash="h",
+            )
+            claimed = await store.claim(
+                "honest",
+                worker="",
+                models=[model_id],
+                ttl=timedelta(seconds=60),
+                now=now,
+                max_attempts=3,
+            )
+            assert claimed is not None
+            await store.submit(
+                "honest", claimed.lease_id, claimed.token, proof=proof, prove_s=None, now=now
+            )
+            key = (bundle / "vk.key").read_bytes()
+            (bundle / "vk.key").write_bytes(key[:-1] + bytes([key[-1] ^ 1]))
+            with pytest.raises(VerifierUnavailable):
+                await run_verification(store, settings, claimed.lease_id)
+            await store.reap(now=now + timedelta(minutes=6), max_attempts=3)  # past its deadline
+            status: str = (await store.get_inference(row["id"]))["status"]
+            return status
+        finally:
+            await store.pool.close()
+
+    assert asyncio.run(scenario()) in ("expired", "failed")
