@@ -157,4 +157,5 @@ def test_worker_help_names_what_is_required() -> None:
     shown = zkinfer("worker", "--help")
     assert shown.code == 0
     text = " ".join(shown.stdout.split())
-    assert "Required: --chain and at least one --bundle" in text
+    assert "Required: exactly one of --api URL" in text
+    assert "--chain and at least one --bundle DIR" in text and "zkinfer withdraw" in text

@@ -347,10 +347,12 @@ def fulfill_cmd(
 
 WORKER_HELP = (
     "Serve requests: prove each one and hand the proof over.\n\n"
-    "Pass exactly one of: --api URL, to lease requests from a zkinfer service and submit the "
-    "proofs to it (the provider key comes from ZKINFER_PROVIDER_KEY; bundles are downloaded, "
-    "checked and cached under ZKINFER_HOME); or --chain with --bundle DIR, to serve the on-chain "
-    "market's requests for your bundles and fulfil them."
+    "Required: exactly one of --api URL, to lease requests from a zkinfer service and submit "
+    "the proofs to it (the provider key comes from ZKINFER_PROVIDER_KEY; bundles are "
+    "downloaded, checked and cached under ZKINFER_HOME); or --chain and at least one --bundle "
+    "DIR, to serve the on-chain market's requests for your bundles and fulfil them (each "
+    "settled request's line carries the balance the market owes you: `zkinfer withdraw` "
+    "collects it)."
 )
 
 
