@@ -95,11 +95,6 @@ def _report(api: TestClient, lease: dict[str, Any], key: str, *, retryable: bool
 # -- SSRF: webhook URLs whose host is a loopback address in another spelling --------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="check_webhook_url only recognises dotted-quad and bracketed IPv6 literals and the "
-    "name 'localhost'; other spellings of loopback and any DNS name pass (webhooks.py:51-60)",
-)
 @pytest.mark.parametrize(
     "host",
     [
@@ -116,11 +111,6 @@ def test_webhook_urls_that_reach_loopback_in_other_spellings_are_refused(host: s
         check_webhook_url(f"https://{host}/hook", allow_private=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a DNS name is never resolved, at request time or at delivery, so a name that "
-    "resolves to a private address passes (webhooks.py:51-60, tasks.py deliver_webhook)",
-)
 def test_a_webhook_host_name_that_resolves_to_loopback_is_refused() -> None:
     name = socket.gethostname()  # on most hosts /etc/hosts maps the machine's name to 127.x
     try:
