@@ -350,11 +350,14 @@ class Store(Catalog):
         proof: dict[str, Any] | None,
         calldata: str | None,
         max_attempts: int,
+        proof_sha256: str | None = None,
     ) -> Row | None:
         """Record the service's verdict on a submitted proof; None if it was decided already.
 
         A rejected proof counts against its provider even when the request was canceled while
-        it was being verified; an accepted one stores ``proof`` (the canonical document)."""
+        it was being verified; an accepted one stores ``proof`` (the canonical document). A valid
+        proof whose bytes (``proof_sha256``) were accepted before for the same model is a copy: rejected, reason
+        ``replay``, and counted against its provider."""
         async with self.pool.connection() as conn, conn.transaction():
             sub = await self.submission(lease_id)
             row = await self._lock(conn, sub["inference_id"])
@@ -365,6 +368,19 @@ class Store(Catalog):
             attempt = await cur.fetchone()
             if attempt is None or attempt["outcome"] != "submitted":
                 return None
+            if valid and proof_sha256 is not None:
+                cur = await conn.execute(
+                    "SELECT 1 FROM attempts WHERE model_id = %s AND proof_sha256 = %s"
+                    " AND outcome = 'accepted'",
+                    (row["model_id"], proof_sha256),
+                )
+                if await cur.fetchone() is not None:
+                    valid, reason = False, "replay"
+                else:
+                    await conn.execute(
+                        "UPDATE attempts SET model_id = %s, proof_sha256 = %s WHERE lease_id = %s",
+                        (row["model_id"], proof_sha256, lease_id),
+                    )
             if not valid:
                 await conn.execute(
                     "UPDATE providers SET rejected = rejected + 1 WHERE id = %s",

@@ -20,7 +20,7 @@ import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
 
 from prover.errors import ZkinferError
-from prover.service.calldata import canonical_proof, verifier_calldata
+from prover.service.calldata import canonical_proof, proof_digest, verifier_calldata
 from prover.service.compiler import CompileFailed, CompileJob, compile_in_subprocess
 from prover.service.models import register_bundle
 from prover.service.store import Row, Store, UnknownId
@@ -69,6 +69,7 @@ async def run_verification(store: Store, settings: Settings, lease_id: str) -> R
         outputs=verdict.outputs,
         proof=canonical_proof(sub["proof"], manifest) if verdict.valid else None,
         calldata=verifier_calldata(sub["proof"], manifest) if verdict.valid else None,
+        proof_sha256=proof_digest(sub["proof"], manifest) if verdict.valid else None,
         max_attempts=settings.max_attempts,
     )
     log.info(

@@ -175,13 +175,6 @@ def test_one_provider_cannot_use_up_a_requests_attempts_with_failure_reports(
 # -- replay: a copied proof is credited to a provider that proved nothing --------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a proof is bound to the input only, not to the request or the provider; the "
-    "service never compares a submission with proofs it already accepted, so the same proof "
-    "bytes (e.g. read from a client's result or from chain calldata) are accepted and credited "
-    "again for any request with the same input (store.py:decide, tasks.py:run_verification)",
-)
 def test_a_replayed_proof_is_not_accepted_for_a_second_request(
     api: TestClient, mlp: Compiled
 ) -> None:
