@@ -14,6 +14,7 @@ target between check and connect. Private targets are allowed only in developmen
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -64,10 +65,9 @@ def check_webhook_url(url: str, *, allow_private: bool) -> str:
         return url
     if host == "localhost" or host.endswith(".localhost"):
         raise _private(host, host)
-    try:
+    # a name that does not resolve now is resolved (and refused unless public) at every delivery
+    with contextlib.suppress(_Unresolved):
         _public_addresses(host, port or _default_port(parts.scheme))
-    except _Unresolved:
-        pass  # resolved (and refused unless public) again at every delivery
     return url
 
 

@@ -126,12 +126,6 @@ def test_a_webhook_host_name_that_resolves_to_loopback_is_refused() -> None:
 # -- one untrusted provider's word fails a client's request ----------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a provider's non-retryable failure report fails the request outright: one "
-    "untrusted provider can fail any request it claims, unverified (leases.py:fail, "
-    "store.py:fail), and failures never count towards quarantine",
-)
 def test_one_providers_non_retryable_failure_does_not_fail_the_request(
     api: TestClient, mlp: Compiled
 ) -> None:
@@ -145,12 +139,6 @@ def test_one_providers_non_retryable_failure_does_not_fail_the_request(
     assert _claim(api, model_id, PROVIDER)["inference"]["id"] == inference_id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="retryable failure reports from one provider use up every attempt of a request "
-    "(max_attempts) in seconds and the provider is never quarantined (store.py:fail counts "
-    "providers.failures, claim_lease checks only rejections)",
-)
 def test_one_provider_cannot_use_up_a_requests_attempts_with_failure_reports(
     api: TestClient, mlp: Compiled
 ) -> None:
@@ -198,12 +186,6 @@ def test_a_replayed_proof_is_not_accepted_for_a_second_request(
 # -- a rejected proof escapes the provider's record when the client cancels ---------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cancel closes the submitted attempt as 'canceled' (store.py:cancel -> "
-    "_close_attempt), so run_verification returns early and decide() never counts the "
-    "rejection, though decide's docstring and the quarantine promise say it does",
-)
 def test_an_invalid_proof_counts_against_its_provider_even_if_the_request_is_canceled(
     pg_url: str, mlp: Compiled, tmp_path: Any
 ) -> None:
@@ -372,12 +354,6 @@ def test_a_verifier_failure_does_not_tell_clients_the_servers_paths(
 # -- a request whose verification can never finish waits forever -------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the reaper leaves 'verifying' alone whatever the deadline (leases.py:reap) and "
-    "pending submissions are re-deferred on every claim (tasks.py:reap_once): with a verifier "
-    "that keeps failing, the client's request stays 'verifying' long past its deadline",
-)
 def test_a_request_stuck_in_verification_ends_after_its_deadline(
     pg_url: str, mlp: Compiled, tmp_path: Path
 ) -> None:

@@ -137,7 +137,8 @@ async def report_failure(
     queue: QueueDep,
     settings: SettingsDep,
 ) -> LeaseClosed:
-    """The provider cannot prove the request: back to the queue if retryable, else failed."""
+    """The provider cannot prove the request: back to the queue for another provider (not this
+    one again if it says the failure is not retryable), or failed when its attempts are used."""
     reason = f"provider failure: {body.reason}" + (f" ({body.detail})" if body.detail else "")
     row = await store.fail(
         caller.id,
