@@ -23,7 +23,19 @@ from prover.service import leases as lm
 from prover.service.catalog import Catalog, Row, UnknownId
 from prover.service.leases import Status
 
-__all__ = ["Claimed", "IdempotencyConflict", "Row", "Store", "UnknownId", "token_hash"]
+__all__ = [
+    "Claimed",
+    "IdempotencyConflict",
+    "Row",
+    "Store",
+    "UnknownCursor",
+    "UnknownId",
+    "token_hash",
+]
+
+
+class UnknownCursor(ValueError):
+    """A page cursor that names none of the caller's requests."""
 
 
 class IdempotencyConflict(ValueError):
@@ -168,14 +180,26 @@ class Store(Catalog):
         limit: int,
         after: str | None,
     ) -> list[Row]:
-        """One page of a client's requests, oldest first, after the request id ``after``."""
+        """One page of a client's requests, oldest first, after the request id ``after``.
+
+        Raises :class:`UnknownCursor` when ``after`` is not one of the client's requests."""
         async with self.pool.connection() as conn:
+            if after is not None:
+                cur = await conn.execute(
+                    "SELECT 1 FROM inferences WHERE id = %s AND owner = %s", (after, owner)
+                )
+                if await cur.fetchone() is None:
+                    raise UnknownCursor(
+                        f"after={after!r} is not one of your requests; pass the next_after of "
+                        "the previous page, or no cursor for the first page"
+                    )
             cur = await conn.execute(
                 "SELECT * FROM inferences WHERE owner = %(owner)s"
                 " AND (%(model)s::text IS NULL OR model_id = %(model)s)"
                 " AND (%(status)s::text IS NULL OR status = %(status)s)"
                 " AND (%(after)s::text IS NULL OR (created_at, id) >"
-                "  (SELECT created_at, id FROM inferences WHERE id = %(after)s))"
+                "  (SELECT created_at, id FROM inferences"
+                "   WHERE id = %(after)s AND owner = %(owner)s))"
                 " ORDER BY created_at, id LIMIT %(limit)s",
                 {
                     "owner": owner,

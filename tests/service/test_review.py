@@ -237,12 +237,6 @@ def test_an_invalid_proof_counts_against_its_provider_even_if_the_request_is_can
 # -- NUL characters reach PostgreSQL and answer 500 (not a problem document) ------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="text with U+0000 goes to PostgreSQL unchecked; psycopg raises DataError / "
-    "UntranslatableCharacter, which no handler maps (problems.py _MAPPED), so the answer is a "
-    "bare 500 'Internal Server Error' instead of a 4xx problem naming the field",
-)
 @pytest.mark.parametrize(
     "case",
     [
@@ -305,12 +299,6 @@ def test_nul_characters_get_a_problem_not_a_server_error(
 # -- pagination ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an ?after= id that is not one of the caller's requests makes the keyset subquery "
-    "NULL and the page silently empty with next_after null: a client reads 'no more' "
-    "(store.py:list_inferences); another client's id is accepted as a cursor",
-)
 def test_an_unknown_page_cursor_is_refused(api: TestClient, mlp: Compiled) -> None:
     model_id = register(api, mlp)
     _request(api, model_id, sample(mlp))
@@ -325,12 +313,6 @@ def test_an_unknown_page_cursor_is_refused(api: TestClient, mlp: Compiled) -> No
 # -- error details leak the server's file system -------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the verifier child's error message (VerifierUnavailable, verifier.py:82-86) is "
-    "passed to the client verbatim as the 503 detail (routes/verify.py:34), naming the "
-    "server's bundle folder and files",
-)
 def test_a_verifier_failure_does_not_tell_clients_the_servers_paths(
     api: TestClient, mlp: Compiled, tmp_path: Path
 ) -> None:
