@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from prover.service.leases import is_quarantined
 from prover.service.problems import ApiProblem
 from prover.service.store import Store
 from prover.service.tasks import Queue
@@ -148,3 +149,11 @@ async def reject_nul(request: Request) -> None:
             f"{field} contains a NUL character (U+0000); remove it",
             errors=[{"field": field, "message": "NUL character (U+0000) not allowed"}],
         )
+
+
+async def refuse_quarantined(store: Store, settings: Settings, provider: str) -> None:
+    """403 for a quarantined provider: no new lease, and no renew, proof or bundle download on
+    leases it already holds."""
+    record = await store.provider(provider)
+    if is_quarantined(record["rejected"], settings.quarantine_after):
+        raise ApiProblem(403, "Provider quarantined", f"{record['rejected']} proofs were rejected")

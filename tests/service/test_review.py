@@ -38,7 +38,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 # quarantined; each hostile test has a provider of its own.
 CLIENT_A = "review-client-" + "0" * 16
 PROVIDER = "review-honest-" + "0" * 16
-HOSTILE = {name: f"review-{name}-" + "0" * 16 for name in ("fail", "burn", "replay", "nul")}
+HOSTILE = {name: f"review-{name}-" + "0" * 16 for name in ("fail", "burn", "replay", "nul", "quar")}
 
 
 @pytest.fixture(scope="module")
@@ -385,3 +385,36 @@ def test_a_request_stuck_in_verification_ends_after_its_deadline(
             await store.pool.close()
 
     assert asyncio.run(scenario()) in ("expired", "failed")
+
+
+# -- a quarantined provider keeps using the leases it already holds --------------------------
+
+
+def test_a_quarantined_provider_cannot_renew_submit_or_download_on_a_lease_it_holds(
+    api: TestClient, mlp: Compiled
+) -> None:
+    model_id = register(api, mlp)
+    _request(api, model_id, sample(mlp))
+    key = HOSTILE["quar"]
+    lease = _claim(api, model_id, key)
+    store: Store = api.app.state.store  # type: ignore[attr-defined]
+    settings: Settings = api.app.state.settings  # type: ignore[attr-defined]
+
+    async def quarantine() -> None:  # its proofs were rejected (elsewhere) while it held the lease
+        async with store.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE providers SET rejected = %s WHERE id = ("
+                " SELECT provider FROM attempts WHERE lease_id = %s)",
+                (settings.quarantine_after, lease["lease_id"]),
+            )
+
+    assert api.portal is not None
+    api.portal.call(quarantine)
+    renew = api.post(
+        f"/v1/leases/{lease['lease_id']}/renew", json={"token": lease["token"]}, headers=auth(key)
+    )
+    assert renew.status_code == 403, renew.text
+    submit = _submit(api, lease, json.loads(mlp.proof.read_text()), key)
+    assert submit.status_code == 403, submit.text
+    bundle = api.get(f"/v1/bundles/{model_id}", headers=auth(key))
+    assert bundle.status_code == 403, bundle.text
