@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import procrastinate
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prover import __version__
@@ -99,7 +99,10 @@ def create_app(
             yield
         await store.pool.close()
 
+    from prover.service.deps import reject_nul
+
     app = FastAPI(
+        dependencies=[Depends(reject_nul)],
         title="zkinfer",
         version=__version__,
         summary="Proven ML inference over HTTP, proven by untrusted provers",

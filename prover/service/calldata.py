@@ -5,6 +5,7 @@ ignores."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from eth_abi.abi import encode as abi_encode
@@ -13,7 +14,7 @@ from eth_utils.crypto import keccak
 from prover.core.fields import felt_from_hex
 from prover.core.proofs import ParsedProof, parse_proof
 
-__all__ = ["VERIFY_PROOF_SELECTOR", "canonical_proof", "verifier_calldata"]
+__all__ = ["VERIFY_PROOF_SELECTOR", "canonical_proof", "proof_digest", "verifier_calldata"]
 
 VERIFY_PROOF_SELECTOR = keccak(text="verifyProof(bytes,uint256[])")[:4]
 
@@ -30,6 +31,11 @@ def canonical_proof(proof: dict[str, Any], manifest: dict[str, Any]) -> dict[str
     """The proof rebuilt from its checked fields only: what the service hands to clients, without
     the provider's unverified claims (its ``zkinfer`` section)."""
     return _parsed(proof, manifest).canonical()
+
+
+def proof_digest(proof: dict[str, Any], manifest: dict[str, Any]) -> str:
+    """Hex SHA-256 of the canonical proof bytes: equal digests mean a copied proof."""
+    return hashlib.sha256(bytes(_parsed(proof, manifest).proof)).hexdigest()
 
 
 def verifier_calldata(proof: dict[str, Any], manifest: dict[str, Any]) -> str:

@@ -4,12 +4,14 @@ as typed dependencies that tests can override."""
 from __future__ import annotations
 
 import hmac
+import json
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from prover.service.leases import is_quarantined
 from prover.service.problems import ApiProblem
 from prover.service.store import Store
 from prover.service.tasks import Queue
@@ -107,3 +109,51 @@ def _provider(caller: Annotated[Principal, Depends(_caller)]) -> Principal:
 
 ClientDep = Annotated[Principal, Depends(_client)]
 ProviderDep = Annotated[Principal, Depends(_provider)]
+
+
+def _nul_field(value: object, where: str) -> str | None:
+    """The path of the first string in ``value`` (a JSON document) holding U+0000, or None."""
+    if isinstance(value, str):
+        return where if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _nul_field(key, where) or _nul_field(item, f"{where}.{key}")
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _nul_field(item, f"{where}[{i}]")
+            if found:
+                return found
+    return None
+
+
+async def reject_nul(request: Request) -> None:
+    """Refuse U+0000 in the path, the query and a JSON body: PostgreSQL text cannot hold it."""
+    field = None
+    if "\x00" in request.scope.get("path", ""):
+        field = "path"
+    for name, value in request.query_params.multi_items():
+        if field is None and ("\x00" in value or "\x00" in name):
+            field = f"query.{name}"
+    if field is None and request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            body = None  # the route's own validation names the problem
+        field = _nul_field(body, "body")
+    if field is not None:
+        raise ApiProblem(
+            422,
+            "Invalid request",
+            f"{field} contains a NUL character (U+0000); remove it",
+            errors=[{"field": field, "message": "NUL character (U+0000) not allowed"}],
+        )
+
+
+async def refuse_quarantined(store: Store, settings: Settings, provider: str) -> None:
+    """403 for a quarantined provider: no new lease, and no renew, proof or bundle download on
+    leases it already holds."""
+    record = await store.provider(provider)
+    if is_quarantined(record["rejected"], settings.quarantine_after):
+        raise ApiProblem(403, "Provider quarantined", f"{record['rejected']} proofs were rejected")

@@ -9,9 +9,15 @@ without a server. Time is always passed in.
     queued ──claim──▶ proving ──submit──▶ verifying ──accept──▶ done
       ▲                 │  │                  │
       └── lease expiry ─┘  └─ failure ─┐      └── reject ──▶ queued (or failed at max attempts)
-          (or failed at max attempts)   └──▶ queued if retryable and attempts remain, else failed
+          (or failed at max attempts)   └──▶ queued if attempts remain, else failed
     queued / proving / verifying ──cancel──▶ canceled
     queued / proving ──deadline──▶ expired
+    verifying ──deadline + VERIFY_GRACE without a verdict──▶ failed (the service's fault)
+
+A provider's failure report is its unverified word: it never fails a request by itself, and only
+a provider's first failure report or expired lease on a request uses up one of the request's
+attempts (``counts``), so one provider cannot exhaust them; the store keeps a provider that
+reported a non-retryable failure away from that request.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from enum import StrEnum
 
 __all__ = [
     "TERMINAL",
+    "VERIFY_GRACE",
     "IllegalTransition",
     "Lease",
     "LeaseLost",
@@ -85,6 +92,10 @@ class Request:
     deadline: datetime
     lease: Lease | None = None
     reason: str | None = None
+
+
+# How long past its deadline a request may wait for the service's verdict before it fails.
+VERIFY_GRACE = timedelta(seconds=30)
 
 
 def claim(req: Request, lease: Lease, *, now: datetime, max_attempts: int) -> Request:
@@ -163,14 +174,17 @@ def fail(
     token_hash: str,
     reason: str,
     *,
-    retryable: bool,
     now: datetime,
     max_attempts: int,
+    counts: bool = True,
 ) -> Request:
-    """The lease holder could not prove the request."""
+    """The lease holder could not prove the request: back to the queue for another provider.
+
+    ``counts`` is False for a provider's repeated failure on the same request: its attempt is
+    given back, so one provider's reports cannot use up the request's attempts."""
     _held(req, lease_id, token_hash, now)
-    if not retryable:
-        return replace(req, status=Status.FAILED, lease=None, reason=reason)
+    if not counts:
+        req = replace(req, attempts=max(req.attempts - 1, 0))
     return _requeue_or_fail(req, reason, max_attempts)
 
 
@@ -188,12 +202,20 @@ def expire(req: Request, *, now: datetime) -> Request:
     return replace(req, status=Status.EXPIRED, lease=None, reason="deadline passed")
 
 
-def reap(req: Request, *, now: datetime, max_attempts: int) -> Request | None:
-    """What the reaper does to one request at ``now``: the new state, or None to leave it."""
+def reap(req: Request, *, now: datetime, max_attempts: int, counts: bool = True) -> Request | None:
+    """What the reaper does to one request at ``now``: the new state, or None to leave it.
+
+    ``counts`` as in :func:`fail`, for the expired lease's provider."""
     if req.status in (Status.QUEUED, Status.PROVING) and now >= req.deadline:
         return expire(req, now=now)
     if req.status is Status.PROVING and req.lease is not None and now >= req.lease.expires_at:
+        if not counts:
+            req = replace(req, attempts=max(req.attempts - 1, 0))
         return _requeue_or_fail(req, "lease expired without a proof", max_attempts)
+    if req.status is Status.VERIFYING and now >= req.deadline + VERIFY_GRACE:
+        return replace(
+            req, status=Status.FAILED, lease=None, reason="the service could not verify the proof"
+        )
     return None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -12,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from prover.errors import ArtifactError, InputError, ModelError, UsageError, ZkinferError
 from prover.service.leases import IllegalTransition, LeaseLost, RequestGone
-from prover.service.store import IdempotencyConflict, UnknownId
+from prover.service.store import IdempotencyConflict, UnknownCursor, UnknownId
 from prover.service.webhooks import WebhookUrlError
 
 __all__ = ["ApiProblem", "install_problem_handlers", "problem_response"]
@@ -63,6 +64,7 @@ _MAPPED: list[tuple[type[Exception], int, str]] = [
     (IllegalTransition, 409, "Conflict"),
     (UnknownId, 404, "Not found"),
     (IdempotencyConflict, 422, "Idempotency-Key reused"),
+    (UnknownCursor, 422, "Unknown page cursor"),
     (WebhookUrlError, 422, "Invalid webhook URL"),
     (InputError, 422, "Invalid input"),
     (ModelError, 422, "Invalid model"),
@@ -104,5 +106,13 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiProblem, on_problem)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
+
+    async def on_data_error(request: Request, exc: Exception) -> JSONResponse:
+        # a value PostgreSQL cannot store (a fallback: NUL characters are refused before this)
+        return problem_response(
+            request, 422, "Invalid data", "a value in the request cannot be stored; check its text"
+        )
+
+    app.add_exception_handler(psycopg.DataError, on_data_error)
     for exc_type, status, title in _MAPPED:
         app.add_exception_handler(exc_type, mapped(status, title))

@@ -23,7 +23,19 @@ from prover.service import leases as lm
 from prover.service.catalog import Catalog, Row, UnknownId
 from prover.service.leases import Status
 
-__all__ = ["Claimed", "IdempotencyConflict", "Row", "Store", "UnknownId", "token_hash"]
+__all__ = [
+    "Claimed",
+    "IdempotencyConflict",
+    "Row",
+    "Store",
+    "UnknownCursor",
+    "UnknownId",
+    "token_hash",
+]
+
+
+class UnknownCursor(ValueError):
+    """A page cursor that names none of the caller's requests."""
 
 
 class IdempotencyConflict(ValueError):
@@ -85,6 +97,16 @@ async def _close_attempt(
         " WHERE lease_id = %s AND (outcome IS NULL OR outcome = 'submitted')",
         (outcome, reason, lease_id),
     )
+
+
+async def _gave_up_before(conn: AsyncConnection[DictRow], inference_id: str, provider: str) -> bool:
+    """Whether ``provider`` already failed or let a lease expire on this request."""
+    cur = await conn.execute(
+        "SELECT 1 FROM attempts WHERE inference_id = %s AND provider = %s"
+        " AND outcome IN ('failed', 'expired') LIMIT 1",
+        (inference_id, provider),
+    )
+    return await cur.fetchone() is not None
 
 
 class Store(Catalog):
@@ -158,14 +180,26 @@ class Store(Catalog):
         limit: int,
         after: str | None,
     ) -> list[Row]:
-        """One page of a client's requests, oldest first, after the request id ``after``."""
+        """One page of a client's requests, oldest first, after the request id ``after``.
+
+        Raises :class:`UnknownCursor` when ``after`` is not one of the client's requests."""
         async with self.pool.connection() as conn:
+            if after is not None:
+                cur = await conn.execute(
+                    "SELECT 1 FROM inferences WHERE id = %s AND owner = %s", (after, owner)
+                )
+                if await cur.fetchone() is None:
+                    raise UnknownCursor(
+                        f"after={after!r} is not one of your requests; pass the next_after of "
+                        "the previous page, or no cursor for the first page"
+                    )
             cur = await conn.execute(
                 "SELECT * FROM inferences WHERE owner = %(owner)s"
                 " AND (%(model)s::text IS NULL OR model_id = %(model)s)"
                 " AND (%(status)s::text IS NULL OR status = %(status)s)"
                 " AND (%(after)s::text IS NULL OR (created_at, id) >"
-                "  (SELECT created_at, id FROM inferences WHERE id = %(after)s))"
+                "  (SELECT created_at, id FROM inferences"
+                "   WHERE id = %(after)s AND owner = %(owner)s))"
                 " ORDER BY created_at, id LIMIT %(limit)s",
                 {
                     "owner": owner,
@@ -184,7 +218,8 @@ class Store(Catalog):
             if row["owner"] != owner:
                 raise UnknownId(f"no inference request {inference_id!r}")
             new = lm.cancel(_machine(row))
-            if row["lease_id"] is not None:
+            if row["lease_id"] is not None and row["status"] != Status.VERIFYING:
+                # a submitted proof keeps its attempt open: its verdict is still recorded
                 await _close_attempt(conn, row["lease_id"], "canceled", "canceled by the client")
             return await _write(conn, inference_id, new)
 
@@ -217,10 +252,12 @@ class Store(Catalog):
         token = secrets.token_urlsafe(32)
         async with self.pool.connection() as conn, conn.transaction():
             cur = await conn.execute(
-                "SELECT * FROM inferences WHERE status = 'queued' AND deadline > %s"
+                "SELECT * FROM inferences i WHERE status = 'queued' AND deadline > %s"
                 " AND attempts < %s AND (cardinality(%s::text[]) = 0 OR model_id = ANY(%s))"
-                " ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
-                (now, max_attempts, models, models),
+                " AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.inference_id = i.id"
+                " AND a.provider = %s AND a.outcome = 'failed' AND a.retryable IS FALSE)"
+                " ORDER BY created_at, id LIMIT 1 FOR UPDATE OF i SKIP LOCKED",
+                (now, max_attempts, models, models, provider),
             )
             row = await cur.fetchone()
             if row is None:
@@ -313,11 +350,14 @@ class Store(Catalog):
                 lease_id,
                 token_hash(token),
                 reason,
-                retryable=retryable,
                 now=now,
                 max_attempts=max_attempts,
+                counts=not await _gave_up_before(conn, row["id"], provider),
             )
             await _close_attempt(conn, lease_id, "failed", reason)
+            await conn.execute(
+                "UPDATE attempts SET retryable = %s WHERE lease_id = %s", (retryable, lease_id)
+            )
             await conn.execute(
                 "UPDATE providers SET failures = failures + 1 WHERE id = %s", (provider,)
             )
@@ -350,11 +390,14 @@ class Store(Catalog):
         proof: dict[str, Any] | None,
         calldata: str | None,
         max_attempts: int,
+        proof_sha256: str | None = None,
     ) -> Row | None:
         """Record the service's verdict on a submitted proof; None if it was decided already.
 
         A rejected proof counts against its provider even when the request was canceled while
-        it was being verified; an accepted one stores ``proof`` (the canonical document)."""
+        it was being verified; an accepted one stores ``proof`` (the canonical document). A
+        valid proof whose bytes (``proof_sha256``) were accepted before for the same model is a
+        copy: rejected, reason ``replay``, and counted against its provider."""
         async with self.pool.connection() as conn, conn.transaction():
             sub = await self.submission(lease_id)
             row = await self._lock(conn, sub["inference_id"])
@@ -365,9 +408,23 @@ class Store(Catalog):
             attempt = await cur.fetchone()
             if attempt is None or attempt["outcome"] != "submitted":
                 return None
+            if valid and proof_sha256 is not None:
+                cur = await conn.execute(
+                    "SELECT 1 FROM attempts WHERE model_id = %s AND proof_sha256 = %s"
+                    " AND outcome = 'accepted'",
+                    (row["model_id"], proof_sha256),
+                )
+                if await cur.fetchone() is not None:
+                    valid, reason = False, "replay"
+                else:
+                    await conn.execute(
+                        "UPDATE attempts SET model_id = %s, proof_sha256 = %s WHERE lease_id = %s",
+                        (row["model_id"], proof_sha256, lease_id),
+                    )
             if not valid:
                 await conn.execute(
-                    "UPDATE providers SET rejected = rejected + 1 WHERE id = %s",
+                    "INSERT INTO providers (id, rejected) VALUES (%s, 1)"
+                    " ON CONFLICT (id) DO UPDATE SET rejected = providers.rejected + 1",
                     (attempt["provider"],),
                 )
             if row["status"] != Status.VERIFYING or row["lease_id"] != lease_id:
@@ -435,14 +492,27 @@ class Store(Catalog):
                 "SELECT * FROM inferences"
                 " WHERE (status IN ('queued', 'proving') AND deadline <= %s)"
                 " OR (status = 'proving' AND lease_expires_at <= %s)"
+                " OR (status = 'verifying' AND deadline <= %s)"
                 " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
-                (now, now, limit),
+                (now, now, now - lm.VERIFY_GRACE, limit),
             )
             for row in await cur.fetchall():
-                new = lm.reap(_machine(dict(row)), now=now, max_attempts=max_attempts)
+                counts = row["lease_provider"] is None or not await _gave_up_before(
+                    conn, row["id"], row["lease_provider"]
+                )
+                new = lm.reap(
+                    _machine(dict(row)), now=now, max_attempts=max_attempts, counts=counts
+                )
                 if new is None:
                     continue
-                if row["lease_id"] is not None:
+                if row["status"] == Status.VERIFYING:
+                    # no verdict in time: the service's failure, not counted against the provider
+                    await conn.execute(
+                        "UPDATE attempts SET outcome = 'failed', reason = %s, closed_at = now()"
+                        " WHERE inference_id = %s AND outcome = 'submitted'",
+                        (new.reason, row["id"]),
+                    )
+                elif row["lease_id"] is not None:
                     await _close_attempt(conn, row["lease_id"], "expired", new.reason)
                 changed.append(await _write(conn, row["id"], new))
         return changed

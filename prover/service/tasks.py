@@ -20,12 +20,12 @@ import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
 
 from prover.errors import ZkinferError
-from prover.service.calldata import canonical_proof, verifier_calldata
+from prover.service.calldata import canonical_proof, proof_digest, verifier_calldata
 from prover.service.compiler import CompileFailed, CompileJob, compile_in_subprocess
 from prover.service.models import register_bundle
 from prover.service.store import Row, Store, UnknownId
 from prover.service.verifier import VerifierUnavailable, verify_in_subprocess
-from prover.service.webhooks import event_body, webhook_headers
+from prover.service.webhooks import WebhookUrlError, event_body, pinned_target, webhook_headers
 from prover.settings import Settings
 
 __all__ = ["Queue", "make_queue", "reap_once", "run_verification"]
@@ -69,6 +69,7 @@ async def run_verification(store: Store, settings: Settings, lease_id: str) -> R
         outputs=verdict.outputs,
         proof=canonical_proof(sub["proof"], manifest) if verdict.valid else None,
         calldata=verifier_calldata(sub["proof"], manifest) if verdict.valid else None,
+        proof_sha256=proof_digest(sub["proof"], manifest) if verdict.valid else None,
         max_attempts=settings.max_attempts,
     )
     log.info(
@@ -119,8 +120,17 @@ async def deliver_webhook(
     headers = webhook_headers(
         settings.webhook_secret.get_secret_value(), f"msg_{inference_id}_{status}", body
     )
+    try:
+        url, host, tls_name = await asyncio.to_thread(
+            pinned_target, row["webhook_url"], allow_private=settings.dev
+        )
+    except WebhookUrlError as exc:
+        log.warning("webhook for %s not delivered: %s", inference_id, exc)
+        return
     async with httpx.AsyncClient(timeout=10.0, follow_redirects=False) as client:
-        response = await client.post(row["webhook_url"], content=body, headers=headers)
+        response = await client.post(
+            url, content=body, headers={**headers, **host}, extensions={"sni_hostname": tls_name}
+        )
     if not 200 <= response.status_code < 300:
         raise RuntimeError(f"webhook for {inference_id} answered {response.status_code}")
 

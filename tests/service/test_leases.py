@@ -103,17 +103,22 @@ def test_reject_requeues_until_the_attempt_cap_then_fails() -> None:
         lm.reject(queued(), "bad", max_attempts=2)
 
 
-def test_failure_report_requeues_if_retryable_else_fails() -> None:
-    retry = lm.fail(proving(), "lease1", "hash1", "oom", retryable=True, now=T0, max_attempts=3)
-    assert retry.status is Status.QUEUED
-    final = lm.fail(proving(), "lease1", "hash1", "nope", retryable=False, now=T0, max_attempts=3)
-    assert final.status is Status.FAILED and final.reason == "nope"
-    capped = lm.fail(
-        proving(attempts=3), "lease1", "hash1", "oom", retryable=True, now=T0, max_attempts=3
-    )
+def test_failure_report_requeues_and_a_repeated_one_gives_its_attempt_back() -> None:
+    retry = lm.fail(proving(), "lease1", "hash1", "oom", now=T0, max_attempts=3)
+    assert retry.status is Status.QUEUED and retry.attempts == 1
+    again = lm.fail(proving(), "lease1", "hash1", "oom", now=T0, max_attempts=3, counts=False)
+    assert again.status is Status.QUEUED and again.attempts == 0
+    capped = lm.fail(proving(attempts=3), "lease1", "hash1", "oom", now=T0, max_attempts=3)
     assert capped.status is Status.FAILED
     with pytest.raises(LeaseLost):
-        lm.fail(proving(), "lease1", "forged", "x", retryable=True, now=T0, max_attempts=3)
+        lm.fail(proving(), "lease1", "forged", "x", now=T0, max_attempts=3)
+
+
+def test_a_request_without_a_verdict_fails_after_its_deadline_and_grace() -> None:
+    req = lm.Request(Status.VERIFYING, 1, DEADLINE, lease())
+    assert lm.reap(req, now=DEADLINE, max_attempts=3) is None
+    failed = lm.reap(req, now=DEADLINE + lm.VERIFY_GRACE, max_attempts=3)
+    assert failed is not None and failed.status is Status.FAILED
 
 
 @pytest.mark.parametrize("status", [Status.QUEUED, Status.PROVING, Status.VERIFYING])
@@ -144,9 +149,14 @@ def test_reaper_expires_waiting_requests_past_their_deadline(status: Status) -> 
 
 
 @pytest.mark.parametrize("status", [Status.VERIFYING, *sorted(lm.TERMINAL)])
-def test_reaper_leaves_verifying_and_terminal_requests_alone(status: Status) -> None:
+def test_reaper_leaves_verifying_within_its_grace_and_terminal_requests_alone(
+    status: Status,
+) -> None:
     req = lm.Request(status, 1, DEADLINE, lease())
-    assert lm.reap(req, now=DEADLINE + TTL, max_attempts=3) is None
+    now = DEADLINE + (
+        lm.VERIFY_GRACE - timedelta(microseconds=1) if status is Status.VERIFYING else TTL
+    )
+    assert lm.reap(req, now=now, max_attempts=3) is None
 
 
 def test_expire_refuses_before_the_deadline() -> None:

@@ -38,7 +38,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 # quarantined; each hostile test has a provider of its own.
 CLIENT_A = "review-client-" + "0" * 16
 PROVIDER = "review-honest-" + "0" * 16
-HOSTILE = {name: f"review-{name}-" + "0" * 16 for name in ("fail", "burn", "replay", "nul")}
+HOSTILE = {name: f"review-{name}-" + "0" * 16 for name in ("fail", "burn", "replay", "nul", "quar")}
 
 
 @pytest.fixture(scope="module")
@@ -95,11 +95,6 @@ def _report(api: TestClient, lease: dict[str, Any], key: str, *, retryable: bool
 # -- SSRF: webhook URLs whose host is a loopback address in another spelling --------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="check_webhook_url only recognises dotted-quad and bracketed IPv6 literals and the "
-    "name 'localhost'; other spellings of loopback and any DNS name pass (webhooks.py:51-60)",
-)
 @pytest.mark.parametrize(
     "host",
     [
@@ -116,11 +111,6 @@ def test_webhook_urls_that_reach_loopback_in_other_spellings_are_refused(host: s
         check_webhook_url(f"https://{host}/hook", allow_private=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a DNS name is never resolved, at request time or at delivery, so a name that "
-    "resolves to a private address passes (webhooks.py:51-60, tasks.py deliver_webhook)",
-)
 def test_a_webhook_host_name_that_resolves_to_loopback_is_refused() -> None:
     name = socket.gethostname()  # on most hosts /etc/hosts maps the machine's name to 127.x
     try:
@@ -136,12 +126,6 @@ def test_a_webhook_host_name_that_resolves_to_loopback_is_refused() -> None:
 # -- one untrusted provider's word fails a client's request ----------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a provider's non-retryable failure report fails the request outright: one "
-    "untrusted provider can fail any request it claims, unverified (leases.py:fail, "
-    "store.py:fail), and failures never count towards quarantine",
-)
 def test_one_providers_non_retryable_failure_does_not_fail_the_request(
     api: TestClient, mlp: Compiled
 ) -> None:
@@ -155,12 +139,6 @@ def test_one_providers_non_retryable_failure_does_not_fail_the_request(
     assert _claim(api, model_id, PROVIDER)["inference"]["id"] == inference_id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="retryable failure reports from one provider use up every attempt of a request "
-    "(max_attempts) in seconds and the provider is never quarantined (store.py:fail counts "
-    "providers.failures, claim_lease checks only rejections)",
-)
 def test_one_provider_cannot_use_up_a_requests_attempts_with_failure_reports(
     api: TestClient, mlp: Compiled
 ) -> None:
@@ -185,13 +163,6 @@ def test_one_provider_cannot_use_up_a_requests_attempts_with_failure_reports(
 # -- replay: a copied proof is credited to a provider that proved nothing --------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a proof is bound to the input only, not to the request or the provider; the "
-    "service never compares a submission with proofs it already accepted, so the same proof "
-    "bytes (e.g. read from a client's result or from chain calldata) are accepted and credited "
-    "again for any request with the same input (store.py:decide, tasks.py:run_verification)",
-)
 def test_a_replayed_proof_is_not_accepted_for_a_second_request(
     api: TestClient, mlp: Compiled
 ) -> None:
@@ -215,12 +186,6 @@ def test_a_replayed_proof_is_not_accepted_for_a_second_request(
 # -- a rejected proof escapes the provider's record when the client cancels ---------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cancel closes the submitted attempt as 'canceled' (store.py:cancel -> "
-    "_close_attempt), so run_verification returns early and decide() never counts the "
-    "rejection, though decide's docstring and the quarantine promise say it does",
-)
 def test_an_invalid_proof_counts_against_its_provider_even_if_the_request_is_canceled(
     pg_url: str, mlp: Compiled, tmp_path: Any
 ) -> None:
@@ -272,12 +237,6 @@ def test_an_invalid_proof_counts_against_its_provider_even_if_the_request_is_can
 # -- NUL characters reach PostgreSQL and answer 500 (not a problem document) ------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="text with U+0000 goes to PostgreSQL unchecked; psycopg raises DataError / "
-    "UntranslatableCharacter, which no handler maps (problems.py _MAPPED), so the answer is a "
-    "bare 500 'Internal Server Error' instead of a 4xx problem naming the field",
-)
 @pytest.mark.parametrize(
     "case",
     [
@@ -340,12 +299,6 @@ def test_nul_characters_get_a_problem_not_a_server_error(
 # -- pagination ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an ?after= id that is not one of the caller's requests makes the keyset subquery "
-    "NULL and the page silently empty with next_after null: a client reads 'no more' "
-    "(store.py:list_inferences); another client's id is accepted as a cursor",
-)
 def test_an_unknown_page_cursor_is_refused(api: TestClient, mlp: Compiled) -> None:
     model_id = register(api, mlp)
     _request(api, model_id, sample(mlp))
@@ -360,12 +313,6 @@ def test_an_unknown_page_cursor_is_refused(api: TestClient, mlp: Compiled) -> No
 # -- error details leak the server's file system -------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the verifier child's error message (VerifierUnavailable, verifier.py:82-86) is "
-    "passed to the client verbatim as the 503 detail (routes/verify.py:34), naming the "
-    "server's bundle folder and files",
-)
 def test_a_verifier_failure_does_not_tell_clients_the_servers_paths(
     api: TestClient, mlp: Compiled, tmp_path: Path
 ) -> None:
@@ -389,12 +336,6 @@ def test_a_verifier_failure_does_not_tell_clients_the_servers_paths(
 # -- a request whose verification can never finish waits forever -------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the reaper leaves 'verifying' alone whatever the deadline (leases.py:reap) and "
-    "pending submissions are re-deferred on every claim (tasks.py:reap_once): with a verifier "
-    "that keeps failing, the client's request stays 'verifying' long past its deadline",
-)
 def test_a_request_stuck_in_verification_ends_after_its_deadline(
     pg_url: str, mlp: Compiled, tmp_path: Path
 ) -> None:
@@ -444,3 +385,36 @@ def test_a_request_stuck_in_verification_ends_after_its_deadline(
             await store.pool.close()
 
     assert asyncio.run(scenario()) in ("expired", "failed")
+
+
+# -- a quarantined provider keeps using the leases it already holds --------------------------
+
+
+def test_a_quarantined_provider_cannot_renew_submit_or_download_on_a_lease_it_holds(
+    api: TestClient, mlp: Compiled
+) -> None:
+    model_id = register(api, mlp)
+    _request(api, model_id, sample(mlp))
+    key = HOSTILE["quar"]
+    lease = _claim(api, model_id, key)
+    store: Store = api.app.state.store  # type: ignore[attr-defined]
+    settings: Settings = api.app.state.settings  # type: ignore[attr-defined]
+
+    async def quarantine() -> None:  # its proofs were rejected (elsewhere) while it held the lease
+        async with store.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE providers SET rejected = %s WHERE id = ("
+                " SELECT provider FROM attempts WHERE lease_id = %s)",
+                (settings.quarantine_after, lease["lease_id"]),
+            )
+
+    assert api.portal is not None
+    api.portal.call(quarantine)
+    renew = api.post(
+        f"/v1/leases/{lease['lease_id']}/renew", json={"token": lease["token"]}, headers=auth(key)
+    )
+    assert renew.status_code == 403, renew.text
+    submit = _submit(api, lease, json.loads(mlp.proof.read_text()), key)
+    assert submit.status_code == 403, submit.text
+    bundle = api.get(f"/v1/bundles/{model_id}", headers=auth(key))
+    assert bundle.status_code == 403, bundle.text

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 
 from prover.protocol import BundleListing
-from prover.service.deps import ProviderDep, StoreDep
+from prover.service.deps import ProviderDep, SettingsDep, StoreDep, refuse_quarantined
 from prover.service.models import listing, ready_model
 from prover.service.problems import ApiProblem
 
@@ -17,9 +17,10 @@ router = APIRouter(prefix="/v1/bundles", tags=["bundles"])
 
 @router.get("/{model_id}", operation_id="getBundle")
 async def get_bundle(
-    model_id: str, request: Request, caller: ProviderDep, store: StoreDep
+    model_id: str, request: Request, caller: ProviderDep, store: StoreDep, settings: SettingsDep
 ) -> BundleListing:
     """Every file a prover needs for the model, with its SHA-256 and size."""
+    await refuse_quarantined(store, settings, caller.id)
     model = await ready_model(store, model_id)
     return listing(model, str(request.base_url).rstrip("/"))
 
@@ -31,9 +32,10 @@ async def get_bundle(
     responses={206: {"description": "the requested range"}},
 )
 async def get_bundle_file(
-    model_id: str, name: str, caller: ProviderDep, store: StoreDep
+    model_id: str, name: str, caller: ProviderDep, store: StoreDep, settings: SettingsDep
 ) -> FileResponse:
     """One bundle file's bytes (``Range: bytes=N-`` resumes a download)."""
+    await refuse_quarantined(store, settings, caller.id)
     model = await ready_model(store, model_id)
     names = {f.name for f in listing(model, "").files}
     if name not in names:  # only listed names: no path ever comes from the caller

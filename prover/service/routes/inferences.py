@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
@@ -32,7 +33,7 @@ async def create_inference(
     model = await ready_model(store, body.model_id)
     values = check_input(model["manifest"], body.input)
     if body.webhook_url is not None:
-        check_webhook_url(body.webhook_url, allow_private=settings.dev)
+        await asyncio.to_thread(check_webhook_url, body.webhook_url, allow_private=settings.dev)
     deadline_s = min(body.deadline_s or settings.default_deadline_s, settings.max_deadline_s)
     digest = hashlib.sha256(
         json.dumps([body.model_id, values, body.deadline_s, body.webhook_url]).encode()

@@ -20,9 +20,13 @@ from prover.protocol import (
     ProofSubmission,
     SubmissionVerdict,
 )
-from prover.service.deps import ProviderDep, QueueDep, SettingsDep, StoreDep
-from prover.service.leases import is_quarantined
-from prover.service.problems import ApiProblem
+from prover.service.deps import (
+    ProviderDep,
+    QueueDep,
+    SettingsDep,
+    StoreDep,
+    refuse_quarantined,
+)
 from prover.service.tasks import reap_once
 
 router = APIRouter(prefix="/v1/leases", tags=["leases"])
@@ -41,9 +45,7 @@ async def claim_lease(
     response: Response,
 ) -> Lease | None:
     """Lease the oldest queued request of the named models, waiting up to ``wait_s``."""
-    record = await store.provider(caller.id)
-    if is_quarantined(record["rejected"], settings.quarantine_after):
-        raise ApiProblem(403, "Provider quarantined", f"{record['rejected']} proofs were rejected")
+    await refuse_quarantined(store, settings, caller.id)
     await reap_once(store, settings, queue)
     ttl = timedelta(seconds=settings.lease_ttl_s)
     give_up = time.monotonic() + body.wait_s
@@ -82,7 +84,8 @@ async def claim_lease(
 async def renew_lease(
     lease_id: str, body: LeaseToken, caller: ProviderDep, store: StoreDep, settings: SettingsDep
 ) -> LeaseRenewed:
-    """Extend a live lease (409 lost, 410 canceled or expired: stop proving)."""
+    """Extend a live lease (409 lost, 410 canceled or expired: stop proving; 403 quarantined)."""
+    await refuse_quarantined(store, settings, caller.id)
     expires = await store.renew(
         caller.id,
         lease_id,
@@ -108,6 +111,7 @@ async def submit_proof(
     response: Response,
 ) -> SubmissionVerdict:
     """Hand in a proof; the service verifies it in a separate process before accepting it."""
+    await refuse_quarantined(store, settings, caller.id)
     await store.submit(
         caller.id,
         lease_id,
@@ -137,7 +141,8 @@ async def report_failure(
     queue: QueueDep,
     settings: SettingsDep,
 ) -> LeaseClosed:
-    """The provider cannot prove the request: back to the queue if retryable, else failed."""
+    """The provider cannot prove the request: back to the queue for another provider (not this
+    one again if it says the failure is not retryable), or failed when its attempts are used."""
     reason = f"provider failure: {body.reason}" + (f" ({body.detail})" if body.detail else "")
     row = await store.fail(
         caller.id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from fastapi import APIRouter
@@ -11,6 +12,8 @@ from prover.service.models import check_input, ready_model
 from prover.service.problems import ApiProblem
 from prover.service.schemas import VerifyBody, VerifyOutcome
 from prover.service.verifier import VerifierUnavailable, verify_in_subprocess
+
+log = logging.getLogger("zkinfer.service")
 
 router = APIRouter(prefix="/v1", tags=["verify"])
 
@@ -31,5 +34,8 @@ async def verify_proof(
             timeout_s=settings.verify_timeout_s,
         )
     except VerifierUnavailable as exc:
-        raise ApiProblem(503, "Verifier unavailable", str(exc)) from None
+        log.warning("verifier unavailable for model %s: %s", body.model_id, exc)
+        raise ApiProblem(
+            503, "Verifier unavailable", "the verifier is unavailable; retry later"
+        ) from None
     return VerifyOutcome(valid=verdict.valid, reason=verdict.reason, outputs=verdict.outputs)
