@@ -17,7 +17,7 @@ from prover.service.models import register_bundle
 from prover.service.store import Store
 from prover.settings import Settings
 from tests.conftest import Compiled
-from tests.helpers.service import SERVICE_ENV, queue_worker, temporary_database
+from tests.helpers.service import CLIENT_A, SERVICE_ENV, auth, queue_worker, temporary_database
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +64,11 @@ def register(api: TestClient, compiled: Compiled) -> str:
 def sample(compiled: Compiled) -> dict[str, Any]:
     doc: dict[str, Any] = json.loads(compiled.sample.read_text())
     return {"input_data": doc["input_data"]}
+
+
+def get_ok(api: TestClient, path: str, key: str = CLIENT_A) -> dict[str, Any]:
+    """The JSON body of a GET that must answer 200."""
+    r = api.get(path, headers=auth(key))
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
