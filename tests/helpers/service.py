@@ -1,22 +1,18 @@
-"""A throwaway PostgreSQL database, a real queue worker process and an API client for the
-service tests."""
+"""A throwaway PostgreSQL database, keys and environment for the service tests (their processes
+are started by :mod:`tests.helpers.e2e`)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
 from prover.service.db import migrate
-from tests.helpers import REPO
 
 #: The machine's PostgreSQL (trust auth); override with ZKINFER_TEST_POSTGRES.
 ADMIN_URL = os.environ.get("ZKINFER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -69,34 +65,6 @@ def temporary_database() -> Iterator[str]:
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@contextlib.contextmanager
-def queue_worker(url: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``zkinfer serve --queue-worker`` as a real process over ``url``."""
-    env = {
-        **os.environ,
-        **SERVICE_ENV,
-        "ZKINFER_DATABASE_URL": url,
-        "PYTHONPATH": str(REPO),
-    }
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "prover", "serve", "--queue-worker"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def auth(key: str) -> dict[str, str]:
