@@ -46,8 +46,9 @@ contracts: install
 	cd verifier_contracts && scripts/forge.sh snapshot --check
 	$(PY) scripts/export_contract_artifacts.py --check
 
+# The PostgreSQL tests skip on a machine without PostgreSQL; here its absence is a failure.
 pytest: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	ZKINFER_REQUIRE_POSTGRES=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck contracts pytest
 

@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     compile_timeout_s: float = Field(default=1800.0, gt=0)
     compile_memory_bytes: int = Field(default=8 * 1024**3, ge=256 * 1024**2)
     page_size_max: int = Field(default=100, ge=1, le=1000)
+    chain_id: int | None = Field(
+        default=None,
+        gt=0,
+        description="the chain whose `zkinfer deploy` records (under home) the models show",
+    )
 
     @field_validator("api_keys", "provider_keys", mode="before")
     @classmethod

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from prover.errors import EXIT_ENVIRONMENT, ServiceError
-from prover.protocol import ClaimRequest, FailureReason, FailureReport
+from prover.protocol import ClaimRequest, FailureReason, FailureReport, ProofSubmission
 from prover.worker import RetryPolicy, ServiceClient
 
 KEY = "provider-secret-key-1234"
@@ -56,6 +56,30 @@ def test_claim_sends_the_key_and_parses_a_lease_or_nothing() -> None:
     assert client.claim(ClaimRequest(wait_s=5)) is None
     assert seen[0].url.path == "/v1/leases"
     assert seen[0].headers["authorization"] == f"Bearer {KEY}"
+
+
+def test_lease_calls_go_to_their_lease_and_refuse_an_answer_without_a_body() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return httpx.Response(204)
+
+    client, _ = _client(handler)
+    calls: list[tuple[str, Callable[[], object]]] = [
+        ("renew the lease", lambda: client.renew("L1", "T1")),
+        ("submit the proof", lambda: client.submit("L1", ProofSubmission(token="T1", proof={}))),
+        (
+            "report the failure",
+            lambda: client.report_failure(
+                "L1", FailureReport(token="T1", reason=FailureReason.INTERNAL, retryable=True)
+            ),
+        ),
+    ]
+    for what, call in calls:
+        with pytest.raises(ServiceError, match=f"^{what}: the service answered 204"):
+            call()
+    assert seen == ["/v1/leases/L1/renew", "/v1/leases/L1/proof", "/v1/leases/L1/failure"]
 
 
 def test_connection_errors_and_5xx_are_retried_with_backoff() -> None:

@@ -45,10 +45,12 @@ MAX_LOCK_DURATION_S = 86_400
 
 
 class Deployments:
-    """The addresses zkinfer deployed on one chain, kept in the data directory."""
+    """The addresses zkinfer deployed on one chain, kept in the data directory (``home``, by
+    default the one ``$ZKINFER_HOME`` names)."""
 
-    def __init__(self, chain_id: int) -> None:
-        self.path = cache_dir() / "deployments" / f"{chain_id}.json"
+    def __init__(self, chain_id: int, home: Path | None = None) -> None:
+        self.chain_id = chain_id
+        self.path = (home or cache_dir()) / "deployments" / f"{chain_id}.json"
         try:
             self.doc: dict[str, Any] = json.loads(self.path.read_text())
         except (OSError, ValueError):

@@ -34,6 +34,14 @@ def serve_cmd(
             "--no-queue-worker", help="Serve the API without starting a queue worker beside it."
         ),
     ] = False,
+    chain_id: Annotated[
+        int | None,
+        typer.Option(
+            "--chain-id",
+            help="Show the verifier and market that `zkinfer deploy` recorded for this chain "
+            "with each model (ZKINFER_CHAIN_ID).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Serve proven inference over HTTP (keys in ZKINFER_API_KEYS / ZKINFER_PROVIDER_KEYS).
@@ -48,7 +56,11 @@ def serve_cmd(
     from prover.settings import DEV_CLIENT_KEY, DEV_PROVIDER_KEY, Settings
 
     with run_command(as_json):
-        overrides = {k: True for k, v in (("dev", dev), ("dev_srs", dev_srs)) if v}
+        overrides: dict[str, object] = {
+            k: True for k, v in (("dev", dev), ("dev_srs", dev_srs)) if v
+        }
+        if chain_id is not None:
+            overrides["chain_id"] = chain_id
         try:
             settings = Settings(**overrides)  # type: ignore[arg-type]
         except ValidationError as exc:

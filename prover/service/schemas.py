@@ -78,8 +78,19 @@ class ModelView(BaseModel):
     reason: str | None = None
     bundle_digest: str | None = None
     manifest: dict[str, Any] | None = None
-    verifier_address: str | None = None
-    market_address: str | None = None
+    chain_id: int | None = Field(
+        default=None, description="the chain the service serves (ZKINFER_CHAIN_ID); null: none"
+    )
+    verifier_address: str | None = Field(
+        default=None,
+        description="the model's verifier contract on chain_id, as `zkinfer deploy` recorded it "
+        "in the service's data directory; null until the model is deployed there",
+    )
+    market_address: str | None = Field(
+        default=None,
+        description="the InferenceMarket on chain_id that the model is registered with by "
+        "`zkinfer deploy`; null until then",
+    )
 
 
 class ModelList(BaseModel):

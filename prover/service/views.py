@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from prover.service.schemas import InferenceView, ModelView, Timings
 from prover.service.store import Row
+from prover.settings import Settings
 
-__all__ = ["inference_view", "model_view"]
+if TYPE_CHECKING:
+    from prover.chain.deploy import Deployments
+
+__all__ = ["deployments", "inference_view", "model_view"]
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:
@@ -42,11 +47,31 @@ def inference_view(row: Row) -> InferenceView:
     )
 
 
-def model_view(row: Row) -> ModelView:
+def deployments(settings: Settings) -> Deployments | None:
+    """What ``zkinfer deploy`` recorded in the service's data directory for the chain it serves
+    (read afresh, so a deployment made while the service runs shows at once)."""
+    if settings.chain_id is None:
+        return None
+    from prover.chain.deploy import Deployments  # web3 takes a second to import: only if needed
+
+    return Deployments(settings.chain_id, home=settings.home)
+
+
+def model_view(row: Row, chain: Deployments | None = None) -> ModelView:
+    verifier = market = None
+    manifest = row["manifest"]
+    if chain is not None and manifest is not None:
+        bundle_model_id = str(manifest["model_id"])  # a deployment is of the bundle, not the name
+        verifier = chain.get("verifiers", bundle_model_id)
+        if verifier is not None and chain.get("registrants", bundle_model_id) is not None:
+            market = chain.get("market")
     return ModelView(
         id=row["id"],
         status=row["status"],
         reason=row["reason"],
         bundle_digest=row["bundle_digest"],
-        manifest=row["manifest"],
+        manifest=manifest,
+        chain_id=None if chain is None else chain.chain_id,
+        verifier_address=verifier,
+        market_address=market,
     )

@@ -194,32 +194,30 @@ class ServiceClient:
         _, lease = self._post("claim work", "v1/leases", request, Lease, timeout)
         return lease
 
+    def _lease_call(
+        self, what: str, lease_id: str, action: str, body: BaseModel, answer: type[T]
+    ) -> T:
+        """POST ``body`` to the lease's ``action`` endpoint; only an answer with a body is one."""
+        _, doc = self._post(what, f"v1/leases/{lease_id}/{action}", body, answer)
+        if doc is None:
+            raise ServiceError(f"{what}: the service answered 204 without a body")
+        return doc
+
     def renew(self, lease_id: str, token: str) -> LeaseRenewed:
         """Extend the lease; ServiceError 409 (lost) or 410 (canceled or expired) ends it."""
-        _, renewed = self._post(
-            "renew the lease", f"v1/leases/{lease_id}/renew", LeaseToken(token=token), LeaseRenewed
+        return self._lease_call(
+            "renew the lease", lease_id, "renew", LeaseToken(token=token), LeaseRenewed
         )
-        if renewed is None:
-            raise ServiceError("renew the lease: the service answered 204 without a body")
-        return renewed
 
     def submit(self, lease_id: str, submission: ProofSubmission) -> SubmissionVerdict:
         """Submit the proof; the verdict's ``accepted`` is None while the service verifies."""
-        _, verdict = self._post(
-            "submit the proof", f"v1/leases/{lease_id}/proof", submission, SubmissionVerdict
+        return self._lease_call(
+            "submit the proof", lease_id, "proof", submission, SubmissionVerdict
         )
-        if verdict is None:
-            raise ServiceError("submit the proof: the service answered 204 without a body")
-        return verdict
 
     def report_failure(self, lease_id: str, report: FailureReport) -> LeaseClosed:
         """Give the lease back with the reason the proof could not be made."""
-        _, closed = self._post(
-            "report the failure", f"v1/leases/{lease_id}/failure", report, LeaseClosed
-        )
-        if closed is None:
-            raise ServiceError("report the failure: the service answered 204 without a body")
-        return closed
+        return self._lease_call("report the failure", lease_id, "failure", report, LeaseClosed)
 
     def bundle_listing(self, model_id: str) -> BundleListing:
         """The files of a model's bundle with their sizes and SHA-256 digests."""

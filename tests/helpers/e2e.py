@@ -1,5 +1,6 @@
-"""Real processes for the end-to-end tests: ``zkinfer serve`` API processes and queue workers over
-one PostgreSQL database, ``zkinfer worker --api`` provers, and an HTTP client for the requests."""
+"""Real processes for the service and end-to-end tests: ``zkinfer serve`` API processes and queue
+workers over one PostgreSQL database, ``zkinfer worker --api`` provers, and an HTTP client for
+the requests. Each process writes to a log file that failure messages quote."""
 
 from __future__ import annotations
 
@@ -47,7 +48,26 @@ def service_env(pg_url: str, home: Path, **extra: str) -> dict[str, str]:
     }
 
 
-def _stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+def log_tail(log: Path, chars: int = 3000) -> str:
+    """The end of a process's log, for a failure message."""
+    return log.read_text(errors="replace")[-chars:] if log.exists() else "(no log)"
+
+
+def spawn(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """``python -m prover ARGS`` in a process group of its own (so that :func:`stop` reaches its
+    children: a queue worker's verifiers, an API's queue worker), output appended to ``log``."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "prover", *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+    """Signal the process group; SIGKILL it if it is still running after ``timeout``."""
     if proc.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
@@ -69,30 +89,23 @@ class Api:
     log: Path
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        _stop(self.proc, sig)
+        stop(self.proc, sig)
 
 
 def start_api(env: dict[str, str], log: Path, port: int | None = None) -> Api:
     port = port or free_port()
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "prover", "serve", "--port", str(port), "--no-queue-worker"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = spawn(env, log, "serve", "--port", str(port), "--no-queue-worker")
     api = Api(proc, f"http://127.0.0.1:{port}", log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"the API exited with {proc.returncode}: {log.read_text()[-3000:]}")
+            raise RuntimeError(f"the API exited with {proc.returncode}: {log_tail(log)}")
         with contextlib.suppress(httpx.TransportError):
             if httpx.get(f"{api.url}/readyz", timeout=2).status_code == 200:
                 return api
-        time.sleep(0.2)
+        time.sleep(0.1)
     api.stop()
-    raise RuntimeError(f"the API did not get ready: {log.read_text()[-3000:]}")
+    raise RuntimeError(f"the API did not get ready: {log_tail(log)}")
 
 
 @contextlib.contextmanager
@@ -106,19 +119,13 @@ def api_process(env: dict[str, str], log: Path, port: int | None = None) -> Iter
 
 @contextlib.contextmanager
 def queue_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``zkinfer serve --queue-worker``: verifies submitted proofs, reaps, delivers webhooks."""
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "prover", "serve", "--queue-worker"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    """``zkinfer serve --queue-worker``: verifies submitted proofs, reaps, delivers webhooks,
+    compiles uploads."""
+    proc = spawn(env, log, "serve", "--queue-worker")
     try:
         yield proc
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 @dataclass
@@ -143,7 +150,7 @@ class Worker:
         deadline = time.monotonic() + timeout_s
         while marker not in self.stderr():
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"no {marker!r} from the worker: {self.stderr()[-3000:]}")
+                raise AssertionError(f"no {marker!r} from the worker: {log_tail(self.log)}")
             time.sleep(0.1)
 
     def wait(self, timeout: float = 120) -> int:
@@ -153,7 +160,7 @@ class Worker:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError(f"the worker did not exit: {self.stderr()[-3000:]}") from None
+            raise AssertionError(f"the worker did not exit: {log_tail(self.log)}") from None
         if self._reader is not None:
             self._reader.join(timeout=10)
         return code

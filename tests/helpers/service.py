@@ -1,25 +1,23 @@
-"""A throwaway PostgreSQL database, a real queue worker process and an API client for the
-service tests."""
+"""A throwaway PostgreSQL database, keys and environment for the service tests (their processes
+are started by :mod:`tests.helpers.e2e`)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
 from prover.service.db import migrate
-from tests.helpers import REPO
 
 #: The machine's PostgreSQL (trust auth); override with ZKINFER_TEST_POSTGRES.
 ADMIN_URL = os.environ.get("ZKINFER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+#: Set (``make test`` does) to fail instead of skipping the PostgreSQL tests when there is none.
+REQUIRE_ENV = "ZKINFER_REQUIRE_POSTGRES"
 
 CLIENT_A = "client-a-" + "0" * 16
 CLIENT_B = "client-b-" + "0" * 16
@@ -40,13 +38,26 @@ SERVICE_ENV = {
 
 @contextlib.contextmanager
 def temporary_database() -> Iterator[str]:
-    """A uniquely named, migrated database, dropped afterwards (skips if PostgreSQL is absent)."""
+    """A uniquely named, migrated database, dropped afterwards. Without a PostgreSQL server the
+    test is skipped, or fails when ``ZKINFER_REQUIRE_POSTGRES`` is set (as in CI, where a skip
+    would hide every service test)."""
     name = f"zkinfer_test_{os.getpid()}_{secrets.token_hex(4)}"
+    missing = ""
     try:
         with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
     except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL at {ADMIN_URL}: {exc}")
+        missing = f"no PostgreSQL at {ADMIN_URL}: {str(exc).strip()}"
+    if missing and os.environ.get(REQUIRE_ENV, "").strip().lower() not in {"", "0", "false", "no"}:
+        pytest.fail(
+            f"{missing}\n{REQUIRE_ENV} is set (make test sets it): start PostgreSQL on "
+            "127.0.0.1:5432 with trust authentication for user postgres (e.g. `sudo service "
+            "postgresql start`, or `docker run -d -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust "
+            "postgres:16`), or point ZKINFER_TEST_POSTGRES at another server",
+            pytrace=False,
+        )
+    if missing:
+        pytest.skip(missing)
     url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
     try:
         migrate(url)
@@ -54,34 +65,6 @@ def temporary_database() -> Iterator[str]:
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@contextlib.contextmanager
-def queue_worker(url: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``zkinfer serve --queue-worker`` as a real process over ``url``."""
-    env = {
-        **os.environ,
-        **SERVICE_ENV,
-        "ZKINFER_DATABASE_URL": url,
-        "PYTHONPATH": str(REPO),
-    }
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "prover", "serve", "--queue-worker"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def auth(key: str) -> dict[str, str]:

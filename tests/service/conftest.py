@@ -4,6 +4,7 @@ API (FastAPI's TestClient over the real app) per session."""
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,8 @@ from prover.service.models import register_bundle
 from prover.service.store import Store
 from prover.settings import Settings
 from tests.conftest import Compiled
-from tests.helpers.service import SERVICE_ENV, queue_worker, temporary_database
+from tests.helpers.e2e import queue_process, service_env
+from tests.helpers.service import CLIENT_A, SERVICE_ENV, auth, temporary_database
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +31,8 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def worker(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     log = tmp_path_factory.mktemp("queue") / "worker.log"
-    with queue_worker(pg_url, log):
+    # the session's data directory, whose development SRS uploads compile with
+    with queue_process(service_env(pg_url, Path(os.environ["ZKINFER_HOME"])), log):
         yield log
 
 
@@ -64,3 +67,11 @@ def register(api: TestClient, compiled: Compiled) -> str:
 def sample(compiled: Compiled) -> dict[str, Any]:
     doc: dict[str, Any] = json.loads(compiled.sample.read_text())
     return {"input_data": doc["input_data"]}
+
+
+def get_ok(api: TestClient, path: str, key: str = CLIENT_A) -> dict[str, Any]:
+    """The JSON body of a GET that must answer 200."""
+    r = api.get(path, headers=auth(key))
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body

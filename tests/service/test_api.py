@@ -35,7 +35,7 @@ from tests.helpers.service import (
     auth,
     count_rows,
 )
-from tests.service.conftest import register, sample
+from tests.service.conftest import get_ok, register, sample
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -70,10 +70,7 @@ def _submit(api: TestClient, lease: dict[str, Any], proof: dict[str, Any], key: 
 
 
 def _status(api: TestClient, inference_id: str) -> dict[str, Any]:
-    r = api.get(f"/v1/inferences/{inference_id}", headers=auth(CLIENT_A))
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    return body
+    return get_ok(api, f"/v1/inferences/{inference_id}")
 
 
 def test_an_honest_proof_is_verified_and_accepted_with_outputs_and_calldata(

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,10 +20,10 @@ from prover.service.runner import register_reference_models
 from prover.service.webhooks import WebhookUrlError, check_webhook_url
 from prover.settings import DEV_CLIENT_KEY, Settings
 from tests.helpers import REPO
+from tests.helpers.e2e import free_port, service_env
 from tests.helpers.service import (
     CLIENT_A,
     PROVIDER,
-    SERVICE_ENV,
     auth,
     count_rows,
     temporary_database,
@@ -87,25 +86,12 @@ def test_serve_without_keys_is_a_usage_error() -> None:
     assert "Traceback" not in r.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.postgres
 def test_serve_runs_migrations_the_api_and_a_queue_worker_and_stops_on_sigterm(
     pg_url: str, tmp_path: Path
 ) -> None:
-    port = _free_port()
-    env = {
-        **os.environ,
-        **SERVICE_ENV,
-        "ZKINFER_DATABASE_URL": pg_url,
-        "ZKINFER_REFERENCE_MODELS": "0",
-        "ZKINFER_HOME": str(tmp_path),
-        "PYTHONPATH": str(REPO),
-    }
+    port = free_port()
+    env = service_env(pg_url, tmp_path)
     log = (tmp_path / "serve.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "prover", "serve", "--port", str(port), "--json"],

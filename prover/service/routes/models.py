@@ -11,21 +11,25 @@ from prover.service.compiler import CompileJob
 from prover.service.deps import ClientDep, QueueDep, SettingsDep, StoreDep
 from prover.service.schemas import ModelAccepted, ModelList, ModelView
 from prover.service.uploads import stage_upload
-from prover.service.views import model_view
+from prover.service.views import deployments, model_view
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
 
 @router.get("", operation_id="listModels")
-async def list_models(caller: ClientDep, store: StoreDep) -> ModelList:
-    """Every model: ``compiling``, ``ready`` or ``failed`` (with the reason)."""
-    return ModelList(items=[model_view(r) for r in await store.list_models()])
+async def list_models(caller: ClientDep, store: StoreDep, settings: SettingsDep) -> ModelList:
+    """Every model: ``compiling``, ``ready`` or ``failed`` (with the reason), and where it is
+    deployed on the service's chain."""
+    chain = deployments(settings)
+    return ModelList(items=[model_view(r, chain) for r in await store.list_models()])
 
 
 @router.get("/{model_id}", operation_id="getModel")
-async def get_model(model_id: str, caller: ClientDep, store: StoreDep) -> ModelView:
-    """One model: status, manifest and bundle digest."""
-    return model_view(await store.get_model(model_id))
+async def get_model(
+    model_id: str, caller: ClientDep, store: StoreDep, settings: SettingsDep
+) -> ModelView:
+    """One model: status, manifest, bundle digest and its verifier and market addresses."""
+    return model_view(await store.get_model(model_id), deployments(settings))
 
 
 @router.post("", status_code=202, operation_id="uploadModel")
