@@ -205,7 +205,7 @@ class JsonLineChild:
             self._log.truncate()
             deadline = time.monotonic() + timeout_s
             try:
-                proc.stdin.write(line)
+                self._write_all(proc.stdin.fileno(), line, deadline)
                 answer = self._read_line(proc.stdout.fileno(), deadline)
             except BrokenPipeError:
                 answer = b""
@@ -222,6 +222,19 @@ class JsonLineChild:
             except ValueError:
                 self._discard()
                 raise ChildFailed(f"{self.what} answered something that is not JSON") from None
+
+    @staticmethod
+    def _write_all(fd: int, data: bytes, deadline: float) -> None:
+        """Write ``data`` to ``fd`` (a child still importing reads it late); :class:`TimeoutError`
+        at ``deadline``."""
+        view = memoryview(data)
+        while view:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            _, ready, _ = select.select([], [fd], [], left)
+            if ready:
+                view = view[os.write(fd, view[: select.PIPE_BUF]) :]
 
     @staticmethod
     def _read_line(fd: int, deadline: float) -> bytes:

@@ -171,6 +171,8 @@ def test_a_verifier_crash_or_timeout_is_unavailable_and_the_next_one_restarts(
         assert (await verifier.verify(bundle, proof, values=values, timeout_s=120)).valid
         (first,) = _running(VERIFY_CHILD)
         os.kill(first, signal.SIGKILL)  # died while idle (the kernel's out-of-memory killer)
+        while _alive(first):
+            await asyncio.sleep(0.01)
         assert (await verifier.verify(bundle, proof, values=values, timeout_s=120)).valid
         (second,) = _running(VERIFY_CHILD)
         assert second != first
@@ -192,7 +194,9 @@ def test_the_verifier_memory_limit_holds(mlp: Compiled) -> None:
     async def scenario() -> None:
         with (
             Verifier(memory_bytes=64 * 1024**2) as verifier,
-            pytest.raises(VerifierUnavailable, match="the verifier exited with 1: MemoryError"),
+            pytest.raises(
+                VerifierUnavailable, match=r"exited with 1: .*(MemoryError|Memory allocation)"
+            ),
         ):
             await verifier.verify(mlp.bundle.root, _proof(mlp), timeout_s=120)
 
@@ -211,6 +215,10 @@ def test_a_cancelled_verification_kills_its_child(mlp: Compiled) -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+        for _ in range(100):  # SIGKILL was sent; give the kernel a moment
+            if not _alive(child):
+                break
+            await asyncio.sleep(0.05)
         assert not _alive(child)
 
     with Verifier(memory_bytes=4 * GIB) as verifier:
