@@ -81,7 +81,7 @@ def test_a_proof_document_verifies_against_its_values_and_not_others(tiny: Compi
 
     wrong = verify_values(document, tiny.bundle.root, values=_other(values))
     assert not wrong.valid
-    assert wrong.reason == "the proof is not about the given input"
+    assert wrong.reason == "the proof is not about the input given"
     assert verify_values(document, tiny.bundle.root).valid  # no input: the proof alone
 
     with pytest.raises(InputError, match="input: input 0 value 0 is inf"):
@@ -106,4 +106,4 @@ def test_hashed_inputs_are_checked_against_values_by_their_poseidon_hash(
     values = _values(mlp_hashed)
     assert verify_values(document, mlp_hashed.bundle.root, values=values).valid
     wrong = verify_values(document, mlp_hashed.bundle.root, values=_other(values))
-    assert not wrong.valid and "not about the given input" in wrong.reason
+    assert not wrong.valid and "not about the input given" in wrong.reason

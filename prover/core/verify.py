@@ -167,7 +167,7 @@ class ExpectedInput:
     @property
     def described(self) -> str:
         """How a verdict names this input."""
-        return "the given input" if self.path is None else f"the input in {self.path}"
+        return "the input given" if self.path is None else f"the input in {self.path}"
 
     def instances(self) -> list[str]:
         """The input instances a proof over this input carries; raises ``InputError`` if bad."""

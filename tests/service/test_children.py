@@ -145,7 +145,7 @@ def test_one_verifier_child_serves_many_verifications(mlp: Compiled) -> None:
         other = [[v + 0.5 for v in values[0]]]
         wrong = await verifier.verify(mlp.bundle.root, proof, values=other, timeout_s=60)
         assert not wrong.valid and wrong.outputs is None
-        assert wrong.reason == "the proof is not about the given input"
+        assert wrong.reason == "the proof is not about the input given"
         pinned = await verifier.verify(
             mlp.bundle.root, proof, bundle_digest=mlp.bundle.digest, timeout_s=60
         )
