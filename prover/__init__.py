@@ -2,10 +2,14 @@
 
 The typed Python API mirrors the CLI::
 
-    from prover import compile_model, prove, verify
+    from prover import compile_model, prove, prove_values, verify, verify_values
     compiled = compile_model(Path("network.onnx"), Path("input.json"), Path("bundle"), ...)
     proved = prove(Path("bundle"), Path("input.json"), Path("proof.json"))
     verdict = verify(Path("proof.json"), Path("bundle"))
+    # values first (a request's JSON body, say): the proof document stays in memory
+    doc = json.loads(Path("input.json").read_text())
+    proven = prove_values(Path("bundle"), doc)
+    verdict = verify_values(proven.document, Path("bundle"), values=doc)
 
 Every deliberate failure is a :class:`ZkinferError`. Heavy modules load on first use, so
 ``import prover`` stays cheap.
@@ -39,6 +43,7 @@ __all__ = [
     "ModelError",
     "ProofInvalid",
     "ProveResult",
+    "Proven",
     "SrsError",
     "ToolchainError",
     "UsageError",
@@ -47,7 +52,9 @@ __all__ = [
     "__version__",
     "compile_model",
     "prove",
+    "prove_values",
     "verify",
+    "verify_values",
 ]
 
 _LAZY = {
@@ -56,14 +63,17 @@ _LAZY = {
     "compile_model": "prover.core.compile",
     "ProveResult": "prover.core.prove",
     "prove": "prover.core.prove",
+    "Proven": "prover.core.prove",
+    "prove_values": "prover.core.prove",
     "VerifyResult": "prover.core.verify",
     "verify": "prover.core.verify",
+    "verify_values": "prover.core.verify",
 }
 
 if TYPE_CHECKING:
     from prover.core.compile import CompileOptions, CompileResult, compile_model
-    from prover.core.prove import ProveResult, prove
-    from prover.core.verify import VerifyResult, verify
+    from prover.core.prove import Proven, ProveResult, prove, prove_values
+    from prover.core.verify import VerifyResult, verify, verify_values
 
 
 def __getattr__(name: str) -> Any:

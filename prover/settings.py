@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="JSON bodies")
     max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="model uploads")
     verify_timeout_s: float = Field(default=120.0, gt=0)
+    verify_memory_bytes: int = Field(
+        default=4 * 1024**3, ge=256 * 1024**2, description="RLIMIT_DATA of each verifier child"
+    )
     submit_wait_s: float = Field(default=20.0, ge=0, description="wait for a verdict before 202")
     compile_timeout_s: float = Field(default=1800.0, gt=0)
     compile_memory_bytes: int = Field(default=8 * 1024**3, ge=256 * 1024**2)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from prover.core.verify import verify_values
 from prover.protocol import FailureReason
 from prover.worker.child import ProofCanceled, ProofFailed, ProverProcess
 from tests.conftest import Compiled
@@ -39,15 +40,15 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def test_a_proof_made_in_the_child_verifies_and_a_cancel_kills_it(
-    tiny: Compiled, tmp_path: Path
-) -> None:
+def test_a_proof_made_in_the_child_verifies_and_a_cancel_kills_it(tiny: Compiled) -> None:
     prover = ProverProcess()
     try:
-        made = prover.prove(
-            tiny.bundle.root, _values(tiny.sample), tmp_path / "p.json", cancel=lambda: False
-        )
-        assert made.path.is_file() and made.outputs is not None and made.prove_s > 0
+        made = prover.prove(tiny.bundle.root, _values(tiny.sample), cancel=lambda: False)
+        assert made.outputs is not None and made.prove_s > 0
+        assert made.proof["zkinfer"]["outputs"] == made.outputs
+        # the document that came back in memory is a proof the core accepts for that input
+        verdict = verify_values(made.proof, tiny.bundle.root, values=_values(tiny.sample))
+        assert verdict.valid, verdict.reason
         child = prover._proc.pid
         # cancel while the next proof runs: the child is killed, nothing is written
         started = time.monotonic()
@@ -55,27 +56,24 @@ def test_a_proof_made_in_the_child_verifies_and_a_cancel_kills_it(
             prover.prove(
                 tiny.bundle.root,
                 _values(tiny.sample),
-                tmp_path / "q.json",
                 cancel=lambda: time.monotonic() - started > 0.3,
             )
         assert time.monotonic() - started < 5
         assert not _alive(child)
-        assert not (tmp_path / "q.json").exists()
         # the next proof starts a fresh child
-        prover.prove(
-            tiny.bundle.root, _values(tiny.sample), tmp_path / "r.json", cancel=lambda: False
-        )
+        again = prover.prove(tiny.bundle.root, _values(tiny.sample), cancel=lambda: False)
+        assert prover._proc.pid != child and again.outputs == made.outputs
     finally:
         prover.close()
 
 
 def test_an_input_the_model_cannot_take_is_reported_unsupported_not_retryable(
-    tiny: Compiled, tmp_path: Path
+    tiny: Compiled,
 ) -> None:
     prover = ProverProcess()
     try:
         with pytest.raises(ProofFailed) as caught:
-            prover.prove(tiny.bundle.root, [[0.1, 0.2]], tmp_path / "p.json", cancel=lambda: False)
+            prover.prove(tiny.bundle.root, [[0.1, 0.2]], cancel=lambda: False)
         assert caught.value.reason is FailureReason.UNSUPPORTED
         assert caught.value.retryable is False
         assert "3" in str(caught.value)  # names the expected shape
@@ -83,9 +81,7 @@ def test_an_input_the_model_cannot_take_is_reported_unsupported_not_retryable(
         prover.close()
 
 
-def test_the_child_exits_when_the_worker_is_killed_with_kill_9(
-    tiny: Compiled, tmp_path: Path
-) -> None:
+def test_the_child_exits_when_the_worker_is_killed_with_kill_9(tiny: Compiled) -> None:
     script = textwrap.dedent(
         f"""
         import sys, time
@@ -94,8 +90,7 @@ def test_the_child_exits_when_the_worker_is_killed_with_kill_9(
         p = ProverProcess()
         p.start()
         print(p._proc.pid, flush=True)
-        p.prove(Path({str(tiny.bundle.root)!r}), {_values(tiny.sample)!r},
-                Path({str(tmp_path / "p.json")!r}), cancel=lambda: False)
+        p.prove(Path({str(tiny.bundle.root)!r}), {_values(tiny.sample)!r}, cancel=lambda: False)
         """
     )
     parent = subprocess.Popen(

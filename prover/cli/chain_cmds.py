@@ -404,7 +404,10 @@ def worker_cmd(
             "--refuse-consumers", help="Skip requests that name a consumer contract to call back."
         ),
     ] = False,
-    workdir: Annotated[Path | None, typer.Option(help="Where proofs are written.")] = None,
+    workdir: Annotated[
+        Path | None,
+        typer.Option(help="Where proofs are written (--chain; --api keeps proofs in memory)."),
+    ] = None,
     rpc_url: RpcOpt = None,
     chain_id: ChainIdOpt = None,
     keystore: KeystoreOpt = None,
@@ -428,9 +431,7 @@ def worker_cmd(
                     "bundles the service names"
                 )
 
-        run_api_worker(
-            api, once=once, models=model or [], wait_s=wait, workdir=workdir, as_json=as_json
-        )
+        run_api_worker(api, once=once, models=model or [], wait_s=wait, as_json=as_json)
         return
 
     from prover.chain.deploy import find_market

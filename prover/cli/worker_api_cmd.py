@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from pathlib import Path
 from types import FrameType
 
 from rich.markup import escape
@@ -49,7 +48,6 @@ def run_api_worker(
     once: bool,
     models: list[str],
     wait_s: float,
-    workdir: Path | None,
     as_json: bool,
 ) -> None:
     """Serve the service at ``api`` until stopped (or one claim with ``once``)."""
@@ -80,5 +78,4 @@ def run_api_worker(
                 report=report,
                 stop=stop,
                 abandon=abandon,
-                workdir=workdir,
             )

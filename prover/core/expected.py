@@ -3,27 +3,64 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from prover.core import bundle as b
 from prover.core import ezkl_backend
 from prover.core.dtypes import check_kinds, kind_of_ezkl_type
-from prover.core.inputs import InputRange, load_inputs, validate_inputs
+from prover.core.inputs import (
+    InputRange,
+    inputs_from_document,
+    read_input_document,
+    validate_inputs,
+)
 
-__all__ = ["expected_input_instances", "input_felts", "load_bundle_inputs"]
+__all__ = [
+    "InputValues",
+    "check_bundle_inputs",
+    "expected_input_instances",
+    "input_felts",
+    "load_bundle_inputs",
+]
+
+
+#: What a values-first call accepts as an input: the parsed input document
+#: (``{"input_data": [[...]]}`` or ``{"input": nested}``) or its ``input_data`` list itself.
+InputValues = dict[str, Any] | list[Any]
 
 
 def load_bundle_inputs(
     bundle: b.Bundle, input_path: Path, *, allow_out_of_range: bool = False
 ) -> list[list[float]]:
     """Load an input file and check it against the bundle's shapes, finiteness and ranges."""
+    return check_bundle_inputs(
+        bundle,
+        read_input_document(Path(input_path)),
+        where=str(Path(input_path)),
+        allow_out_of_range=allow_out_of_range,
+    )
+
+
+def check_bundle_inputs(
+    bundle: b.Bundle,
+    values: InputValues,
+    *,
+    where: str = "input",
+    allow_out_of_range: bool = False,
+) -> list[list[float]]:
+    """Check input values against the bundle as an input file is checked; the flat inputs.
+
+    Format, shape, NaN/infinity, calibrated range (unless ``allow_out_of_range``) and element
+    kinds; errors are :class:`~prover.errors.InputError` naming ``where``.
+    """
     inputs = bundle.manifest["inputs"]
     shapes = [tuple(i["shape"]) for i in inputs]
-    values = load_inputs(Path(input_path), len(inputs), shapes)
+    flat = inputs_from_document(values, where, len(inputs), shapes)
     ranges = None if allow_out_of_range else [InputRange.from_json(i["range"]) for i in inputs]
-    validate_inputs(values, shapes, ranges, str(input_path))
+    validate_inputs(flat, shapes, ranges, where)
     kinds = [kind_of_ezkl_type(t) for t in bundle.manifest["circuit"]["input_types"]]
-    check_kinds(values, kinds, [i["name"] for i in inputs], str(input_path))
-    return values
+    check_kinds(flat, kinds, [i["name"] for i in inputs], where)
+    return flat
 
 
 def input_felts(bundle: b.Bundle, values: list[list[float]]) -> list[list[str]]:

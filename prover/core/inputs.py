@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["InputRange", "flatten", "load_inputs", "parse_inputs", "validate_inputs"]
+__all__ = [
+    "InputRange",
+    "flatten",
+    "inputs_from_document",
+    "load_inputs",
+    "parse_inputs",
+    "read_input_document",
+    "validate_inputs",
+]
 
 from prover.core.jsonio import loads_bounded
 from prover.errors import InputError
@@ -133,6 +141,12 @@ def load_inputs(
     With ``shapes``, a nested ``"input"`` must also have those shapes (or be flat).
     """
     path = Path(path)
+    return inputs_from_document(read_input_document(path), str(path), n_inputs, shapes)
+
+
+def read_input_document(path: Path) -> Any:
+    """Parse an input file as JSON (NaN and Infinity kept, to be named by the checks)."""
+    path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -140,14 +154,26 @@ def load_inputs(
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read the input file: {exc}") from None
     try:
-        doc = loads_bounded(text, parse_constant=float)  # keep NaN/Infinity to name them
+        return loads_bounded(text, parse_constant=float)  # keep NaN/Infinity to name them
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     except (ValueError, RecursionError) as exc:  # integers past Python's digit limit, deep nesting
         raise InputError(f"{path}: not usable JSON ({str(exc)[:120]})") from None
-    values = parse_inputs(doc, str(path), n_inputs)
+
+
+def inputs_from_document(
+    doc: Any, where: str, n_inputs: int, shapes: list[tuple[int, ...]] | None = None
+) -> list[list[float]]:
+    """The flat inputs of a parsed input document, or of a bare list of per-input lists.
+
+    A bare list is read as the value of ``"input_data"``. With ``shapes``, a nested ``"input"``
+    must also have those shapes (or be flat).
+    """
+    if isinstance(doc, list):
+        doc = {"input_data": doc}
+    values = parse_inputs(doc, where, n_inputs)
     if shapes is not None and "input_data" not in doc:
-        _check_nested(doc, shapes, str(path))
+        _check_nested(doc, shapes, where)
     return values
 
 

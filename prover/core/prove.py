@@ -1,4 +1,8 @@
-"""``prove``: one checked input to one proof, its proven outputs beside ONNX Runtime's."""
+"""``prove``: one checked input to one proof, its proven outputs beside ONNX Runtime's.
+
+:func:`prove_values` takes the input as values and returns the proof in memory; :func:`prove`
+reads an input file and writes the proof file atomically around it.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,12 @@ from typing import Any
 from prover.core import bundle as b
 from prover.core import ezkl_backend, isolation
 from prover.core.dtypes import explain_witness_failure, kind_of_ezkl_type
-from prover.core.expected import expected_input_instances, load_bundle_inputs
+from prover.core.expected import (
+    InputValues,
+    check_bundle_inputs,
+    expected_input_instances,
+    load_bundle_inputs,
+)
 from prover.core.progress import Progress, StepTimer
 from prover.core.witness import (
     check_against_onnxruntime,
@@ -24,19 +33,20 @@ from prover.core.witness import (
 )
 from prover.errors import CircuitError, UsageError
 
-__all__ = ["ProveResult", "prove"]
+__all__ = ["ProveResult", "Proven", "prove", "prove_values"]
 
 
 @dataclass(frozen=True)
-class ProveResult:
-    """A written proof and what it proves.
+class Proven:
+    """A proof made in memory and what it proves.
 
+    ``document`` is the proof file's content (ezkl's proof JSON and the ``zkinfer`` claims).
     ``outputs`` are decoded from the proof's public instances (``None`` when outputs are hashed);
     ``circuit_outputs`` are the same values from the prover's witness, known to the prover even
     when only their hash is public.
     """
 
-    proof_path: Path
+    document: dict[str, Any]
     model_id: str
     outputs: list[list[float]] | None
     circuit_outputs: list[list[float]]
@@ -48,10 +58,9 @@ class ProveResult:
     srs_provenance: str
     timings: dict[str, float]
 
-    def to_json(self) -> dict[str, Any]:
-        """The result as printed by ``zkinfer prove --json``."""
+    def summary(self) -> dict[str, Any]:
+        """Everything but the proof document, as ``zkinfer prove --json`` prints it."""
         return {
-            "proof": str(self.proof_path),
             "model_id": self.model_id,
             "outputs": self.outputs,
             "circuit_outputs": self.circuit_outputs,
@@ -63,6 +72,46 @@ class ProveResult:
             "srs_provenance": self.srs_provenance,
             "timings": self.timings,
         }
+
+
+@dataclass(frozen=True)
+class ProveResult(Proven):
+    """A proof written to ``proof_path`` and what it proves."""
+
+    proof_path: Path
+
+    def to_json(self) -> dict[str, Any]:
+        """The result as printed by ``zkinfer prove --json``."""
+        return {"proof": str(self.proof_path), **self.summary()}
+
+
+def _open(bundle_or_dir: b.Bundle | Path, timer: StepTimer) -> b.Bundle:
+    if isinstance(bundle_or_dir, b.Bundle):
+        return bundle_or_dir
+    with timer.step("check bundle", "digests of keys, circuit and SRS"):
+        return b.load_bundle(Path(bundle_or_dir), check=b.PROVE_FILES)
+
+
+def prove_values(
+    bundle_or_dir: b.Bundle | Path,
+    values: InputValues,
+    *,
+    allow_out_of_range: bool = False,
+    progress: Progress | None = None,
+) -> Proven:
+    """Prove the model on ``values`` and return the proof document in memory.
+
+    ``values`` is the parsed input: a list of per-input lists (``input_data``) or the whole
+    document (``{"input_data": ...}`` or ``{"input": nested}``), checked exactly as an input file
+    is (shape, NaN/inf, calibrated range, integer kinds; :class:`~prover.errors.InputError`
+    names ``input``). A folder is opened and its digests checked; a :class:`~prover.core.bundle.
+    Bundle` must have been loaded with ``check=PROVE_FILES``. The proof is verified before it is
+    returned: a proof that does not verify is never handed out.
+    """
+    timer = StepTimer(progress)
+    bundle = _open(bundle_or_dir, timer)
+    flat = check_bundle_inputs(bundle, values, allow_out_of_range=allow_out_of_range)
+    return _prove(bundle, flat, timer)
 
 
 def prove(
@@ -85,10 +134,22 @@ def prove(
         raise UsageError(f"--out {out} is a folder; pass the path of the proof file to write")
     if out.resolve().parent == Path(bundle_dir).resolve():
         raise UsageError(f"--out {out} is inside the bundle; write proofs elsewhere")
-    with timer.step("check bundle", "digests of keys, circuit and SRS"):
-        bundle = b.load_bundle(Path(bundle_dir), check=b.PROVE_FILES)
-    m = bundle.manifest
+    bundle = _open(Path(bundle_dir), timer)
     values = load_bundle_inputs(bundle, input_path, allow_out_of_range=allow_out_of_range)
+    proven = _prove(bundle, values, timer)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        partial.write_text(json.dumps(proven.document) + "\n")
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
+    return ProveResult(proof_path=out, **proven.__dict__)
+
+
+def _prove(bundle: b.Bundle, values: list[list[float]], timer: StepTimer) -> Proven:
+    """Witness, proof and self-check for checked ``values``; the document in memory."""
+    m = bundle.manifest
     with (
         tempfile.TemporaryDirectory(prefix="zkinfer-prove-") as tmp_name,
         isolation.isolated(),  # witness and proof in one child process with a memory limit
@@ -159,15 +220,8 @@ def prove(
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "note": "claims for people; verification uses only instances and proof",
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        partial.write_text(json.dumps(doc) + "\n")
-        os.replace(partial, out)
-    finally:
-        partial.unlink(missing_ok=True)
-    return ProveResult(
-        proof_path=out,
+    return Proven(
+        document=doc,
         model_id=bundle.model_id,
         outputs=outputs,
         circuit_outputs=fidelity["circuit"],

@@ -6,12 +6,18 @@ import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from prover.core import bundle as b
 from prover.core import ezkl_backend
-from prover.core.expected import expected_input_instances, load_bundle_inputs
+from prover.core.expected import (
+    InputValues,
+    check_bundle_inputs,
+    expected_input_instances,
+    load_bundle_inputs,
+)
 from prover.core.progress import Progress, StepTimer
 from prover.core.proofs import (
     MalformedProof,
@@ -32,7 +38,9 @@ __all__ = [
     "bundle_warnings",
     "open_bundle",
     "verify",
+    "verify_document",
     "verify_proof",
+    "verify_values",
 ]
 
 
@@ -63,7 +71,7 @@ class VerifyResult:
     """A verdict; ``outputs`` and ``input_hash`` come from verified instances, never from claims."""
 
     valid: bool
-    proof_path: Path
+    proof_path: Path | None  # None for a proof document verified in memory
     model_id: str
     reason: str = ""
     outputs: list[list[float]] | None = None
@@ -79,7 +87,7 @@ class VerifyResult:
         """The verdict as printed by ``zkinfer verify --json``."""
         return {
             "valid": self.valid,
-            "proof": str(self.proof_path),
+            "proof": None if self.proof_path is None else str(self.proof_path),
             "model_id": self.model_id,
             "reason": self.reason,
             "outputs": self.outputs,
@@ -138,20 +146,49 @@ class ExpectedInput:
     """The input a proof must be about: loaded and checked against the bundle on first use only.
 
     Loading lazily keeps the order of checks of :func:`verify` (a malformed proof is invalid
-    before the input file is read); :func:`instances` can be called early to fail fast instead.
+    before the input is read); :func:`instances` can be called early to fail fast instead.
     """
 
-    def __init__(self, bundle: b.Bundle, path: Path) -> None:
+    def __init__(
+        self, bundle: b.Bundle, path: Path | None = None, *, values: InputValues | None = None
+    ) -> None:
+        """The input in the file at ``path``, or given as ``values`` (one of the two)."""
         self.bundle = bundle
-        self.path = Path(path)
+        self.path = None if path is None else Path(path)
         self._instances: list[str] | None = None
+        self._load: Callable[[], list[list[float]]]
+        if self.path is not None and values is None:
+            self._load = partial(load_bundle_inputs, bundle, self.path, allow_out_of_range=True)
+        elif self.path is None and values is not None:
+            self._load = partial(check_bundle_inputs, bundle, values, allow_out_of_range=True)
+        else:
+            raise TypeError("ExpectedInput takes the input's path or its values, not both")
+
+    @property
+    def described(self) -> str:
+        """How a verdict names this input."""
+        return "the input given" if self.path is None else f"the input in {self.path}"
 
     def instances(self) -> list[str]:
         """The input instances a proof over this input carries; raises ``InputError`` if bad."""
         if self._instances is None:
-            values = load_bundle_inputs(self.bundle, self.path, allow_out_of_range=True)
-            self._instances = expected_input_instances(self.bundle, values)
+            self._instances = expected_input_instances(self.bundle, self._load())
         return self._instances
+
+
+def _invalid(
+    bundle: b.Bundle, proof_path: Path | None, reason: str, timer: StepTimer, checked_by: str
+) -> VerifyResult:
+    return VerifyResult(
+        valid=False,
+        proof_path=proof_path,
+        model_id=bundle.model_id,
+        reason=reason,
+        srs_provenance=bundle.srs_provenance,
+        warnings=bundle_warnings(bundle),
+        timings=timer.timings,
+        checked_by=checked_by,
+    )
 
 
 def verify_proof(
@@ -165,35 +202,59 @@ def verify_proof(
 ) -> VerifyResult:
     """The verdict on one proof file for a bundle already opened with :func:`open_bundle`.
 
-    ``check`` (default: ezkl in-process) decides on the cryptography once the proof's structure,
-    claims and input have passed; ``checked_by`` names it in the result.
-
-    Returns a verdict for anything about the proof itself (malformed, another model, tampered,
-    another input). Raises :class:`~prover.errors.ArtifactError` when the proof file does not
-    exist, ``OSError`` when it cannot be read.
+    Reads the file and gives its content to :func:`verify_document` (see there); a file that is
+    not JSON or too large is an invalid proof. Raises :class:`~prover.errors.ArtifactError`
+    when the proof file does not exist, ``OSError`` when it cannot be read.
     """
     timer = timer or StepTimer()
-    m = bundle.manifest
     proof_path = Path(proof_path)
     if not proof_path.is_file():
         raise ArtifactError(f"{proof_path}: no such proof file")
+    try:
+        document = read_proof_file(proof_path)
+    except MalformedProof as exc:
+        return _invalid(bundle, proof_path, f"malformed proof: {exc}", timer, checked_by)
+    return verify_document(
+        bundle,
+        document,
+        expected_input=expected_input,
+        timer=timer,
+        check=check,
+        checked_by=checked_by,
+        proof_path=proof_path,
+    )
+
+
+def verify_document(
+    bundle: b.Bundle,
+    document: Any,
+    *,
+    expected_input: ExpectedInput | None = None,
+    timer: StepTimer | None = None,
+    check: ProofCheck | None = None,
+    checked_by: str = "ezkl",
+    proof_path: Path | None = None,
+) -> VerifyResult:
+    """The verdict on a parsed proof document for a bundle already opened with :func:`open_bundle`.
+
+    ``check`` (default: ezkl in-process) decides on the cryptography once the proof's structure,
+    claims and input have passed; ``checked_by`` names it in the result, ``proof_path`` (if the
+    document came from a file) too.
+
+    Returns a verdict for anything about the proof itself (malformed, another model, tampered,
+    another input). Raises :class:`~prover.errors.InputError` when ``expected_input`` is not a
+    usable input for the bundle.
+    """
+    timer = timer or StepTimer()
+    m = bundle.manifest
     warnings = bundle_warnings(bundle)
 
     def invalid(reason: str) -> VerifyResult:
-        return VerifyResult(
-            valid=False,
-            proof_path=proof_path,
-            model_id=bundle.model_id,
-            reason=reason,
-            srs_provenance=bundle.srs_provenance,
-            warnings=warnings,
-            timings=timer.timings,
-            checked_by=checked_by,
-        )
+        return _invalid(bundle, proof_path, reason, timer, checked_by)
 
     try:
         parsed = parse_proof(
-            read_proof_file(proof_path),
+            document,
             expected_instances=m["instances"]["total"],
             expected_bytes=bundle.proof_bytes,
         )
@@ -223,7 +284,7 @@ def verify_proof(
     if expected_input is not None and (
         instance_part(parsed.instances, m, "input") != expected_input.instances()
     ):
-        return invalid(f"the proof is not about the input in {expected_input.path}")
+        return invalid(f"the proof is not about {expected_input.described}")
 
     with timer.step("verify", checked_by):
         ok, why = (check or ezkl_check(bundle))(parsed)
@@ -268,4 +329,30 @@ def verify(
     name, check = ("ezkl", None) if checker is None else (checker[0], checker[1](bundle))
     return verify_proof(
         bundle, Path(proof_path), expected_input=expected, timer=timer, check=check, checked_by=name
+    )
+
+
+def verify_values(
+    document: Any,
+    bundle_dir: Path,
+    *,
+    values: InputValues | None = None,
+    bundle_digest: str | None = None,
+    progress: Progress | None = None,
+    checker: tuple[str, CheckerFactory] | None = None,
+) -> VerifyResult:
+    """Check a proof document (parsed JSON) against the bundle; with ``values``, also that it
+    proves that input (given as for :func:`~prover.core.prove.prove_values`).
+
+    The same checks and verdicts as :func:`verify`, without files: ``values`` is checked as an
+    input file is (an :class:`~prover.errors.InputError` names ``input``) once the document has
+    passed its structural checks. Raises :class:`~prover.errors.ArtifactError` when the bundle
+    cannot be used.
+    """
+    timer = StepTimer(progress)
+    bundle = open_bundle(Path(bundle_dir), bundle_digest=bundle_digest, timer=timer)
+    expected = None if values is None else ExpectedInput(bundle, values=values)
+    name, check = ("ezkl", None) if checker is None else (checker[0], checker[1](bundle))
+    return verify_document(
+        bundle, document, expected_input=expected, timer=timer, check=check, checked_by=name
     )

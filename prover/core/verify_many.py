@@ -263,6 +263,8 @@ class VerifyReport:
     @classmethod
     def of_one(cls, bundle_root: Path, result: VerifyResult) -> VerifyReport:
         """The report of a single-proof run (for its JUnit file)."""
+        if result.proof_path is None:
+            raise ValueError("a report lists proof files; this verdict is of a document")
         return cls(
             bundle_root=Path(bundle_root),
             model_id=result.model_id,

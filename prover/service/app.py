@@ -16,6 +16,7 @@ from prover.service.metrics import HTTP_LATENCY
 from prover.service.routes import bundles, inferences, leases, models, ops, verify
 from prover.service.store import Store
 from prover.service.tasks import Queue, make_queue
+from prover.service.verifier import Verifier
 from prover.settings import Settings
 
 __all__ = ["BodyLimit", "create_app"]
@@ -92,11 +93,14 @@ def create_app(
     """The API over ``store`` (its pool is opened and closed with the app's lifespan)."""
     procrastinate_app = queue_app or make_queue(store.conninfo)
 
+    verifier = Verifier(memory_bytes=settings.verify_memory_bytes)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.pool.open(wait=True, timeout=30)
         async with procrastinate_app.open_async():
             yield
+        verifier.close()
         await store.pool.close()
 
     from prover.service.deps import reject_nul
@@ -111,6 +115,7 @@ def create_app(
     app.state.settings = settings
     app.state.store = store
     app.state.queue = Queue(procrastinate_app)
+    app.state.verifier = verifier  # POST /v1/verify; submissions are verified by the queue
 
     from prover.service.problems import install_problem_handlers
 

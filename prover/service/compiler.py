@@ -1,16 +1,9 @@
 """Compiling a model for the service: ``zkinfer compile --json`` in a child process with a memory
-limit and a timeout, so a hostile or oversized upload cannot take the service down.
-
-The limit is RLIMIT_DATA (heap and private writable mappings), not RLIMIT_AS: solc-js's
-WebAssembly runtime reserves far more address space than it ever touches, and an address-space
-cap low enough to matter makes it fail on every model."""
+limit and a timeout (:mod:`prover.service.children`), so a hostile or oversized upload cannot
+take the service down."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
-import resource
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +11,7 @@ from pathlib import Path
 from prover.core.inputs import load_inputs
 from prover.core.onnx_model import inspect_onnx
 from prover.errors import InputError
+from prover.service.children import ChildFailed, describe_exit, run_once
 
 __all__ = ["CompileFailed", "CompileJob", "check_upload", "compile_in_subprocess"]
 
@@ -62,41 +56,20 @@ def check_upload(onnx: Path, sample: Path, calibration: Path | None) -> None:
         raise InputError("onnx: only the leading (batch) dimension of an input may be symbolic")
 
 
-def _limit(memory_bytes: int) -> None:
-    resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
-
-
 async def compile_in_subprocess(job: CompileJob, *, memory_bytes: int, timeout_s: float) -> str:
     """Compile ``job``; returns the bundle digest, raises :class:`CompileFailed` with the reason."""
-    proc = await asyncio.create_subprocess_exec(
-        *job.command(),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "NO_COLOR": "1"},
-        preexec_fn=lambda: _limit(memory_bytes),  # setrlimit only
-    )
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout_s)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise CompileFailed(f"compiling took longer than {timeout_s:g}s") from None
-    except BaseException:  # cancelled (worker shutdown): never leave the child running
-        proc.kill()
-        await proc.wait()
-        raise
-    try:
-        doc = json.loads(out)
-    except ValueError:
-        doc = None
-    if proc.returncode == 0 and isinstance(doc, dict) and doc.get("ok"):
-        return str(doc["bundle_digest"])
-    if proc.returncode is not None and proc.returncode < 0:
-        raise CompileFailed(
-            f"the compiler was killed by signal {-proc.returncode} (memory limit "
-            f"{memory_bytes // 2**20} MiB or a crash)"
+        done = await run_once(
+            job.command(), memory_bytes=memory_bytes, timeout_s=timeout_s, what="compiling"
         )
+    except ChildFailed as exc:
+        raise CompileFailed(str(exc)) from None
+    doc = done.doc
+    if done.returncode == 0 and isinstance(doc, dict) and doc.get("ok"):
+        return str(doc["bundle_digest"])
+    if done.returncode < 0:
+        raise CompileFailed(f"the compiler {describe_exit(done.returncode, memory_bytes)}")
     error = doc.get("error") if isinstance(doc, dict) else None
     message = error.get("message") if isinstance(error, dict) else None
-    raise CompileFailed(str(message or f"the compiler exited with {proc.returncode}"))
+    detail = f": {done.stderr_tail}" if done.stderr_tail else ""
+    raise CompileFailed(str(message or f"the compiler exited with {done.returncode}{detail}"))

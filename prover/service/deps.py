@@ -15,6 +15,7 @@ from prover.service.leases import is_quarantined
 from prover.service.problems import ApiProblem
 from prover.service.store import Store
 from prover.service.tasks import Queue
+from prover.service.verifier import Verifier
 from prover.settings import Settings, key_id
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "QueueDep",
     "SettingsDep",
     "StoreDep",
+    "VerifierDep",
     "authenticate",
 ]
 
@@ -51,9 +53,15 @@ def get_queue(request: Request) -> Queue:
     return queue
 
 
+def get_verifier(request: Request) -> Verifier:
+    verifier: Verifier = request.app.state.verifier
+    return verifier
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 QueueDep = Annotated[Queue, Depends(get_queue)]
+VerifierDep = Annotated[Verifier, Depends(get_verifier)]
 
 _bearer = HTTPBearer(auto_error=False, description="a client or provider API key")
 

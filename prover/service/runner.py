@@ -16,6 +16,7 @@ from prover.service.compiler import CompileJob
 from prover.service.db import migrate
 from prover.service.store import Store, UnknownId
 from prover.service.tasks import Queue, make_queue, worker_context
+from prover.service.verifier import Verifier
 from prover.settings import Settings
 
 __all__ = [
@@ -51,15 +52,18 @@ async def _queue_worker(settings: Settings, url: str, concurrency: int) -> None:
     store = Store(url, max_size=concurrency + 2)
     await store.pool.open(wait=True, timeout=30)
     app = make_queue(url)
+    verifier = Verifier(memory_bytes=settings.verify_memory_bytes, keep=concurrency)
+    verifier.start()  # the child imports ezkl while the worker waits for its first job
     try:
         async with app.open_async():
             await app.run_worker_async(
-                additional_context=worker_context(store, settings),
+                additional_context=worker_context(store, settings, verifier),
                 concurrency=concurrency,
                 install_signal_handlers=True,
                 shutdown_graceful_timeout=settings.verify_timeout_s,
             )
     finally:
+        verifier.close()
         await store.pool.close()
 
 

@@ -24,7 +24,7 @@ from prover.service.calldata import canonical_proof, proof_digest, verifier_call
 from prover.service.compiler import CompileFailed, CompileJob, compile_in_subprocess
 from prover.service.models import register_bundle
 from prover.service.store import Row, Store, UnknownId
-from prover.service.verifier import VerifierUnavailable, verify_in_subprocess
+from prover.service.verifier import Verifier, VerifierUnavailable
 from prover.service.webhooks import WebhookUrlError, event_body, pinned_target, webhook_headers
 from prover.settings import Settings
 
@@ -43,24 +43,36 @@ def _deps(context: procrastinate.JobContext) -> tuple[Store, Settings]:
     return context.additional_context["store"], context.additional_context["settings"]
 
 
-async def run_verification(store: Store, settings: Settings, lease_id: str) -> Row | None:
+def _verifier(context: procrastinate.JobContext) -> Verifier | None:
+    verifier: Verifier | None = context.additional_context.get("verifier")
+    return verifier
+
+
+async def run_verification(
+    store: Store, settings: Settings, lease_id: str, verifier: Verifier | None = None
+) -> Row | None:
     """Verify one submitted proof against the stored input and the model's own bundle.
 
-    Returns the request after the verdict, or None when the verdict was already recorded (a
-    retried job). Raises :class:`VerifierUnavailable` when no verdict could be reached: that is
-    the service's failure, so the job is retried and nothing counts against the provider.
+    ``verifier`` is the queue worker's (long-lived children); without one, a verifier child is
+    started for this proof alone. Returns the request after the verdict, or None when the
+    verdict was already recorded (a retried job). Raises :class:`VerifierUnavailable` when no
+    verdict could be reached: that is the service's failure, so the job is retried and nothing
+    counts against the provider.
     """
     sub = await store.submission(lease_id)
     if sub["outcome"] != "submitted":
         return None
     model = await store.get_model(sub["model_id"])
-    verdict = await verify_in_subprocess(
-        Path(sub["bundle_dir"]),
-        sub["proof"],
-        bundle_digest=sub["bundle_digest"],
-        values=sub["input"]["input_data"],
-        timeout_s=settings.verify_timeout_s,
-    )
+    with contextlib.ExitStack() as own:
+        if verifier is None:
+            verifier = own.enter_context(Verifier(memory_bytes=settings.verify_memory_bytes))
+        verdict = await verifier.verify(
+            Path(sub["bundle_dir"]),
+            sub["proof"],
+            bundle_digest=sub["bundle_digest"],
+            values=sub["input"]["input_data"],
+            timeout_s=settings.verify_timeout_s,
+        )
     manifest = model["manifest"]
     row = await store.decide(
         lease_id,
@@ -94,7 +106,7 @@ async def reap_once(store: Store, settings: Settings, queue: Queue | None = None
 async def verify_submission(context: procrastinate.JobContext, lease_id: str) -> None:
     store, settings = _deps(context)
     try:
-        row = await run_verification(store, settings, lease_id)
+        row = await run_verification(store, settings, lease_id, _verifier(context))
     except UnknownId:
         log.warning("lease %s vanished before verification", lease_id)
         return
@@ -240,6 +252,9 @@ def make_queue(conninfo: str) -> procrastinate.App:
     return app
 
 
-def worker_context(store: Store, settings: Settings) -> dict[str, Any]:
-    """The ``additional_context`` the queue worker passes to every task."""
-    return {"store": store, "settings": settings}
+def worker_context(
+    store: Store, settings: Settings, verifier: Verifier | None = None
+) -> dict[str, Any]:
+    """The ``additional_context`` the queue worker passes to every task (with the worker's own
+    :class:`Verifier`, whose children serve every verification of the process)."""
+    return {"store": store, "settings": settings, "verifier": verifier}

@@ -9,12 +9,10 @@ abandoned) and exits by itself when the parent dies, even by ``kill -9``.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -37,9 +35,9 @@ __all__ = ["ProofCanceled", "ProofFailed", "ProofMade", "ProverProcess"]
 
 @dataclass(frozen=True)
 class ProofMade:
-    """A proof the child wrote and verified, with its outputs as the prover's witness saw them."""
+    """A proof the child made and verified (the proof document), with its proven outputs."""
 
-    path: Path
+    proof: dict[str, Any]
     outputs: list[list[float]] | None
     prove_s: float
 
@@ -99,7 +97,7 @@ def _serve(conn: multiprocessing.connection.Connection, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-    from prover.core.prove import prove  # heavy (ezkl, onnxruntime): only in the child
+    from prover.core.prove import prove_values  # heavy (ezkl, onnxruntime): only in the child
 
     conn.send(("ready",))
     while True:
@@ -107,15 +105,12 @@ def _serve(conn: multiprocessing.connection.Connection, parent: int) -> None:
             job = conn.recv()
         except EOFError:
             return
-        bundle_dir, values, out = job
+        bundle_dir, values = job
         try:
-            with tempfile.TemporaryDirectory(prefix="zkinfer-worker-") as tmp:
-                data = Path(tmp) / "input.json"
-                data.write_text(json.dumps({"input_data": values}))
-                t0 = time.perf_counter()
-                result = prove(Path(bundle_dir), data, Path(out), progress=_PipeProgress(conn))
-                elapsed = round(time.perf_counter() - t0, 3)
-            conn.send(("ok", result.outputs, elapsed))
+            t0 = time.perf_counter()
+            result = prove_values(Path(bundle_dir), values, progress=_PipeProgress(conn))
+            elapsed = round(time.perf_counter() - t0, 3)
+            conn.send(("ok", result.document, result.outputs, elapsed))
         except Exception as exc:  # every failure is reported to the service, none kills the child
             reason, retryable = classify(exc)
             kind = type(exc).__name__
@@ -153,15 +148,15 @@ class ProverProcess:
         self,
         bundle_dir: Path,
         values: list[list[float]],
-        out: Path,
         *,
         cancel: Callable[[], bool],
         poll_s: float = 0.1,
     ) -> ProofMade:
-        """Prove ``values`` with the bundle into ``out``; raise :class:`ProofCanceled` as soon as
-        ``cancel()`` is true (the child is killed), :class:`ProofFailed` when proving failed."""
+        """Prove ``values`` with the bundle; the proof comes back in memory. Raises
+        :class:`ProofCanceled` as soon as ``cancel()`` is true (the child is killed),
+        :class:`ProofFailed` when proving failed."""
         conn = self._started()
-        conn.send((str(bundle_dir), values, str(out)))
+        conn.send((str(bundle_dir), values))
         while True:
             if cancel():
                 self.kill()
@@ -179,7 +174,7 @@ class ProverProcess:
             if kind == "progress":
                 self._relay(message[1:])
             elif kind == "ok":
-                return ProofMade(out, message[1], float(message[2]))
+                return ProofMade(message[1], message[2], float(message[3]))
             elif kind == "error":
                 raise ProofFailed(message[1], FailureReason(message[2]), bool(message[3]))
             else:

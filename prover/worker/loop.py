@@ -9,14 +9,11 @@ while its lease lives, a lease not yet being proven is given back with a failure
 
 from __future__ import annotations
 
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from prover.core.jsonio import loads_bounded
 from prover.core.progress import NullProgress, Progress
 from prover.errors import ServiceError, ZkinferError
 from prover.protocol import (
@@ -114,13 +111,12 @@ class _Worker:
         client: ServiceClient,
         cache: BundleCache,
         prover: ProverProcess,
-        workdir: Path,
         progress: Progress,
         stop: threading.Event,
         abandon: threading.Event,
     ) -> None:
         self.client, self.cache, self.prover = client, cache, prover
-        self.workdir, self.progress = workdir, progress
+        self.progress = progress
         self.stop, self.abandon = stop, abandon
 
     def _outcome(self, lease: Lease, status: str, detail: str = "", **kw: Any) -> LeaseOutcome:
@@ -161,33 +157,29 @@ class _Worker:
                 )
             except ZkinferError as exc:
                 return self._give_back(lease, "failed", str(exc), FailureReason.INTERNAL, True)
-            with tempfile.TemporaryDirectory(prefix="zkinfer-lease-", dir=self.workdir) as tmp:
-                out = Path(tmp) / "proof.json"
-                try:
-                    made = self.prover.prove(
-                        bundle.root,
-                        inference.input.input_data,
-                        out,
-                        cancel=lambda: beat.ended.is_set() or self.abandon.is_set(),
-                    )
-                except ProofCanceled:
-                    if beat.ended.is_set():
-                        status = "lost" if beat.status == 409 else "canceled"
-                        return self._outcome(lease, status, beat.detail)
-                    return self._give_back(
-                        lease,
-                        "released",
-                        "the worker was stopped during the proof",
-                        FailureReason.INTERNAL,
-                        True,
-                    )
-                except ProofFailed as exc:
-                    return self._give_back(lease, "failed", str(exc), exc.reason, exc.retryable)
-                proof = loads_bounded(out.read_bytes())
-            if beat.ended.is_set():  # ended while the last bytes were written: never submit
+            try:
+                made = self.prover.prove(
+                    bundle.root,
+                    inference.input.input_data,
+                    cancel=lambda: beat.ended.is_set() or self.abandon.is_set(),
+                )
+            except ProofCanceled:
+                if beat.ended.is_set():
+                    status = "lost" if beat.status == 409 else "canceled"
+                    return self._outcome(lease, status, beat.detail)
+                return self._give_back(
+                    lease,
+                    "released",
+                    "the worker was stopped during the proof",
+                    FailureReason.INTERNAL,
+                    True,
+                )
+            except ProofFailed as exc:
+                return self._give_back(lease, "failed", str(exc), exc.reason, exc.retryable)
+            if beat.ended.is_set():  # ended while the proof came back: never submit
                 status = "lost" if beat.status == 409 else "canceled"
                 return self._outcome(lease, status, beat.detail)
-            submission = ProofSubmission(token=lease.token, proof=proof, prove_s=made.prove_s)
+            submission = ProofSubmission(token=lease.token, proof=made.proof, prove_s=made.prove_s)
         try:
             verdict = self.client.submit(lease.lease_id, submission)
         except ServiceError as exc:
@@ -211,7 +203,6 @@ def run_worker(
     stop: threading.Event | None = None,
     abandon: threading.Event | None = None,
     cache: BundleCache | None = None,
-    workdir: Path | None = None,
 ) -> list[LeaseOutcome]:
     """Claim and prove leases until ``stop`` is set (or after one claim with ``options.once``).
 
@@ -223,11 +214,9 @@ def run_worker(
     stop = stop or threading.Event()
     abandon = abandon or threading.Event()
     cache = cache or BundleCache(client, progress=progress, stop=stop)
-    work = workdir or cache.root.parent / "leases"
-    work.mkdir(parents=True, exist_ok=True)
     prover = ProverProcess(progress)
     prover.start()  # the child imports ezkl while the first claim waits
-    worker = _Worker(client, cache, prover, work, progress, stop, abandon)
+    worker = _Worker(client, cache, prover, progress, stop, abandon)
     outcomes: list[LeaseOutcome] = []
     claim = ClaimRequest(
         models=options.models, wait_s=min(options.wait_s, MAX_CLAIM_WAIT_S), worker=options.name

@@ -100,7 +100,7 @@ def test_a_verifier_that_cannot_decide_is_not_the_providers_fault(
             )
             key = (bundle / "vk.key").read_bytes()
             (bundle / "vk.key").write_bytes(key[:-1] + bytes([key[-1] ^ 1]))
-            with pytest.raises(VerifierUnavailable, match="exited with 3"):
+            with pytest.raises(VerifierUnavailable, match="digest mismatch"):
                 await run_verification(store, settings, claimed.lease_id)
             assert await store.verdict(claimed.lease_id) == ("submitted", None)
             assert (await store.get_inference(inference_id))["status"] == "verifying"

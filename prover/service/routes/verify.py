@@ -7,11 +7,11 @@ from pathlib import Path
 
 from fastapi import APIRouter
 
-from prover.service.deps import ClientDep, SettingsDep, StoreDep
+from prover.service.deps import ClientDep, SettingsDep, StoreDep, VerifierDep
 from prover.service.models import check_input, ready_model
 from prover.service.problems import ApiProblem
 from prover.service.schemas import VerifyBody, VerifyOutcome
-from prover.service.verifier import VerifierUnavailable, verify_in_subprocess
+from prover.service.verifier import VerifierUnavailable
 
 log = logging.getLogger("zkinfer.service")
 
@@ -20,13 +20,17 @@ router = APIRouter(prefix="/v1", tags=["verify"])
 
 @router.post("/verify", operation_id="verifyProof")
 async def verify_proof(
-    body: VerifyBody, caller: ClientDep, store: StoreDep, settings: SettingsDep
+    body: VerifyBody,
+    caller: ClientDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    verifier: VerifierDep,
 ) -> VerifyOutcome:
     """Is ``proof`` a valid proof for the model (and, with ``input``, about that input)?"""
     model = await ready_model(store, body.model_id)
     values = None if body.input is None else check_input(model["manifest"], body.input)
     try:
-        verdict = await verify_in_subprocess(
+        verdict = await verifier.verify(
             Path(model["bundle_dir"]),
             body.proof,
             bundle_digest=model["bundle_digest"],
