@@ -82,9 +82,11 @@ def prove(
     timer = StepTimer(progress)
     out = Path(out)
     if out.is_dir():
-        raise UsageError(f"--out {out} is a folder; pass the path of the proof file to write")
+        raise UsageError(
+            f"{out} is a folder", field="out", hint="pass the path of the proof file to write"
+        )
     if out.resolve().parent == Path(bundle_dir).resolve():
-        raise UsageError(f"--out {out} is inside the bundle; write proofs elsewhere")
+        raise UsageError(f"{out} is inside the bundle", field="out", hint="write proofs elsewhere")
     with timer.step("check bundle", "digests of keys, circuit and SRS"):
         bundle = b.load_bundle(Path(bundle_dir), check=b.PROVE_FILES)
     m = bundle.manifest
