@@ -477,7 +477,7 @@ def test_the_worker_never_stakes_more_than_its_limit(
         limits=WorkerLimits(max_stake_wei=10**16 - 1),  # the model asks 10**16
     )
     assert [(o.request_id, o.status) for o in outcomes] == [(rid, "skipped")]
-    assert "above --max-stake" in outcomes[0].detail and outcomes[0].transactions == {}
+    assert "above the worker's limit" in outcomes[0].detail and outcomes[0].transactions == {}
     assert int(read_request(market.owner, market.address, rid).locked_by, 16) == 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import onnx
@@ -115,8 +116,9 @@ def test_unsafe_or_unknown_options_are_usage_errors(
 def test_missing_srs_is_an_environment_error_naming_both_remedies(tmp_path: Path) -> None:
     onnx_path, sample, _ = model_files("breast_cancer_mlp")
     home = tmp_path / "empty-home"
-    with pytest.raises(SrsError, match=r"--srs kzg15.srs .* --dev-srs"):
+    with pytest.raises(SrsError, match=r"pass srs kzg15.srs .* dev_srs to") as raised:
         compile_model(onnx_path, sample, tmp_path / "o", options=CompileOptions())
+    assert raised.value.hint_fields == ("srs", "dev_srs")
     result = zkinfer(
         "compile",
         onnx_path,
@@ -129,6 +131,7 @@ def test_missing_srs_is_an_environment_error_naming_both_remedies(tmp_path: Path
     )
     assert result.code == 3
     assert result.json["error"]["type"] == "SrsError"
+    assert re.search(r"pass --srs kzg15.srs .* --dev-srs to", result.json["error"]["message"])
     assert not (tmp_path / "o").exists()
 
 

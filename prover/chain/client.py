@@ -150,7 +150,8 @@ class ChainClient:
         if expected_chain_id is not None and chain_id != expected_chain_id:
             raise WrongChainError(
                 f"the RPC at {redact_url(rpc_url)} serves chain id {chain_id}, "
-                f"not the expected {expected_chain_id}: check --rpc-url or --chain-id"
+                f"not the expected {expected_chain_id}",
+                hint="check {rpc_url} or {chain_id}",
             )
         probe.chain_id = chain_id
         return probe
@@ -165,8 +166,9 @@ class ChainClient:
         """The signer's address; :class:`ChainError` when no signer is configured."""
         if self.signer is None:
             raise SignerError(
-                "this command sends a transaction and needs a key: set ZKINFER_PRIVATE_KEY "
-                "or pass --keystore FILE (with ZKINFER_KEYSTORE_PASSWORD)"
+                "this command sends a transaction and needs a key",
+                hint="set ZKINFER_PRIVATE_KEY or pass {keystore} FILE (with "
+                "ZKINFER_KEYSTORE_PASSWORD)",
             )
         return self.signer.address
 
@@ -205,8 +207,8 @@ class ChainClient:
                 if attempt == self.retries:
                     raise RpcUnavailable(
                         f"cannot {what}: the RPC at {redact_url(self.rpc_url)} is unreachable "
-                        f"or failing ({type(exc).__name__}) after {self.retries + 1} tries; check "
-                        "--rpc-url or start a local chain with `zkinfer devnet start`"
+                        f"or failing ({type(exc).__name__}) after {self.retries + 1} tries",
+                        hint="check {rpc_url} or start a local chain with `zkinfer devnet start`",
                     ) from None
                 time.sleep(delay)
                 delay *= 2

@@ -87,11 +87,14 @@ class DeployOptions:
 
     def __post_init__(self) -> None:
         if not 0 < self.min_lock_stake_wei < 2**96:
-            raise UsageError("--lock-stake must be more than zero (and below 2^96 wei)")
+            raise UsageError(
+                "must be more than zero (and below 2^96 wei)", field="min_lock_stake_wei"
+            )
         if not MIN_LOCK_DURATION_S <= self.lock_duration_s <= MAX_LOCK_DURATION_S:
             raise UsageError(
-                f"--lock-duration must be between {MIN_LOCK_DURATION_S} and "
-                f"{MAX_LOCK_DURATION_S} seconds (a minute to a day)"
+                f"must be between {MIN_LOCK_DURATION_S} and {MAX_LOCK_DURATION_S} seconds "
+                "(a minute to a day)",
+                field="lock_duration_s",
             )
 
 
@@ -142,8 +145,8 @@ def model_config(bundle: b.Bundle, verifier: str, options: DeployOptions) -> Mod
     layout = m["instances"]
     if layout["output"]["visibility"] != "public":
         raise UsageError(
-            "the market hands proven outputs to consumers, but this bundle hashes its outputs: "
-            "recompile with --output-visibility public to use it on chain"
+            "the market hands proven outputs to consumers, but this bundle hashes its outputs",
+            hint="recompile with {output_visibility} public to use it on chain",
         )
     return ModelConfig(
         verifier=verifier,
@@ -185,11 +188,14 @@ def resolve_registration(client: ChainClient, bundle: b.Bundle, registrant: str 
         if registrant is None:
             raise UsageError(
                 f"no registration of model {bundle.model_id[:16]}… is recorded for chain "
-                f"{client.chain_id}: pass --registrant ADDRESS (the account that registered it, "
-                "whose lock terms and pausing you trust), or run `zkinfer deploy` with its bundle"
+                f"{client.chain_id}",
+                hint="pass {registrant} ADDRESS (the account that registered it, whose lock terms "
+                "and pausing you trust), or run `zkinfer deploy` with its bundle",
             )
     if not Web3.is_address(registrant):
-        raise UsageError(f"--registrant {registrant!r} is not an address (0x and 40 hex digits)")
+        raise UsageError(
+            f"{registrant!r} is not an address (0x and 40 hex digits)", field="registrant"
+        )
     return registration_id(Web3.to_checksum_address(registrant), bundle.model_id)
 
 
@@ -203,15 +209,16 @@ def find_market(client: ChainClient, explicit: str | None = None) -> str:
     if explicit is not None:
         if not _has_code(client, explicit, artifact):
             raise ChainError(
-                f"--market {explicit}: no InferenceMarket of this zkinfer version is deployed "
-                f"there on chain {client.chain_id}"
+                f"{explicit}: no InferenceMarket of this zkinfer version is deployed there on "
+                f"chain {client.chain_id}",
+                field="market",
             )
         return explicit
     recorded = Deployments(client.chain_id).get("market")
     if recorded is None or not _has_code(client, recorded, artifact):
         raise ChainError(
-            f"no InferenceMarket is known on chain {client.chain_id}: run `zkinfer deploy BUNDLE` "
-            "first or pass --market ADDRESS"
+            f"no InferenceMarket is known on chain {client.chain_id}",
+            hint="run `zkinfer deploy BUNDLE` first or pass {market} ADDRESS",
         )
     return recorded
 
@@ -229,8 +236,8 @@ def check_registration(
     if not model.exists:
         raise ChainError(
             f"registration 0x{registration.hex()[:16]}… of model {bundle.model_id[:16]}… does "
-            f"not exist on market {market}: run `zkinfer deploy` with its bundle first, or check "
-            "--registrant"
+            f"not exist on market {market}",
+            hint="run `zkinfer deploy` with its bundle first, or check {registrant}",
         )
     artifact = verifier_artifact(bundle.path(b.VERIFIER_JSON))
     config = model.config
@@ -251,8 +258,9 @@ def check_registration(
         raise ArtifactError(
             f"registration 0x{registration.hex()[:16]}… on market {market} (registrant "
             f"{model.registrant}) is not this bundle: {'; '.join(problems)}. Do not pay for or "
-            "act on its results; use another --registrant, another market (--market) or the "
-            "bundle it was registered from"
+            "act on its results",
+            hint="use another {registrant}, another market ({market}) or the bundle it was "
+            "registered from",
         )
     return config.verifier
 
@@ -265,11 +273,11 @@ def _check_srs_policy(bundle: b.Bundle, client: ChainClient, options: DeployOpti
     if not options.allow_unsafe_srs:
         raise UsageError(
             f"refusing to deploy to chain {client.chain_id}: the bundle was compiled with a "
-            "development SRS (dev-unsafe), whose creator can forge proofs. Compile with a "
-            "ceremony SRS (`zkinfer srs import`), or pass --allow-unsafe-srs for a throwaway "
-            "test network"
+            "development SRS (dev-unsafe), whose creator can forge proofs",
+            hint="compile with a ceremony SRS (`zkinfer srs import`), or pass "
+            "{allow_unsafe_srs} for a throwaway test network",
         )
-    return [f"deployed a dev-unsafe bundle to chain {client.chain_id} (--allow-unsafe-srs)"]
+    return [f"deployed a dev-unsafe bundle to chain {client.chain_id} (unsafe SRS allowed)"]
 
 
 def deploy_bundle(
@@ -317,7 +325,7 @@ def deploy_bundle(
         if terms != (options.min_lock_stake_wei, options.lock_duration_s):
             warnings.append(
                 f"the registration keeps its lock terms: stake {terms[0]} wei, {terms[1]} s "
-                "(--lock-stake and --lock-duration apply only to a new registration)"
+                "(the lock stake and duration asked for apply only to a new registration)"
             )
         record.put("verifiers", verifier, bundle.model_id)
         record.put("registrants", registrant, bundle.model_id)

@@ -275,7 +275,7 @@ def ensure_devnet(announce: Callable[[str], None] | None = None) -> str:
     if not was_running and announce is not None:
         announce(
             f"started the local devnet at {current.rpc_url} (chain {current.chain_id}); it keeps "
-            "running (`zkinfer devnet stop` stops it, `zkinfer devnet start --port N` pins a port)"
+            "running (`zkinfer devnet stop` stops it; `zkinfer devnet start` can pin a port)"
         )
     if current.rpc_url is None:  # status() found the node but lost its record
         raise ChainError(f"the devnet runs but {devnet_dir() / 'devnet.json'} names no RPC URL")

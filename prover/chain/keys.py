@@ -49,17 +49,21 @@ def load_signer(keystore: Path | None = None) -> LocalAccount | None:
         password = os.environ.get(KEYSTORE_PASSWORD_ENV)
         if password is None:
             raise SignerError(
-                f"--keystore {keystore}: set {KEYSTORE_PASSWORD_ENV} to the keystore's password"
+                f"{keystore}: set {KEYSTORE_PASSWORD_ENV} to the keystore's password",
+                field="keystore",
             )
         try:
             doc = json.loads(Path(keystore).read_text())
         except (OSError, ValueError) as exc:
-            raise SignerError(f"--keystore {keystore}: cannot read it as JSON ({exc})") from None
+            raise SignerError(
+                f"{keystore}: cannot read it as JSON ({exc})", field="keystore"
+            ) from None
         try:
             key = Account.decrypt(doc, password)
         except (ValueError, KeyError, TypeError):
             raise SignerError(
-                f"--keystore {keystore}: cannot decrypt it (wrong password or not a keystore)"
+                f"{keystore}: cannot decrypt it (wrong password or not a keystore)",
+                field="keystore",
             ) from None
         return _from_private_key(key.hex(), f"the key in {keystore}")
     text = os.environ.get(PRIVATE_KEY_ENV)

@@ -188,15 +188,16 @@ def request_inference(
     if it trusts this request's requester (the signing account).
     """
     if reward_wei <= 0:
-        raise UsageError("--reward must be more than zero")
+        raise UsageError("must be more than zero", field="reward_wei")
     bundle = b.load_bundle(Path(bundle_dir), check=(b.VERIFIER_JSON,))
     values = load_bundle_inputs(bundle, Path(input_path))
     registration = resolve_registration(client, bundle, registrant)
     check_registration(client, market, bundle, registration)
     if consumer is not None and client.code_hash(consumer) == keccak(b""):
         raise UsageError(
-            f"--consumer {consumer}: no contract there; a consumer is a contract implementing "
-            "IInferenceConsumer (see docs/onchain.md)"
+            f"{consumer}: no contract there",
+            field="consumer",
+            hint="a consumer is a contract implementing IInferenceConsumer (see docs/onchain.md)",
         )
     commitment, data = encode_request_input(bundle, values)
     contract = client.contract(load_artifact(MARKET), market)
@@ -245,8 +246,10 @@ def read_request(
         )
         if not logs:
             raise UsageError(
-                f"no InferenceRequested event for request {request_id} from block {from_block} "
-                "on; pass an earlier --from-block"
+                f"{from_block}: no InferenceRequested event for request {request_id} from this "
+                "block on",
+                field="from_block",
+                hint="pass an earlier block",
             )
         input_data = bytes(logs[0]["args"]["inputData"])
     model = reader.get_model(r.registration_id, "read the request's model")

@@ -29,13 +29,17 @@ class OnChainChecker:
         code_hash = client.code_hash(address)
         if code_hash == _EMPTY_CODE_HASH:
             raise ChainError(
-                f"--verifier {address}: no contract there on chain {client.chain_id}; "
-                "deploy the bundle first (`zkinfer deploy`) or check the address and --rpc-url"
+                f"{address}: no contract there on chain {client.chain_id}",
+                field="verifier",
+                hint="deploy the bundle first (`zkinfer deploy`) or check the address and "
+                "{rpc_url}",
             )
         if code_hash != artifact.runtime_code_hash:
             raise ArtifactError(
-                f"--verifier {address}: the contract there is not this bundle's verifier "
-                "(its code differs from verifier.json); check the address or the bundle"
+                f"{address}: the contract there is not this bundle's verifier "
+                "(its code differs from verifier.json)",
+                field="verifier",
+                hint="check the address or the bundle",
             )
         self.client = client
         self.address = address

@@ -42,9 +42,11 @@ def load_labels(path: Path | None) -> list[str] | None:
     try:
         labels = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
-        raise InputError(f"--labels {path}: cannot read it as JSON ({exc})") from None
+        raise InputError(f"{path}: cannot read it as JSON ({exc})", field="labels") from None
     if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-        raise InputError(f'--labels {path}: expected a JSON list of class names, e.g. ["a", "b"]')
+        raise InputError(
+            f'{path}: expected a JSON list of class names, e.g. ["a", "b"]', field="labels"
+        )
     return labels
 
 
@@ -106,7 +108,8 @@ def read_result(
         if labels is not None:
             if len(labels) != len(fixed):
                 raise InputError(
-                    f"--labels names {len(labels)} classes, the model has {len(fixed)} outputs"
+                    f"names {len(labels)} classes, the model has {len(fixed)} outputs",
+                    field="labels",
                 )
             label = labels[max(range(len(fixed)), key=fixed.__getitem__)]
     locked = r.locked_by

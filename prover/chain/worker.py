@@ -161,7 +161,10 @@ class _Worker:
         config = self.market_reader.get_model(bytes.fromhex(request.registration_id)).config
         stake, duration = config.min_lock_stake, config.lock_duration
         if stake > self.limits.max_stake_wei:
-            return f"the model's lock stake {stake} wei is above --max-stake"
+            return (
+                f"the model's lock stake {stake} wei is above the worker's limit of "
+                f"{self.limits.max_stake_wei} wei"
+            )
         if self.client.now() + duration > request.deadline:  # the market refuses such a lock
             return f"the deadline leaves no full {duration} s lock window"
         return self.client.transact(
@@ -335,7 +338,9 @@ def serve_requests(
     client.address  # fail now, not at the first request, when no key is configured  # noqa: B018
     progress = progress or NullProgress()
     if not bundle_dirs:
-        raise UsageError("the worker needs at least one --bundle to serve")
+        raise UsageError(
+            "is missing: the worker needs at least one bundle to serve", field="bundle_dirs"
+        )
     bundles = _held_bundles(bundle_dirs)
     workdir.mkdir(parents=True, exist_ok=True)
     worker = _Worker(client, market, bundles, workdir, lock, limits or WorkerLimits(), progress)
@@ -345,7 +350,8 @@ def serve_requests(
         cursor.save(from_block)
     if not lock and not client.is_local_devnet:
         progress.note(
-            "serving without --lock: on a public mempool a fulfil transaction can be copied "
+            "serving without locking requests: on a public mempool a fulfil transaction can be "
+            "copied "
             "and front-run for the reward"
         )
     outcomes: list[WorkerOutcome] = []

@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from prover.cli.chain_options import ChainIdOpt, InputOpt, KeystoreOpt, LabelsOpt, MarketOpt, RpcOpt
 from prover.cli.output import (
     JsonOpt,
     command_progress,
@@ -37,38 +38,6 @@ __all__ = ["connect", "parse_wei", "register"]
 devnet_app = typer.Typer(
     help="A local anvil chain whose state survives restarts.", no_args_is_help=True
 )
-
-RpcOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--rpc-url",
-        envvar="ZKINFER_RPC_URL",
-        help="Ethereum JSON-RPC URL (default: the local devnet, started if needed, and said so).",
-    ),
-]
-ChainIdOpt = Annotated[
-    int | None,
-    typer.Option("--chain-id", envvar="ZKINFER_CHAIN_ID", help="Refuse any other chain (exit 3)."),
-]
-KeystoreOpt = Annotated[
-    Path | None,
-    typer.Option(
-        help="Encrypted JSON keystore; its password comes from ZKINFER_KEYSTORE_PASSWORD. "
-        "Without it or ZKINFER_PRIVATE_KEY: on a local devnet chain (id 31337 or 1337, by default "
-        "or by --rpc-url) anvil's public test account 0 signs; elsewhere a transaction is refused. "
-        "`zkinfer devnet status` lists the test accounts."
-    ),
-]
-LabelsOpt = Annotated[
-    Path | None,
-    typer.Option(
-        help="JSON list of class names, one per output (e.g. models/<name>/labels.json): "
-        "names the class of the largest proven output."
-    ),
-]
-MarketOpt = Annotated[
-    str | None, typer.Option(help="InferenceMarket address (default: the one deploy recorded).")
-]
 
 _UNITS = {"wei": 0, "gwei": 9, "ether": 18, "eth": 18}
 
@@ -223,7 +192,7 @@ def deploy_cmd(
 
 def request_cmd(
     bundle: Annotated[Path, typer.Argument(help="The bundle of the model to run.")],
-    input: Annotated[Path, typer.Option("--input", help="The input (ezkl JSON format).")],
+    input: InputOpt,
     reward: Annotated[
         str, typer.Option(help="Escrowed reward (e.g. 0.01ether, 5gwei).")
     ] = "0.01ether",

@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from prover.cli.chain_cmds import ChainIdOpt, KeystoreOpt, LabelsOpt, MarketOpt, RpcOpt, connect
+from prover.cli.chain_cmds import connect
+from prover.cli.chain_options import ChainIdOpt, InputOpt, KeystoreOpt, LabelsOpt, MarketOpt, RpcOpt
 from prover.cli.output import JsonOpt, emit, format_outputs, run_command
 
 __all__ = ["print_state", "register"]
@@ -88,7 +89,7 @@ def withdraw_cmd(
 
 def encode_request_cmd(
     bundle: Annotated[Path, typer.Argument(help="The bundle of the model.")],
-    input: Annotated[Path, typer.Option("--input", help="The input (ezkl JSON format).")],
+    input: InputOpt,
     registrant: Annotated[
         str | None,
         typer.Option(

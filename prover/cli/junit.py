@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
 
+from prover.cli.output import error_text
 from prover.core.verify_many import VerifyReport
 
 __all__ = ["CLASSNAME", "write_junit", "write_junit_error"]
@@ -99,7 +100,7 @@ def write_junit_error(path: Path, bundle: Path, exc: BaseException) -> None:
     case = ET.SubElement(
         suite, "testcase", classname=CLASSNAME, name=_text(f"bundle {bundle}"), time="0.000"
     )
-    message = _text(exc)
+    message = _text(error_text(exc))
     error = ET.SubElement(case, "error", type=type(exc).__name__, message=message)
     error.text = message
     _write(path, root)

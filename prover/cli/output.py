@@ -27,7 +27,9 @@ __all__ = [
     "RichProgress",
     "command_progress",
     "emit",
+    "error_text",
     "fail",
+    "flag",
     "format_outputs",
     "json_line",
     "run_command",
@@ -107,12 +109,34 @@ def emit(as_json: bool, payload: dict[str, Any], human: Callable[[Console], None
         human(stderr_console())
 
 
+#: The flag of each error field that the default rule (``--`` + dashed field name) misses.
+_FLAGS = {
+    "batch_size": "--batch",
+    "bundle_dirs": "--bundle",
+    "lock_duration_s": "--lock-duration",
+    "max_stake_wei": "--max-stake",
+    "min_lock_stake_wei": "--lock-stake",
+    "reward_wei": "--reward",
+}
+
+
+def flag(field: str) -> str:
+    """The command-line flag that sets the parameter ``field`` of an error."""
+    return _FLAGS.get(field, "--" + field.replace("_", "-"))
+
+
+def error_text(exc: BaseException) -> str:
+    """An error as the command line words it: the fields it names become flags."""
+    return exc.render(flag) if isinstance(exc, ZkinferError) else str(exc)
+
+
 def fail(as_json: bool, exc: ZkinferError | Exception, code: int) -> NoReturn:
     """Report an error without a traceback and exit with its code."""
     kind = type(exc).__name__
-    stderr_console().print(f"[red]error[/red] ({kind}): {escape(str(exc))}")
+    message = error_text(exc)
+    stderr_console().print(f"[red]error[/red] ({kind}): {escape(message)}")
     if as_json:
-        json_line({"ok": False, "error": {"type": kind, "message": str(exc)}})
+        json_line({"ok": False, "error": {"type": kind, "message": message}})
     raise typer.Exit(code)
 
 

@@ -112,7 +112,7 @@ def _not_a_folder(path: Path) -> str:
     if path.suffix.lower() == ".onnx" or head[:1] == b"\x08":
         return (
             f"{path} is an ONNX model, not a bundle: compile it into a bundle folder first "
-            "(zkinfer compile MODEL --sample IN.json --out DIR) and pass that folder"
+            "(zkinfer compile) and pass that folder"
         )
     if path.name == MANIFEST:
         return f"{path} is a bundle's manifest; pass the folder that holds it ({path.parent})"

@@ -73,15 +73,19 @@ class CompileOptions:
                     if what == "param"
                     else ""
                 )
-                raise UsageError(f"--{what}-visibility {value!r}: use {allowed}{extra}")
+                raise UsageError(f"{value!r}: use {allowed}{extra}", field=f"{what}_visibility")
         if self.target not in _TARGETS:
-            raise UsageError(f"--target {self.target!r}: use resources or accuracy")
+            raise UsageError(f"{self.target!r}: use resources or accuracy", field="target")
         if self.batch_size < 1:
-            raise UsageError(f"--batch {self.batch_size}: must be at least 1")
+            raise UsageError(f"{self.batch_size}: must be at least 1", field="batch_size")
         if self.max_logrows is not None and not 1 <= self.max_logrows <= 26:
-            raise UsageError(f"--max-logrows {self.max_logrows}: must be between 1 and 26")
+            raise UsageError(f"{self.max_logrows}: must be between 1 and 26", field="max_logrows")
         if self.srs is not None and self.dev_srs:
-            raise UsageError("--srs and --dev-srs exclude each other: pick one")
+            raise UsageError(
+                f"{self.srs} and a development SRS exclude each other",
+                field="srs",
+                hint="pass {srs} or {dev_srs}, not both",
+            )
 
     def run_args_json(self) -> dict[str, Any]:
         """The choices that define the circuit (part of the model id)."""
@@ -164,16 +168,18 @@ def _reusable(
 
 
 def _check_out(out: Path, force: bool, holds: str) -> None:
-    """Refuse an ``--out`` that would lose data: a file, or a folder that is not a bundle."""
+    """Refuse an ``out`` that would lose data: a file, or a folder that is not a bundle."""
     if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file; pass a folder for the bundle")
+        raise UsageError(f"{out} is a file", field="out", hint="pass a folder for the bundle")
     if out.is_dir() and any(out.iterdir()):
         if not force:
             raise UsageError(
-                f"{out} holds {holds}; pick another --out or pass --force to replace it"
+                f"{out} holds {holds}",
+                field="out",
+                hint="pick another {out} or pass {force} to replace it",
             )
         if not (out / b.MANIFEST).is_file():
-            raise UsageError(f"--force replaces only a zkinfer bundle, and {out} is not one")
+            raise UsageError(f"replaces only a zkinfer bundle, and {out} is not one", field="force")
 
 
 def _move_into_place(work: Path, out: Path) -> None:
@@ -243,8 +249,10 @@ def compile_model(
         info = inspect_onnx(Path(model))
         if options.batch_size > 1 and not info.symbolic_dims:
             raise UsageError(
-                f"--batch {options.batch_size}: {model} has a fixed batch dimension; export it "
-                "with a symbolic batch axis (torch.onnx.export(..., dynamic_axes=...)) to batch"
+                f"{options.batch_size}: {model} has a fixed batch dimension",
+                field="batch_size",
+                hint="export it with a symbolic batch axis "
+                "(torch.onnx.export(..., dynamic_axes=...)) to batch",
             )
         variables = _variables(info, options.batch_size)
         shapes = [s.resolved(dict(variables)) for s in info.inputs]
@@ -337,8 +345,9 @@ def _build(
     problem = fidelity_problem(fidelity)
     if problem:
         raise CircuitError(
-            f"on the sample input, {problem}; recompile with --target accuracy or with "
-            "calibration data that covers the inputs you will prove"
+            f"on the sample input, {problem}",
+            hint="recompile with {target} accuracy or with calibration data that covers the "
+            "inputs you will prove",
         )
     layout = instance_layout(witness, options.input_visibility, options.output_visibility)
 

@@ -156,9 +156,10 @@ class ChildProcess:
         from prover import errors
 
         kind = getattr(errors, reply["kind"], CircuitError)
+        where = {"field": reply.get("field"), "hint": reply.get("hint")}
         if kind is CircuitError:
-            raise CircuitError(reply["error"], log="\n".join([reply["log"], log]))
-        raise kind(reply["error"])
+            raise CircuitError(reply["error"], log="\n".join([reply["log"], log]), **where)
+        raise kind(reply["error"], **where)
 
     def _crashed(self, step: str, log: str) -> CircuitError:
         assert self._proc is not None
@@ -253,7 +254,9 @@ def _child_main(req_fd: int, resp_fd: int) -> None:
                 reply = {
                     "ok": False,
                     "kind": type(exc).__name__,
-                    "error": str(exc),
+                    "error": exc.message,
+                    "field": exc.field,
+                    "hint": exc.hint_template,
                     "log": getattr(exc, "log", ""),
                 }
             responses.write(json.dumps(reply) + "\n")

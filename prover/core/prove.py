@@ -131,9 +131,11 @@ def prove(
     timer = StepTimer(progress)
     out = Path(out)
     if out.is_dir():
-        raise UsageError(f"--out {out} is a folder; pass the path of the proof file to write")
+        raise UsageError(
+            f"{out} is a folder", field="out", hint="pass the path of the proof file to write"
+        )
     if out.resolve().parent == Path(bundle_dir).resolve():
-        raise UsageError(f"--out {out} is inside the bundle; write proofs elsewhere")
+        raise UsageError(f"{out} is inside the bundle", field="out", hint="write proofs elsewhere")
     bundle = _open(Path(bundle_dir), timer)
     values = load_bundle_inputs(bundle, input_path, allow_out_of_range=allow_out_of_range)
     proven = _prove(bundle, values, timer)

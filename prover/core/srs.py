@@ -98,7 +98,7 @@ def cached_ceremony_srs(logrows: int, digests: dict[int, str] | None = None) -> 
 
 def import_ceremony_srs(path: Path) -> Path:
     """Copy a ceremony SRS file into the cache after checking its digest; return the cached path."""
-    choice = _check_supplied(path, 1)
+    choice = _check_supplied(path, 1, field=None)
     if choice.provenance != CEREMONY:
         raise SrsError(f"{path}: {choice.note}; only ceremony files are imported")
     folder = cache_dir() / "srs" / CEREMONY
@@ -108,14 +108,17 @@ def import_ceremony_srs(path: Path) -> Path:
     return target
 
 
-def _check_supplied(path: Path, logrows: int) -> SrsChoice:
+def _check_supplied(path: Path, logrows: int, *, field: str | None = "srs") -> SrsChoice:
     if not path.is_file():
-        raise SrsError(f"{path}: SRS file not found; pass an existing kzg<k>.srs file to --srs")
+        raise SrsError(
+            f"{path}: SRS file not found", field=field, hint="pass an existing kzg<k>.srs file"
+        )
     k = srs_logrows(path)
     if k < logrows:
         raise SrsError(
-            f"{path}: this SRS has logrows {k} but the circuit needs {logrows}; "
-            f"use kzg{logrows}.srs (or larger)"
+            f"{path}: this SRS has logrows {k} but the circuit needs {logrows}",
+            field=field,
+            hint=f"use kzg{logrows}.srs (or larger)",
         )
     digest = sha256_file(path)
     if ceremony_digests().get(k) == digest:
@@ -151,7 +154,8 @@ def resolve_srs(logrows: int, *, srs_file: Path | None, dev: bool, timer: StepTi
             "generated locally: whoever holds it can forge proofs; for local development only",
         )
     raise SrsError(
-        f"no SRS for logrows {logrows}: pass --srs kzg{logrows}.srs (a Perpetual Powers of Tau "
-        f"file, checked against its published digest; `zkinfer srs import FILE` caches it) or "
-        "--dev-srs to generate an unsafe development SRS"
+        f"no SRS for logrows {logrows}",
+        hint=f"pass {{srs}} kzg{logrows}.srs (a Perpetual Powers of Tau file, checked against its "
+        "published digest; `zkinfer srs import FILE` caches it) or {dev_srs} to generate an "
+        "unsafe development SRS",
     )

@@ -74,6 +74,19 @@ _MAPPED: list[tuple[type[Exception], int, str]] = [
 ]
 
 
+def _where(exc: Exception) -> dict[str, Any]:
+    """A core error's ``field`` and ``hint`` (fields named as such, never as CLI flags), and its
+    field in ``errors`` as a validation problem has it, so clients read both the same way."""
+    extra: dict[str, Any] = {}
+    if isinstance(exc, ZkinferError):
+        if exc.field is not None:
+            extra["field"] = exc.field
+            extra["errors"] = [{"field": exc.field, "message": exc.message}]
+        if exc.hint is not None:
+            extra["hint"] = exc.hint
+    return extra
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Every error the app can answer becomes ``application/problem+json``."""
 
@@ -99,7 +112,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     def mapped(status: int, title: str) -> Any:
         async def handler(request: Request, exc: Exception) -> JSONResponse:
-            return problem_response(request, status, title, str(exc))
+            return problem_response(request, status, title, str(exc), **_where(exc))
 
         return handler
 

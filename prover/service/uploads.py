@@ -19,6 +19,13 @@ _CHUNK = 1024 * 1024
 _FIELDS = {"network.onnx": "onnx", "input.json": "sample", "calibration.json": "calibration"}
 
 
+def _public(text: str, staging: Path) -> str:
+    """``text`` with the staged files named by their form fields."""
+    for name, field in _FIELDS.items():
+        text = text.replace(str(staging / name), field)
+    return text.replace(str(staging), "upload")
+
+
 async def _save(upload: UploadFile, path: Path) -> None:
     with path.open("wb") as out:
         while chunk := await upload.read(_CHUNK):
@@ -49,10 +56,8 @@ async def stage_upload(
                 staging / "calibration.json" if calibration is not None else None,
             )
         except ZkinferError as exc:  # name the form fields, not the server's folders
-            message = str(exc)
-            for name, field in _FIELDS.items():
-                message = message.replace(str(staging / name), field)
-            raise type(exc)(message.replace(str(staging), "upload")) from None
+            hint = exc.hint_template and _public(exc.hint_template, staging)
+            raise type(exc)(_public(exc.message, staging), field=exc.field, hint=hint) from None
         final = root / model_id
         staging.rename(final)
         return final
