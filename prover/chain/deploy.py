@@ -20,11 +20,11 @@ from prover.chain.abi_types import MARKET, MarketContract, ModelConfig
 from prover.chain.client import ChainClient, TxResult
 from prover.chain.contracts import Artifact, load_artifact, verifier_artifact
 from prover.core import bundle as b
-from prover.core.paths import cache_dir
 from prover.core.progress import Progress, StepTimer
 from prover.core.srs import CEREMONY
 from prover.core.verifier_check import check_verifier_matches_keys
 from prover.errors import ArtifactError, ChainError, UsageError
+from prover.settings import Settings, get_settings
 
 __all__ = [
     "DeployOptions",
@@ -47,8 +47,8 @@ MAX_LOCK_DURATION_S = 86_400
 class Deployments:
     """The addresses zkinfer deployed on one chain, kept in the data directory."""
 
-    def __init__(self, chain_id: int) -> None:
-        self.path = cache_dir() / "deployments" / f"{chain_id}.json"
+    def __init__(self, chain_id: int, settings: Settings | None = None) -> None:
+        self.path = (settings or get_settings()).deployments_file(chain_id)
         try:
             self.doc: dict[str, Any] = json.loads(self.path.read_text())
         except (OSError, ValueError):

@@ -77,11 +77,9 @@ def compile_args(name: str, out: Path, *extra: str | Path) -> list[str | Path]:
 
 
 def own_home(tmp_path: Path) -> Path:
-    """A data directory of its own (deployments, worker cursor, devnet) that shares the session's
-    SRS cache, so that no test generates a development SRS twice."""
-    shared = Path(os.environ["ZKINFER_HOME"]) / "srs"
-    shared.mkdir(parents=True, exist_ok=True)
+    """A data directory of its own (deployments, worker cursor, devnet); the cache, with the
+    session's SRS files, stays shared (``ZKINFER_CACHE_DIR``), so that no test generates a
+    development SRS twice."""
     home = tmp_path / "home"
     home.mkdir()
-    (home / "srs").symlink_to(shared)
     return home
