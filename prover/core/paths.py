@@ -1,4 +1,7 @@
-"""Where zkinfer keeps its data and caches, and finds the tools it shells out to."""
+"""Where zkinfer finds the tools it shells out to, and moves state kept where it no longer lives.
+
+The layout of the data directory and the cache is spelled once: :class:`~prover.settings.Settings`.
+"""
 
 from __future__ import annotations
 
@@ -10,24 +13,10 @@ from pathlib import Path
 
 from prover.settings import Settings, get_settings
 
-__all__ = ["cache_dir", "data_dir", "move_legacy_state", "repo_root", "solc_script"]
+__all__ = ["move_legacy_state", "repo_root", "solc_script"]
 
 #: Durable state that versions before the data directory kept in the cache folder.
 _LEGACY_DIRS = ("deployments", "devnet")
-
-
-def data_dir() -> Path:
-    """The data directory for durable state (``$ZKINFER_HOME``), created if needed."""
-    base = get_settings().home
-    base.mkdir(parents=True, exist_ok=True)
-    return base
-
-
-def cache_dir() -> Path:
-    """The cache directory (``$ZKINFER_CACHE_DIR``), created if needed."""
-    base = get_settings().cache_dir
-    base.mkdir(parents=True, exist_ok=True)
-    return base
 
 
 def repo_root() -> Path:
