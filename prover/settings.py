@@ -118,7 +118,9 @@ class Settings(BaseSettings):
         default=None, description="Ethereum JSON-RPC URL (--rpc-url; default: the local devnet)"
     )
     chain_id: int | None = Field(
-        default=None, ge=1, description="refuse any other chain (--chain-id)"
+        default=None,
+        ge=1,
+        description="the only chain id the on-chain commands accept (--chain-id)",
     )
     private_key: SecretStr | None = Field(
         default=None, description="the signing key, 32-byte hex (or --keystore)"
