@@ -83,3 +83,14 @@ def own_home(tmp_path: Path) -> Path:
     home = tmp_path / "home"
     home.mkdir()
     return home
+
+
+def own_cache(tmp_path: Path) -> Path:
+    """A cache of its own (bundle downloads, proof folders) that shares the session's SRS files,
+    for a test whose downloads must not pile up in the session's cache."""
+    shared = Path(os.environ["ZKINFER_CACHE_DIR"]) / "srs"
+    shared.mkdir(parents=True, exist_ok=True)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "srs").symlink_to(shared)
+    return cache
