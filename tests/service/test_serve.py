@@ -31,7 +31,9 @@ from tests.helpers.service import (
 )
 
 KEYLESS = {
-    k: v for k, v in os.environ.items() if not k.startswith("ZKINFER_") or k == "ZKINFER_HOME"
+    k: v
+    for k, v in os.environ.items()
+    if not k.startswith("ZKINFER_") or k in ("ZKINFER_HOME", "ZKINFER_CACHE_DIR")
 }
 
 
