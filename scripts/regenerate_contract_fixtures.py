@@ -54,6 +54,7 @@ def sha256(path: Path) -> str:
 def run(*args: str | Path) -> None:
     env = dict(os.environ)
     env.setdefault("ZKINFER_HOME", str(ROOT / ".zkinfer" / "home"))
+    env.setdefault("ZKINFER_CACHE_DIR", env["ZKINFER_HOME"])  # its dev SRS stays in the checkout
     subprocess.run([str(a) for a in args], check=True, cwd=ROOT, env=env)
 
 

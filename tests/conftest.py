@@ -15,10 +15,22 @@ import pytest
 
 from prover import CompileOptions, compile_model, prove
 from prover.core.bundle import Bundle
+from prover.settings import get_settings
 from tests.helpers import REPO, model_files
 from tests.helpers.chain import Anvil, run_anvil
 
+# One folder for the session's data and cache: its srs/ holds the development SRS files that every
+# test shares (a test that needs a data directory of its own sets ZKINFER_HOME alone).
 os.environ.setdefault("ZKINFER_HOME", str(REPO / ".zkinfer" / "test-home"))
+os.environ.setdefault("ZKINFER_CACHE_DIR", os.environ["ZKINFER_HOME"])
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    """Settings are read once per process: a test that changes the environment gets them anew."""
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,7 @@ def test_dev_bundle_is_not_reused_without_dev_srs(mlp: Compiled, tmp_path: Path)
     args = compile_args("breast_cancer_mlp", copy)
     result = zkinfer(*args, "--json", "--srs", copy / b.SRS)
     assert result.code == 0 and result.json["reused"] is True
-    no_srs = {"ZKINFER_HOME": str(tmp_path / "no-srs")}
+    no_srs = {"ZKINFER_CACHE_DIR": str(tmp_path / "no-srs")}
     result = zkinfer(*args, "--json", env=no_srs)
     assert result.code == 2 and "this model built on another SRS" in result.stderr
     result = zkinfer(*args, "--json", "--force", env=no_srs)

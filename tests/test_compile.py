@@ -115,7 +115,7 @@ def test_unsafe_or_unknown_options_are_usage_errors(
 
 def test_missing_srs_is_an_environment_error_naming_both_remedies(tmp_path: Path) -> None:
     onnx_path, sample, _ = model_files("breast_cancer_mlp")
-    home = tmp_path / "empty-home"
+    cache = tmp_path / "empty-cache"
     with pytest.raises(SrsError, match=r"pass srs kzg15.srs .* dev_srs to") as raised:
         compile_model(onnx_path, sample, tmp_path / "o", options=CompileOptions())
     assert raised.value.hint_fields == ("srs", "dev_srs")
@@ -127,7 +127,7 @@ def test_missing_srs_is_an_environment_error_naming_both_remedies(tmp_path: Path
         "--out",
         tmp_path / "o",
         "--json",
-        env={"ZKINFER_HOME": str(home)},
+        env={"ZKINFER_CACHE_DIR": str(cache)},
     )
     assert result.code == 3
     assert result.json["error"]["type"] == "SrsError"

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.helpers import MODELS, own_home, zkinfer
+from tests.helpers import MODELS, own_cache, own_home, zkinfer
 
 
 def test_demo_compiles_proves_verifies_serves_over_http_and_settles_on_chain(
     tmp_path: Path,
 ) -> None:
-    home = {"ZKINFER_HOME": str(own_home(tmp_path))}
+    home = {
+        "ZKINFER_HOME": str(own_home(tmp_path)),
+        "ZKINFER_CACHE_DIR": str(own_cache(tmp_path)),  # the worker's bundle download goes here
+    }
     result = zkinfer(
         "demo", "--model", MODELS / "breast_cancer_mlp", "--workdir", tmp_path, "--json", env=home
     )

@@ -93,16 +93,19 @@ def test_a_bad_memory_limit_is_a_usage_error(monkeypatch: pytest.MonkeyPatch, va
         isolation.memory_limit()
 
 
-def test_memory_limit_parses_sizes_and_defaults_to_the_machine(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("value", "limit"),
+    [("8G", 8 << 30), ("512MiB", 512 << 20), ("1gb", 1 << 30), ("none", None), ("0", None)],
+)
+def test_memory_limit_parses_sizes(
+    monkeypatch: pytest.MonkeyPatch, value: str, limit: int | None
 ) -> None:
-    monkeypatch.setenv(isolation.MEMORY_ENV, "8G")
-    assert isolation.memory_limit() == 8 << 30
-    monkeypatch.setenv(isolation.MEMORY_ENV, "512MiB")
-    assert isolation.memory_limit() == 512 << 20
-    monkeypatch.setenv(isolation.MEMORY_ENV, "none")
-    assert isolation.memory_limit() is None
-    monkeypatch.delenv(isolation.MEMORY_ENV)
+    monkeypatch.setenv(isolation.MEMORY_ENV, value)
+    assert isolation.memory_limit() == limit
+
+
+def test_memory_limit_defaults_to_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(isolation.MEMORY_ENV, raising=False)
     assert isolation.memory_limit() == os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 

@@ -10,6 +10,7 @@ import pytest
 from prover.core import srs as srs_mod
 from prover.core.progress import StepTimer
 from prover.errors import SrsError
+from prover.settings import get_settings
 from tests.conftest import Compiled
 from tests.helpers import REPO
 
@@ -76,9 +77,10 @@ def test_imported_ceremony_srs_is_used_by_compile_without_flags(
     srs_file = mlp.bundle.path("kzg.srs")
     table = {**srs_mod.ceremony_digests(), 15: srs_mod.sha256_file(srs_file)}
     monkeypatch.setattr(srs_mod, "ceremony_digests", lambda: table)
-    monkeypatch.setenv("ZKINFER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ZKINFER_CACHE_DIR", str(tmp_path / "cache"))
+    get_settings.cache_clear()
     cached = srs_mod.import_ceremony_srs(srs_file)
-    assert cached == tmp_path / "home" / "srs" / "ceremony" / "kzg15.srs"
+    assert cached == tmp_path / "cache" / "srs" / "ceremony" / "kzg15.srs"
     onnx_path, sample, calibration = model_files("breast_cancer_mlp")
     compiled = compile_model(
         onnx_path, sample, tmp_path / "b", calibration=calibration, options=CompileOptions()

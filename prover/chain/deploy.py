@@ -20,11 +20,11 @@ from prover.chain.abi_types import MARKET, MarketContract, ModelConfig
 from prover.chain.client import ChainClient, TxResult
 from prover.chain.contracts import Artifact, load_artifact, verifier_artifact
 from prover.core import bundle as b
-from prover.core.paths import cache_dir
 from prover.core.progress import Progress, StepTimer
 from prover.core.srs import CEREMONY
 from prover.core.verifier_check import check_verifier_matches_keys
 from prover.errors import ArtifactError, ChainError, UsageError
+from prover.settings import Settings, get_settings
 
 __all__ = [
     "DeployOptions",
@@ -48,9 +48,9 @@ class Deployments:
     """The addresses zkinfer deployed on one chain, kept in the data directory (``home``, by
     default the one ``$ZKINFER_HOME`` names)."""
 
-    def __init__(self, chain_id: int, home: Path | None = None) -> None:
+    def __init__(self, chain_id: int, settings: Settings | None = None) -> None:
         self.chain_id = chain_id
-        self.path = (home or cache_dir()) / "deployments" / f"{chain_id}.json"
+        self.path = (settings or get_settings()).deployments_file(chain_id)
         try:
             self.doc: dict[str, Any] = json.loads(self.path.read_text())
         except (OSError, ValueError):

@@ -27,8 +27,9 @@ from typing import IO, Any
 from eth_account import Account
 
 from prover.chain.keys import DEVNET_KEYS
-from prover.core.paths import cache_dir, repo_root
+from prover.core.paths import repo_root
 from prover.errors import ChainError, ToolchainError
+from prover.settings import get_settings
 
 __all__ = [
     "DEVNET_CHAIN_ID",
@@ -83,7 +84,7 @@ def test_accounts() -> list[dict[str, Any]]:
 
 def devnet_dir() -> Path:
     """``$ZKINFER_HOME/devnet``, created if needed."""
-    path = cache_dir() / "devnet"
+    path = get_settings().devnet_dir
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -94,8 +95,8 @@ def anvil_binary() -> str:
     Of the npm copy, the platform binary itself is preferred to the ``.bin/anvil`` Node wrapper,
     so that the process zkinfer starts and stops is anvil, not a launcher around it.
     """
-    env = os.environ.get("ZKINFER_ANVIL")
-    candidates = [env] if env else []
+    configured = get_settings().anvil
+    candidates = [str(configured)] if configured else []
     npm = repo_root() / "verifier_contracts" / "node_modules"
     candidates += sorted(str(p) for p in npm.glob("@foundry-rs/anvil-*/bin/anvil"))
     candidates.append(str(npm / ".bin" / "anvil"))

@@ -6,13 +6,13 @@ No function here prints, logs or puts a key into an error message.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from prover.errors import SignerError
+from prover.settings import get_settings
 
 __all__ = [
     "DEVNET_KEYS",
@@ -46,8 +46,8 @@ def load_signer(keystore: Path | None = None) -> LocalAccount | None:
     """The configured signer: ``keystore`` (password from ``ZKINFER_KEYSTORE_PASSWORD``) or
     ``ZKINFER_PRIVATE_KEY``; ``None`` when neither is set."""
     if keystore is not None:
-        password = os.environ.get(KEYSTORE_PASSWORD_ENV)
-        if password is None:
+        secret = get_settings().keystore_password
+        if secret is None:
             raise SignerError(
                 f"{keystore}: set {KEYSTORE_PASSWORD_ENV} to the keystore's password",
                 field="keystore",
@@ -59,16 +59,16 @@ def load_signer(keystore: Path | None = None) -> LocalAccount | None:
                 f"{keystore}: cannot read it as JSON ({exc})", field="keystore"
             ) from None
         try:
-            key = Account.decrypt(doc, password)
+            key = Account.decrypt(doc, secret.get_secret_value())
         except (ValueError, KeyError, TypeError):
             raise SignerError(
                 f"{keystore}: cannot decrypt it (wrong password or not a keystore)",
                 field="keystore",
             ) from None
         return _from_private_key(key.hex(), f"the key in {keystore}")
-    text = os.environ.get(PRIVATE_KEY_ENV)
-    if text:
-        return _from_private_key(text, PRIVATE_KEY_ENV)
+    configured = get_settings().private_key
+    if configured is not None:
+        return _from_private_key(configured.get_secret_value(), PRIVATE_KEY_ENV)
     return None
 
 

@@ -30,7 +30,6 @@ from prover.chain.market import (
 )
 from prover.chain.worker_policy import WorkerPolicy, decide, fulfil_gas_estimate
 from prover.core import bundle as b
-from prover.core.paths import cache_dir
 from prover.core.progress import NullProgress, Progress
 from prover.errors import (
     ArtifactError,
@@ -40,6 +39,7 @@ from prover.errors import (
     UsageError,
     ZkinferError,
 )
+from prover.settings import get_settings
 
 __all__ = ["WorkerLimits", "WorkerOutcome", "serve_requests"]
 
@@ -91,7 +91,7 @@ class _Cursor:
     """
 
     def __init__(self, chain_id: int, market: str, genesis: str) -> None:
-        self.path = cache_dir() / "worker" / f"{chain_id}-{market.lower()}.json"
+        self.path = get_settings().worker_state_dir / f"{chain_id}-{market.lower()}.json"
         self.genesis = genesis
         try:
             doc = json.loads(self.path.read_text())

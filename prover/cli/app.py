@@ -19,8 +19,9 @@ from prover.cli.output import (
     format_outputs,
     json_line,
     run_command,
+    stderr_console,
 )
-from prover.errors import EXIT_INVALID, UsageError
+from prover.errors import EXIT_INVALID, UsageError, ZkinferError
 
 if TYPE_CHECKING:
     from prover.core.verify import VerifyResult
@@ -29,7 +30,12 @@ app = typer.Typer(
     name="zkinfer",
     help="Zero-knowledge proofs of ML inference: compile an ONNX model, prove, verify.\n\n"
     "Exit codes: 0 success / proof valid, 1 proof invalid, 2 usage error, "
-    "3 environment or artifact error.",
+    "3 environment or artifact error.\n\n"
+    "Durable state (deployments records, worker cursors, the devnet's chain, the service's "
+    "database and bundles) lives in the data directory ZKINFER_HOME (default "
+    "$XDG_DATA_HOME/zkinfer or ~/.local/share/zkinfer); what can be rebuilt or downloaded again "
+    "(SRS files, the worker's bundle downloads) in the cache ZKINFER_CACHE_DIR (default "
+    "$XDG_CACHE_HOME/zkinfer or ~/.cache/zkinfer). Every variable: docs/configuration.md.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -51,6 +57,19 @@ def main(
     ] = False,
 ) -> None:
     """Zero-knowledge proofs of ML inference."""
+    _move_legacy_state()
+
+
+def _move_legacy_state() -> None:
+    """Durable state an earlier version kept in the cache folder moves to the data directory."""
+    from prover.core.paths import move_legacy_state
+
+    try:
+        notes = move_legacy_state()
+    except ZkinferError:  # malformed settings: the command itself reports them (exit 2)
+        return
+    for note in notes:
+        stderr_console().print(f"[yellow]{escape(note)}[/yellow]")
 
 
 @app.command("compile")

@@ -29,6 +29,7 @@ from prover.cli.output import (
     stderr_console,
 )
 from prover.errors import UsageError
+from prover.settings import get_settings
 
 if TYPE_CHECKING:
     from prover.chain.client import ChainClient
@@ -59,7 +60,8 @@ def parse_wei(text: str) -> int:
 def connect(
     rpc_url: str | None, chain_id: int | None, keystore: Path | None, *, signs: bool = True
 ) -> ChainClient:
-    """A client for the command: the given RPC or the devnet (started and announced if needed).
+    """A client for the command: the given RPC (else ``ZKINFER_RPC_URL``) or the devnet (started
+    and announced if needed); ``chain_id`` (else ``ZKINFER_CHAIN_ID``) pins the chain.
 
     The key rule, the same for both: ``ZKINFER_PRIVATE_KEY`` or ``--keystore``; without either, on
     a local devnet chain, anvil's public account 0 signs (said on stderr). ``signs=False`` for
@@ -71,6 +73,9 @@ def connect(
     from prover.chain.keys import devnet_signer, load_signer
 
     note = stderr_console().print
+    settings = get_settings()
+    rpc_url = rpc_url or settings.rpc_url
+    chain_id = settings.chain_id if chain_id is None else chain_id
     signer = load_signer(keystore) if signs else None
     if rpc_url is None:
         rpc_url = ensure_devnet(announce=lambda text: note(escape(text)))
@@ -318,7 +323,7 @@ WORKER_HELP = (
     "Serve requests: prove each one and hand the proof over.\n\n"
     "Required: exactly one of --api URL, to lease requests from a zkinfer service and submit "
     "the proofs to it (the provider key comes from ZKINFER_PROVIDER_KEY; bundles are "
-    "downloaded, checked and cached under ZKINFER_HOME); or --chain and at least one --bundle "
+    "downloaded, checked and cached under ZKINFER_CACHE_DIR); or --chain and at least one --bundle "
     "DIR, to serve the on-chain market's requests for your bundles and fulfil them (each "
     "settled request's line carries the balance the market owes you: `zkinfer withdraw` "
     "collects it)."
@@ -407,7 +412,6 @@ def worker_cmd(
     from prover.chain.results import owed_wei
     from prover.chain.worker import WorkerLimits, WorkerOutcome, serve_requests
     from prover.chain.worker_policy import WorkerPolicy
-    from prover.core.paths import cache_dir
 
     bundle = bundle or []
     stop = threading.Event()
@@ -443,7 +447,7 @@ def worker_cmd(
                 client,
                 address,
                 bundle,
-                workdir=workdir or cache_dir() / "worker" / "proofs",
+                workdir=workdir or get_settings().worker_cache_dir / "proofs",
                 lock=lock,
                 once=once,
                 poll_s=poll,

@@ -14,13 +14,15 @@ RpcOpt = Annotated[
     str | None,
     typer.Option(
         "--rpc-url",
-        envvar="ZKINFER_RPC_URL",
-        help="Ethereum JSON-RPC URL (default: the local devnet, started if needed, and said so).",
+        help="Ethereum JSON-RPC URL (default: ZKINFER_RPC_URL, else the local devnet, started if "
+        "needed, and said so).",
     ),
 ]
 ChainIdOpt = Annotated[
     int | None,
-    typer.Option("--chain-id", envvar="ZKINFER_CHAIN_ID", help="Refuse any other chain (exit 3)."),
+    typer.Option(
+        "--chain-id", help="Refuse any other chain (exit 3; default: ZKINFER_CHAIN_ID, if set)."
+    ),
 ]
 KeystoreOpt = Annotated[
     Path | None,

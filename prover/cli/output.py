@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.status import Status
 
 from prover.errors import EXIT_ENVIRONMENT, ZkinferError
+from prover.settings import get_settings
 
 __all__ = [
     "JsonOpt",
@@ -146,10 +147,22 @@ def _without_url_paths(message: str) -> str:
     return re.sub(r"url: /[^\s'\"]*", "url: …", message)
 
 
+def _debug() -> bool:
+    try:
+        return get_settings().debug
+    except ZkinferError:  # malformed settings: the error being reported comes first
+        return False
+
+
 @contextmanager
 def run_command(as_json: bool) -> Iterator[None]:
-    """Map every :class:`ZkinferError` to its exit code; nothing a user causes shows a traceback."""
+    """Map every :class:`ZkinferError` to its exit code; nothing a user causes shows a traceback.
+
+    The settings are read first, so a malformed ``ZKINFER_*`` variable is a usage error (exit 2)
+    of whichever command runs, before it does anything.
+    """
     try:
+        get_settings()
         yield
     except ZkinferError as exc:
         fail(as_json, exc, exc.exit_code)
@@ -157,7 +170,7 @@ def run_command(as_json: bool) -> Iterator[None]:
         fail(as_json, OSError(_without_url_paths(str(exc))), EXIT_ENVIRONMENT)
     except Exception as exc:
         # A bug, not a verdict: never exit 1 (which means "invalid"); keep the traceback on demand
-        if os.environ.get("ZKINFER_DEBUG"):
+        if _debug():
             raise
         internal = RuntimeError(f"internal error: {exc!r} (set ZKINFER_DEBUG=1 for details)")
         fail(as_json, internal, EXIT_ENVIRONMENT)

@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from prover.cli.output import JsonOpt, json_line, run_command, stderr_console
-from prover.errors import UsageError
 
 __all__ = ["serve_cmd"]
 
@@ -46,14 +45,13 @@ def serve_cmd(
 ) -> None:
     """Serve proven inference over HTTP (keys in ZKINFER_API_KEYS / ZKINFER_PROVIDER_KEYS).
 
-    Without ZKINFER_DATABASE_URL an embedded PostgreSQL runs under ZKINFER_HOME. A queue worker
-    (verifying submitted proofs, reaping leases, webhooks, compiles) runs as a child process
-    unless --no-queue-worker. Settings and endpoints: docs/api.md.
+    Without ZKINFER_DATABASE_URL an embedded PostgreSQL runs under ZKINFER_HOME (the data
+    directory). A queue worker (verifying submitted proofs, reaping leases, webhooks, compiles)
+    runs as a child process unless --no-queue-worker. Endpoints: docs/api.md; every variable:
+    docs/configuration.md.
     """
-    from pydantic import ValidationError
-
     from prover.service import runner
-    from prover.settings import DEV_CLIENT_KEY, DEV_PROVIDER_KEY, Settings
+    from prover.settings import DEV_CLIENT_KEY, DEV_PROVIDER_KEY, get_settings
 
     with run_command(as_json):
         overrides: dict[str, object] = {
@@ -61,11 +59,8 @@ def serve_cmd(
         }
         if chain_id is not None:
             overrides["chain_id"] = chain_id
-        try:
-            settings = Settings(**overrides)  # type: ignore[arg-type]
-        except ValidationError as exc:
-            problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
-            raise UsageError(f"service settings: {problems}") from None
+        settings = get_settings().model_copy(update=overrides)
+        settings.check_for_serving()
         url, server = runner.database_url(settings)
         if queue_worker:
             runner.run_queue_worker(settings, url)

@@ -7,7 +7,6 @@ submits it (or gives the lease back), then exits 0; a second one abandons the pr
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 from types import FrameType
@@ -21,6 +20,7 @@ from prover.cli.output import (
     run_command,
     stderr_console,
 )
+from prover.settings import get_settings
 from prover.worker import LeaseOutcome, ServiceClient, WorkerOptions, run_worker
 
 __all__ = ["run_api_worker"]
@@ -67,7 +67,8 @@ def run_api_worker(
 
     stop, abandon = threading.Event(), threading.Event()
     with run_command(as_json):
-        client = ServiceClient(api, os.environ.get("ZKINFER_PROVIDER_KEY", ""))
+        key = get_settings().provider_key
+        client = ServiceClient(api, "" if key is None else key.get_secret_value())
         _install_signals(stop, abandon)
         stderr_console().print(f"serving {escape(str(client.base_url))} (lease work over HTTP)")
         with client:

@@ -28,7 +28,8 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import IO, Any, Protocol
 
-from prover.errors import CircuitError, ToolchainError, UsageError
+from prover.errors import CircuitError, ToolchainError
+from prover.settings import get_settings
 
 __all__ = [
     "MEMORY_ENV",
@@ -41,7 +42,6 @@ __all__ = [
 ]
 
 MEMORY_ENV = "ZKINFER_EZKL_MEMORY_LIMIT"
-_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _LOG_TAIL = 4000
 
 
@@ -55,21 +55,7 @@ class StepRunner(Protocol):
 
 def memory_limit() -> int | None:
     """The address-space limit for a child in bytes, or ``None`` for no limit."""
-    raw = os.environ.get(MEMORY_ENV, "").strip().upper().removesuffix("B").removesuffix("I")
-    if not raw:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    if raw in ("NONE", "0"):
-        return None
-    unit = raw[-1] if raw[-1] in _UNITS else ""
-    try:
-        value = float(raw.removesuffix(unit)) * _UNITS[unit]
-    except ValueError:
-        raise UsageError(
-            f"{MEMORY_ENV}={os.environ[MEMORY_ENV]!r}: use a size such as 8G or 512M, or none"
-        ) from None
-    if value < 64 * _UNITS["M"]:
-        raise UsageError(f"{MEMORY_ENV}={os.environ[MEMORY_ENV]!r}: at least 64M is needed")
-    return int(value)
+    return get_settings().ezkl_memory_limit
 
 
 def _gib(n: int) -> str:
@@ -118,12 +104,18 @@ class ChildProcess:
         self._log = tempfile.TemporaryFile()  # noqa: SIM115
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "prover.core.isolation", str(req_r), str(resp_w)],
+                [
+                    sys.executable,
+                    "-m",
+                    "prover.core.isolation",
+                    str(req_r),
+                    str(resp_w),
+                    str(self.limit or 0),
+                ],
                 pass_fds=(req_r, resp_w),
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
                 stderr=self._log,
-                env={**os.environ, "ZKINFER_CHILD_MEMORY": str(self.limit or 0)},
             )
         except OSError as exc:
             for fd in (req_r, req_w, resp_r, resp_w):
@@ -231,11 +223,11 @@ def current_runner() -> StepRunner | None:
     return _RUNNER.get()
 
 
-def _child_main(req_fd: int, resp_fd: int) -> None:
-    """The child: limit the address space, then serve one JSON request per line."""
+def _child_main(req_fd: int, resp_fd: int, limit: int) -> None:
+    """The child: limit the address space to ``limit`` bytes (0: none), then serve one JSON
+    request per line."""
     import resource
 
-    limit = int(os.environ.get("ZKINFER_CHILD_MEMORY", "0"))
     if limit:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     from prover import errors
@@ -264,4 +256,4 @@ def _child_main(req_fd: int, resp_fd: int) -> None:
 
 
 if __name__ == "__main__":
-    _child_main(int(sys.argv[1]), int(sys.argv[2]))
+    _child_main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))

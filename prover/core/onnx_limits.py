@@ -11,32 +11,20 @@ cannot determine are left to the memory limit of the child process that runs ezk
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
 from prover.core.onnx_model import OnnxInfo
 from prover.errors import ModelError
+from prover.settings import get_settings
 
-__all__ = ["MAX_TENSOR_ELEMENTS", "check_tensor_sizes", "max_tensor_elements"]
+__all__ = ["check_tensor_sizes", "max_tensor_elements"]
 
-#: Largest number of elements of any one tensor. A circuit spends at least one row per element
-#: and ezkl's largest circuits have 2^26 rows, so a tensor far past this cannot be proven here.
-MAX_TENSOR_ELEMENTS = 1 << 24
 LIMIT_ENV = "ZKINFER_MAX_TENSOR_ELEMENTS"
 
 
 def max_tensor_elements() -> int:
     """The limit in force: ``ZKINFER_MAX_TENSOR_ELEMENTS`` if set, else the default."""
-    raw = os.environ.get(LIMIT_ENV, "").strip()
-    if not raw:
-        return MAX_TENSOR_ELEMENTS
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ModelError(f"{LIMIT_ENV}={raw!r}: must be a whole number of elements") from None
-    if value < 1:
-        raise ModelError(f"{LIMIT_ENV}={raw!r}: must be at least 1")
-    return value
+    return get_settings().max_tensor_elements
 
 
 def _static_dims(value_info: Any) -> tuple[int, ...] | None:

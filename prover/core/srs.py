@@ -17,9 +17,9 @@ from importlib import resources
 from pathlib import Path
 
 from prover.core import ezkl_backend
-from prover.core.paths import cache_dir
 from prover.core.progress import StepTimer
 from prover.errors import SrsError
+from prover.settings import get_settings
 
 __all__ = [
     "CEREMONY",
@@ -74,7 +74,7 @@ def srs_logrows(path: Path) -> int:
 
 
 def _dev_srs(logrows: int, timer: StepTimer) -> Path:
-    folder = cache_dir() / "srs" / DEV_UNSAFE
+    folder = get_settings().srs_dir / DEV_UNSAFE
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"kzg{logrows}.srs"
     if not path.is_file():
@@ -88,7 +88,7 @@ def _dev_srs(logrows: int, timer: StepTimer) -> Path:
 def cached_ceremony_srs(logrows: int, digests: dict[int, str] | None = None) -> Path | None:
     """A cached ceremony SRS file for ``logrows`` or more, checked against its digest."""
     digests = digests or ceremony_digests()
-    folder = cache_dir() / "srs" / CEREMONY
+    folder = get_settings().srs_dir / CEREMONY
     for k in range(logrows, max(digests) + 1):
         candidate = folder / f"kzg{k}.srs"
         if candidate.is_file() and sha256_file(candidate) == digests.get(k):
@@ -101,7 +101,7 @@ def import_ceremony_srs(path: Path) -> Path:
     choice = _check_supplied(path, 1, field=None)
     if choice.provenance != CEREMONY:
         raise SrsError(f"{path}: {choice.note}; only ceremony files are imported")
-    folder = cache_dir() / "srs" / CEREMONY
+    folder = get_settings().srs_dir / CEREMONY
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"kzg{choice.logrows}.srs"
     shutil.copyfile(path, target)

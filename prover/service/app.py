@@ -90,7 +90,9 @@ async def _too_large(scope: Scope, send: Send, limit: int) -> None:
 def create_app(
     settings: Settings, store: Store, queue_app: procrastinate.App | None = None
 ) -> FastAPI:
-    """The API over ``store`` (its pool is opened and closed with the app's lifespan)."""
+    """The API over ``store`` (its pool is opened and closed with the app's lifespan); refuses
+    settings unsafe for serving (:meth:`Settings.check_for_serving`)."""
+    settings.check_for_serving()
     procrastinate_app = queue_app or make_queue(store.conninfo)
 
     verifier = Verifier(memory_bytes=settings.verify_memory_bytes)

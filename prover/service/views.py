@@ -54,7 +54,7 @@ def deployments(settings: Settings) -> Deployments | None:
         return None
     from prover.chain.deploy import Deployments  # web3 takes a second to import: only if needed
 
-    return Deployments(settings.chain_id, home=settings.home)
+    return Deployments(settings.chain_id, settings)
 
 
 def model_view(row: Row, chain: Deployments | None = None) -> ModelView:

@@ -1,6 +1,6 @@
 """The worker's bundle cache: content-addressed downloads, resumable, checked before use.
 
-A bundle lives under ``$ZKINFER_HOME/worker/bundles/<model id>/<bundle digest>/``. Each file is
+A bundle lives under ``$ZKINFER_CACHE_DIR/worker/bundles/<model id>/<bundle digest>/``. Each file is
 downloaded into ``<name>.part`` (resumed with an HTTP Range request after an interruption: proving
 keys are hundreds of MB), its SHA-256 checked against the service's listing, and only then moved
 into place. The finished folder is opened with the core's own digest checks, and its bundle
@@ -23,10 +23,10 @@ from pathlib import Path
 import httpx
 
 from prover.core import bundle as b
-from prover.core.paths import cache_dir
 from prover.core.progress import NullProgress, Progress
 from prover.errors import ArtifactError, ServiceError
 from prover.protocol import BundleFile, BundleListing
+from prover.settings import get_settings
 from prover.worker.client import ServiceClient
 
 __all__ = ["BundleCache", "Stopped"]
@@ -79,7 +79,7 @@ class BundleCache:
         stop: threading.Event | None = None,
     ) -> None:
         self.client = client
-        self.root = root or cache_dir() / "worker" / "bundles"
+        self.root = root or get_settings().worker_cache_dir / "bundles"
         self.progress = progress or NullProgress()
         self.stop = stop or threading.Event()
         self._ready: dict[tuple[str, str], b.Bundle] = {}

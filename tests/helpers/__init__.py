@@ -77,11 +77,20 @@ def compile_args(name: str, out: Path, *extra: str | Path) -> list[str | Path]:
 
 
 def own_home(tmp_path: Path) -> Path:
-    """A data directory of its own (deployments, worker cursor, devnet) that shares the session's
-    SRS cache, so that no test generates a development SRS twice."""
-    shared = Path(os.environ["ZKINFER_HOME"]) / "srs"
-    shared.mkdir(parents=True, exist_ok=True)
+    """A data directory of its own (deployments, worker cursor, devnet); the cache, with the
+    session's SRS files, stays shared (``ZKINFER_CACHE_DIR``), so that no test generates a
+    development SRS twice."""
     home = tmp_path / "home"
     home.mkdir()
-    (home / "srs").symlink_to(shared)
     return home
+
+
+def own_cache(tmp_path: Path) -> Path:
+    """A cache of its own (bundle downloads, proof folders) that shares the session's SRS files,
+    for a test whose downloads must not pile up in the session's cache."""
+    shared = Path(os.environ["ZKINFER_CACHE_DIR"]) / "srs"
+    shared.mkdir(parents=True, exist_ok=True)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "srs").symlink_to(shared)
+    return cache

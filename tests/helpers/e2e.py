@@ -176,6 +176,7 @@ def start_worker(url: str, key: str, home: Path, log: Path, *args: str) -> Worke
         **os.environ,
         "ZKINFER_PROVIDER_KEY": key,
         "ZKINFER_HOME": str(home),
+        "ZKINFER_CACHE_DIR": str(home / "cache"),  # each worker downloads its own bundles
         "PYTHONPATH": str(REPO),
         "NO_COLOR": "1",
     }

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pydantic import ValidationError
 
+from prover.errors import UsageError
 from prover.service.runner import register_reference_models
 from prover.service.webhooks import WebhookUrlError, check_webhook_url
 from prover.settings import DEV_CLIENT_KEY, Settings
@@ -30,21 +30,37 @@ from tests.helpers.service import (
 )
 
 KEYLESS = {
-    k: v for k, v in os.environ.items() if not k.startswith("ZKINFER_") or k == "ZKINFER_HOME"
+    k: v
+    for k, v in os.environ.items()
+    if not k.startswith("ZKINFER_") or k in ("ZKINFER_HOME", "ZKINFER_CACHE_DIR")
 }
 
 
-def test_settings_split_keys_and_refuse_unsafe_combinations() -> None:
+def test_settings_split_keys_and_refuse_unsafe_combinations_for_serving() -> None:
     s = Settings(api_keys="k" * 16 + ", " + "j" * 16, provider_keys="p" * 16)  # type: ignore[arg-type]
     assert s.client_keys() == ["k" * 16, "j" * 16]
-    with pytest.raises(ValidationError, match="ZKINFER_API_KEYS"):
-        Settings(api_keys=[], provider_keys=[], dev=False)
-    with pytest.raises(ValidationError, match="at least 16"):
-        Settings(api_keys="short", provider_keys="p" * 16)  # type: ignore[arg-type]
-    with pytest.raises(ValidationError, match="both a client key and a provider key"):
-        Settings(api_keys="k" * 16, provider_keys="k" * 16)  # type: ignore[arg-type]
+    s.check_for_serving()
+    unsafe = [
+        ({"api_keys": [], "provider_keys": [], "dev": False}, "ZKINFER_API_KEYS"),
+        ({"api_keys": "short", "provider_keys": "p" * 16}, "at least 16"),
+        ({"api_keys": "k" * 16, "provider_keys": "k" * 16}, "both a client key and a provider key"),
+        ({"dev": True, "default_deadline_s": 10, "max_deadline_s": 5}, "ZKINFER_MAX_DEADLINE_S"),
+    ]
+    for fields, fragment in unsafe:
+        settings = Settings.model_validate(fields)  # a command that does not serve may use it
+        with pytest.raises(UsageError, match=fragment):
+            settings.check_for_serving()
     assert Settings(dev=True, api_keys=[], provider_keys=[]).client_keys() == [DEV_CLIENT_KEY]
     assert "k" * 16 not in repr(s)  # keys are secrets
+
+
+def test_the_app_factory_refuses_settings_unsafe_for_serving() -> None:
+    from prover.service.app import create_app
+    from prover.service.store import Store
+
+    keyless = Settings(api_keys=[], provider_keys=[], dev=False)
+    with pytest.raises(UsageError, match="ZKINFER_API_KEYS"):
+        create_app(keyless, Store("postgresql://unused.invalid/zkinfer"))
 
 
 @pytest.mark.parametrize(
