@@ -8,12 +8,13 @@ are refused when the object is built, before anything listens.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from prover.core.hashing import sha256_text
 
 __all__ = ["DEV_CLIENT_KEY", "DEV_PROVIDER_KEY", "Settings", "key_id"]
 
@@ -24,7 +25,7 @@ DEV_PROVIDER_KEY = "dev-provider-key"
 
 def key_id(key: str) -> str:
     """A stable, non-secret name for an API key: what the database stores as owner or provider."""
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
+    return sha256_text(key)[:16]
 
 
 def _default_home() -> Path:

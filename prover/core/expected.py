@@ -7,7 +7,7 @@ from pathlib import Path
 from prover.core import bundle as b
 from prover.core import ezkl_backend
 from prover.core.dtypes import check_kinds, kind_of_ezkl_type
-from prover.core.inputs import InputRange, load_inputs, validate_inputs
+from prover.core.inputs import load_inputs, validate_inputs
 
 __all__ = ["expected_input_instances", "input_felts", "load_bundle_inputs"]
 
@@ -16,21 +16,21 @@ def load_bundle_inputs(
     bundle: b.Bundle, input_path: Path, *, allow_out_of_range: bool = False
 ) -> list[list[float]]:
     """Load an input file and check it against the bundle's shapes, finiteness and ranges."""
-    inputs = bundle.manifest["inputs"]
-    shapes = [tuple(i["shape"]) for i in inputs]
+    inputs = bundle.manifest.inputs
+    shapes = [i.shape for i in inputs]
     values = load_inputs(Path(input_path), len(inputs), shapes)
-    ranges = None if allow_out_of_range else [InputRange.from_json(i["range"]) for i in inputs]
+    ranges = None if allow_out_of_range else bundle.manifest.input_ranges
     validate_inputs(values, shapes, ranges, str(input_path))
-    kinds = [kind_of_ezkl_type(t) for t in bundle.manifest["circuit"]["input_types"]]
-    check_kinds(values, kinds, [i["name"] for i in inputs], str(input_path))
+    kinds = [kind_of_ezkl_type(t) for t in bundle.manifest.circuit.input_types]
+    check_kinds(values, kinds, [i.name for i in inputs], str(input_path))
     return values
 
 
 def input_felts(bundle: b.Bundle, values: list[list[float]]) -> list[list[str]]:
     """``values`` quantized as the circuit sees them: one list of hex felts per model input."""
-    m = bundle.manifest
-    scales: list[int] = m["circuit"]["input_scales"]
-    types: list[str] = m["circuit"].get("input_types") or ["F32"] * len(scales)
+    circuit = bundle.manifest.circuit
+    scales = circuit.input_scales
+    types = circuit.input_types or ("F32",) * len(scales)
     return [
         ezkl_backend.float_to_felts(v, s, t) for v, s, t in zip(values, scales, types, strict=True)
     ]
@@ -39,7 +39,7 @@ def input_felts(bundle: b.Bundle, values: list[list[float]]) -> list[list[str]]:
 def expected_input_instances(bundle: b.Bundle, values: list[list[float]]) -> list[str]:
     """The input part of the instances that a proof over ``values`` must carry (hex felts)."""
     felts = input_felts(bundle, values)
-    if bundle.manifest["instances"]["input"]["visibility"] == "public":
+    if bundle.manifest.instances.input.visibility == "public":
         return [f for group in felts for f in group]
     # ezkl hashes each model input separately with its Poseidon chip
     return [h for group in felts for h in ezkl_backend.poseidon_hash(group)]

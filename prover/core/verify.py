@@ -194,7 +194,7 @@ def verify_proof(
     try:
         parsed = parse_proof(
             read_proof_file(proof_path),
-            expected_instances=m["instances"]["total"],
+            expected_instances=m.instances.total,
             expected_bytes=bundle.proof_bytes,
         )
     except MalformedProof as exc:

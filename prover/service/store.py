@@ -8,7 +8,6 @@ hold (``FOR UPDATE SKIP LOCKED``): two providers never get the same request.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
+from prover.core.hashing import sha256_text
 from prover.service import leases as lm
 from prover.service.catalog import Catalog, Row, UnknownId
 from prover.service.leases import Status
@@ -44,7 +44,7 @@ class IdempotencyConflict(ValueError):
 
 def token_hash(token: str) -> str:
     """What the database keeps of a lease token."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    return sha256_text(token)
 
 
 @dataclass(frozen=True)
