@@ -273,8 +273,9 @@ def _check_tensors(m: dict[str, Any], where: Path | str) -> None:
                 raise ArtifactError(f"{where}: {kind}[{i}] is malformed; recompile the bundle")
 
 
-def _tensor(doc: dict[str, Any]) -> Tensor:
-    r = doc.get("range")
+def _tensor(doc: dict[str, Any], *, ranged: bool) -> Tensor:
+    """An input (``ranged``; its range already checked) or an output (any range is unknown)."""
+    r = doc["range"] if ranged else None
     # the numbers are kept as read (an int stays an int) so that the digest never changes
     rng = None if r is None else InputRange(*r["calibrated"], *r["accepted"])
     return Tensor(name=doc["name"], shape=tuple(doc["shape"]), range=rng)
@@ -409,8 +410,8 @@ class _Reader:
                     scope=r("onnx.onnxruntime.scope", str),
                 ),
             ),
-            inputs=tuple(_tensor(t) for t in raw["inputs"]),
-            outputs=tuple(_tensor(t) for t in raw["outputs"]),
+            inputs=tuple(_tensor(t, ranged=True) for t in raw["inputs"]),
+            outputs=tuple(_tensor(t, ranged=False) for t in raw["outputs"]),
             circuit=Circuit(
                 logrows=r("circuit.logrows", int),
                 input_scales=self.items("circuit.input_scales", int),
