@@ -31,8 +31,7 @@ from prover.errors import (
     UsageError,
     ZkinferError,
 )
-
-__version__ = "0.1.0"
+from prover.version import __version__
 
 __all__ = [
     "ArtifactError",

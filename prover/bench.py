@@ -22,6 +22,7 @@ from typing import Any
 
 from prover.core.progress import Progress, StepTimer
 from prover.errors import ToolchainError
+from prover.version import EZKL_VERSION
 
 __all__ = ["BenchRow", "render_markdown", "render_svg", "run_bench", "write_report"]
 
@@ -126,19 +127,21 @@ def bench_model(
             bare_verifies.append(
                 _measure([sys.executable, "-c", _BARE_VERIFY, str(bundle), str(proof)])[0]
             )
-    manifest = json.loads((bundle / "manifest.json").read_text())
+    from prover.core.bundle import PK, load_bundle
+
+    manifest = load_bundle(bundle).manifest
     return BenchRow(
         model=folder.name,
         logrows=compiled["logrows"],
         compile_s=round(compile_s, 2),
-        setup_s=manifest["timings"]["setup"],
+        setup_s=manifest.timings["setup"],
         prove_s=round(statistics.median(proves), 2),
         bare_prove_s=round(statistics.median(bare_proves), 2),
         verify_s=round(statistics.median(verifies), 3),
         bare_verify_s=round(statistics.median(bare_verifies), 3),
-        pk_bytes=manifest["sizes"]["pk.key"],
-        proof_bytes=manifest["proof_bytes"],
-        verifier_bytes=manifest["verifier"]["runtime_size"],
+        pk_bytes=manifest.sizes[PK],
+        proof_bytes=manifest.proof_bytes,
+        verifier_bytes=manifest.verifier.runtime_size,
         compile_peak_mib=round(compile_peak),
         prove_peak_mib=round(prove_peak),
         verify_peak_mib=round(verify_peak),
@@ -233,8 +236,6 @@ def write_report(
 ) -> dict[str, Any]:
     """Run the benchmark and replace the table between the markers in ``out`` (and its SVG)."""
     import platform
-
-    from prover.core.ezkl_backend import EZKL_VERSION
 
     rows = run_bench(folders, work, repeat=repeat, progress=progress)
     context = {

@@ -18,7 +18,6 @@ app factory only, so that a command that does not serve is never refused over th
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,6 +25,7 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
+from prover.core.hashing import sha256_text
 from prover.errors import UsageError
 
 __all__ = [
@@ -51,7 +51,7 @@ _MIN_KEY_LENGTH = 16
 
 def key_id(key: str) -> str:
     """A stable, non-secret name for an API key: what the database stores as owner or provider."""
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
+    return sha256_text(key)[:16]
 
 
 def env_name(field: str) -> str:

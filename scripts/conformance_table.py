@@ -22,8 +22,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the cases live with the tests
 
-from prover.core.ezkl_backend import EZKL_VERSION  # noqa: E402
 from prover.errors import ZkinferError  # noqa: E402
+from prover.version import EZKL_VERSION  # noqa: E402
 from tests.helpers.conformance import (  # noqa: E402
     ABS_TOLERANCE,
     CASES,

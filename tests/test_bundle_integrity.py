@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from prover.core import bundle as b
+from prover.core.hashing import sha256_file
 from prover.core.manifest import model_id_for
-from prover.core.srs import sha256_file
 from tests.conftest import Compiled
 from tests.helpers import compile_args, zkinfer
 
@@ -78,6 +78,8 @@ def _drop(path: str) -> Callable[[dict[str, Any]], None]:
         (_set("run_args.param_visibility", "hashed"), "model_id does not match"),
         (_drop("instances.output"), "field instances.output.visibility is missing"),
         (_set("proof_bytes", "3072"), "field proof_bytes has the wrong type"),
+        (_set("srs.mirror", "https://example.invalid"), "field srs.mirror is not part of"),
+        (_set("timings.setup", "fast"), "field timings.setup has the wrong type"),
     ],
 )
 def test_edited_manifest_is_an_artifact_error(

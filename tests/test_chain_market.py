@@ -275,7 +275,7 @@ def test_a_hashed_input_model_settles_against_its_poseidon_commitment(
     bundle = mlp_hashed.bundle
     req = request_inference(owner, market, bundle.root, mlp_hashed.sample, reward_wei=REWARD)
     _, instances = _proof_args(mlp_hashed.proof)
-    assert bundle.manifest["instances"]["input"]["count"] == 1  # one Poseidon hash
+    assert bundle.manifest.instances.input.count == 1  # one Poseidon hash
     assert req.commitment == "0x" + input_commitment(instances[:1]).hex()
     done = fulfill_request(provider, market, bundle.root, req.request_id, mlp_hashed.proof)
     assert len(done.outputs) == 2
@@ -301,13 +301,13 @@ def test_instances_changed_after_proving_are_rejected(
     market: Market, mlp: Compiled, where: str, tmp_path: Path
 ) -> None:
     proof, instances = _proof_args(mlp.proof)
-    layout = mlp.bundle.manifest["instances"]
+    layout = mlp.bundle.manifest.instances
     if where == "output":
         rid = _request(market, mlp)
-        instances[layout["output"]["offset"]] += 1
+        instances[layout.output.offset] += 1
     else:  # a request committed to the changed input: the commitment matches, the proof does not
-        instances[layout["input"]["offset"]] += 1
-        start, count = layout["input"]["offset"], layout["input"]["count"]
+        instances[layout.input.offset] += 1
+        start, count = layout.input.offset, layout.input.count
         commitment = input_commitment(instances[start : start + count])
         registration = bytes.fromhex(market.deployed.registration_id[2:])
         rid = _raw_request(

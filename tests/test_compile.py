@@ -12,8 +12,10 @@ from onnx import TensorProto, helper
 
 from prover import CompileOptions, compile_model
 from prover.core import bundle as b
-from prover.core.srs import sha256_file
+from prover.core.hashing import sha256_file
+from prover.core.manifest import InstancePart, Visibility
 from prover.errors import ModelError, SrsError, UsageError
+from prover.version import BUNDLE_FORMAT
 from tests.conftest import Compiled
 from tests.helpers import compile_args, model_files, zkinfer
 
@@ -21,18 +23,18 @@ from tests.helpers import compile_args, model_files, zkinfer
 def test_bundle_holds_every_file_with_matching_digests(mlp: Compiled) -> None:
     m = mlp.bundle.manifest
     for name in b.FILES:
-        assert sha256_file(mlp.bundle.path(name)) == m["files"][name]
-    assert m["format"] == b.BUNDLE_FORMAT
-    assert m["ezkl_version"] == "23.0.5"
-    assert m["visibility"] == {"input": "public", "output": "public", "param": "fixed"}
-    assert m["srs"]["provenance"] == "dev-unsafe"
-    assert m["instances"] == {
+        assert sha256_file(mlp.bundle.path(name)) == m.files[name]
+    assert m.format == BUNDLE_FORMAT
+    assert m.ezkl_version == "23.0.5"
+    assert m.visibility == Visibility(input="public", output="public", param="fixed")
+    assert m.srs.provenance == "dev-unsafe"
+    assert m.instances.to_json() == {
         "input": {"visibility": "public", "offset": 0, "count": 30},
         "output": {"visibility": "public", "offset": 30, "count": 2},
         "total": 32,
     }
-    assert m["inputs"][0]["shape"] == [1, 30] and m["outputs"][0]["shape"] == [1, 2]
-    assert {"setup", "calibrate", "self-test proof", "total"} <= m["timings"].keys()
+    assert m.inputs[0].shape == (1, 30) and m.outputs[0].shape == (1, 2)
+    assert {"setup", "calibrate", "self-test proof", "total"} <= m.timings.keys()
 
 
 def test_solidity_verifier_is_compiled_and_fits_the_eip170_limit(mlp: Compiled) -> None:
@@ -44,14 +46,14 @@ def test_solidity_verifier_is_compiled_and_fits_the_eip170_limit(mlp: Compiled) 
 
 
 def test_hashed_inputs_put_one_poseidon_hash_in_the_instances(mlp_hashed: Compiled) -> None:
-    layout = mlp_hashed.bundle.manifest["instances"]
-    assert layout["input"] == {"visibility": "hashed", "offset": 0, "count": 1}
-    assert layout["output"]["count"] == 2
+    layout = mlp_hashed.bundle.manifest.instances
+    assert layout.input == InstancePart(visibility="hashed", offset=0, count=1)
+    assert layout.output.count == 2
 
 
 def test_model_id_depends_on_run_arguments(mlp: Compiled, mlp_hashed: Compiled) -> None:
     assert mlp.bundle.model_id != mlp_hashed.bundle.model_id
-    assert mlp.bundle.manifest["onnx"]["sha256"] == mlp_hashed.bundle.manifest["onnx"]["sha256"]
+    assert mlp.bundle.manifest.onnx.sha256 == mlp_hashed.bundle.manifest.onnx.sha256
 
 
 def test_second_compile_into_same_folder_reuses_the_bundle(mlp: Compiled) -> None:
@@ -146,9 +148,9 @@ def test_supplied_srs_not_matching_the_ceremony_is_marked_dev_unsafe(
         calibration=calibration,
         options=CompileOptions(srs=mlp.bundle.path(b.SRS)),
     )
-    srs = result.bundle.manifest["srs"]
-    assert srs["provenance"] == "dev-unsafe"
-    assert "does not match the published ceremony digest" in srs["note"]
+    srs = result.bundle.manifest.srs
+    assert srs.provenance == "dev-unsafe"
+    assert "does not match the published ceremony digest" in (srs.note or "")
 
 
 def test_missing_srs_file_is_named(tmp_path: Path) -> None:

@@ -80,9 +80,9 @@ def test_onnxruntime_is_fed_each_input_in_its_declared_type(
 def test_integer_input_is_quantized_at_scale_0_and_proven_exactly(
     public: b.Bundle, tmp_path: Path
 ) -> None:
-    circuit = public.manifest["circuit"]
-    assert circuit["input_types"][1] in ("Int", "TDim") and circuit["input_scales"][1] == 0
-    assert circuit["input_types"][0] == "F32" and circuit["input_scales"][0] > 0
+    circuit = public.manifest.circuit
+    assert circuit.input_types[1] in ("Int", "TDim") and circuit.input_scales[1] == 0
+    assert circuit.input_types[0] == "F32" and circuit.input_scales[0] > 0
     ids = [9, 0]
     request = write_json(tmp_path / "in.json", {"input_data": [X, ids]})
     proved = prove(public.root, request, tmp_path / "proof.json")

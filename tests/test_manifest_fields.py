@@ -16,8 +16,8 @@ from prover import verify
 from prover.chain.keys import PRIVATE_KEY_ENV
 from prover.core import bundle as b
 from prover.core import ezkl_backend
+from prover.core.hashing import sha256_file
 from prover.core.manifest import model_id_for
-from prover.core.srs import sha256_file
 from prover.core.verifier_check import check_verifier_matches_keys
 from prover.errors import ArtifactError
 from tests.conftest import Compiled
@@ -179,7 +179,7 @@ def forged_verifier(mlp: Compiled, tmp_path_factory: pytest.TempPathFactory) -> 
     (development) SRS, every digest and the model id recorded consistently."""
     tmp = tmp_path_factory.mktemp("forged-verifier")
     other_srs = tmp / "other.srs"
-    ezkl_backend.gen_srs(other_srs, mlp.bundle.manifest["srs"]["logrows"])
+    ezkl_backend.gen_srs(other_srs, mlp.bundle.manifest.srs.logrows)
     copy = _linked_copy(mlp.bundle.root, tmp / "bundle")
     (copy / b.SOLIDITY).unlink()
     ezkl_backend.render_evm_verifier(copy / b.VK, copy / b.SETTINGS, copy / b.SOLIDITY, other_srs)

@@ -293,8 +293,8 @@ def test_same_architecture_with_other_weights_rejects_the_proof_by_its_key(
         options=CompileOptions(dev_srs=True),
     ).bundle
     assert other.model_id != mlp.bundle.model_id
-    assert other.manifest["instances"] == mlp.bundle.manifest["instances"]
-    assert other.manifest["proof_bytes"] == mlp.bundle.manifest["proof_bytes"]
+    assert other.manifest.instances == mlp.bundle.manifest.instances
+    assert other.manifest.proof_bytes == mlp.bundle.manifest.proof_bytes
     doc = _proof(mlp)
     with_claims = verify(write_json(tmp_path / "a.json", doc), other.root)
     assert not with_claims.valid and "the proof says it is for model" in with_claims.reason

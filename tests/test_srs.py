@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from prover.core import srs as srs_mod
+from prover.core.hashing import sha256_file
 from prover.core.progress import StepTimer
 from prover.errors import SrsError
 from prover.settings import get_settings
@@ -33,7 +34,7 @@ def test_file_matching_the_published_digest_is_ceremony(
     mlp: Compiled, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     path = mlp.bundle.path("kzg.srs")
-    digest = srs_mod.sha256_file(path)
+    digest = sha256_file(path)
     timer = StepTimer()
     choice = srs_mod.resolve_srs(15, srs_file=path, dev=False, timer=timer)
     assert choice.provenance == srs_mod.DEV_UNSAFE
@@ -75,7 +76,7 @@ def test_imported_ceremony_srs_is_used_by_compile_without_flags(
     from tests.helpers import model_files
 
     srs_file = mlp.bundle.path("kzg.srs")
-    table = {**srs_mod.ceremony_digests(), 15: srs_mod.sha256_file(srs_file)}
+    table = {**srs_mod.ceremony_digests(), 15: sha256_file(srs_file)}
     monkeypatch.setattr(srs_mod, "ceremony_digests", lambda: table)
     monkeypatch.setenv("ZKINFER_CACHE_DIR", str(tmp_path / "cache"))
     get_settings.cache_clear()

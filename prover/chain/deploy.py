@@ -142,24 +142,24 @@ def model_config(bundle: b.Bundle, verifier: str, options: DeployOptions) -> Mod
     """The ``InferenceMarket.ModelConfig`` for ``bundle`` served by ``verifier`` (``as_abi()`` is
     what ``registerModel`` takes)."""
     m = bundle.manifest
-    layout = m["instances"]
-    if layout["output"]["visibility"] != "public":
+    layout = m.instances
+    if layout.output.visibility != "public":
         raise UsageError(
             "the market hands proven outputs to consumers, but this bundle hashes its outputs",
             hint="recompile with {output_visibility} public to use it on chain",
         )
     return ModelConfig(
         verifier=verifier,
-        vk_digest=bytes.fromhex(m["files"][b.VK]),
-        settings_digest=bytes.fromhex(m["files"][b.SETTINGS]),
-        instance_count=int(layout["total"]),
-        input_offset=int(layout["input"]["offset"]),
-        input_count=int(layout["input"]["count"]),
-        output_offset=int(layout["output"]["offset"]),
-        output_count=int(layout["output"]["count"]),
-        batch_size=int(m["batch_size"]),
-        input_scale=_single_scale(m["circuit"]["input_scales"], "input"),
-        output_scale=_single_scale(m["circuit"]["output_scales"], "output"),
+        vk_digest=bytes.fromhex(m.files[b.VK]),
+        settings_digest=bytes.fromhex(m.files[b.SETTINGS]),
+        instance_count=layout.total,
+        input_offset=layout.input.offset,
+        input_count=layout.input.count,
+        output_offset=layout.output.offset,
+        output_count=layout.output.count,
+        batch_size=m.batch_size,
+        input_scale=_single_scale(list(m.circuit.input_scales), "input"),
+        output_scale=_single_scale(list(m.circuit.output_scales), "output"),
         min_lock_stake=options.min_lock_stake_wei,
         lock_duration=options.lock_duration_s,
     )

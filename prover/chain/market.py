@@ -9,7 +9,6 @@ A request carries two things about its input: the commitment the contract checks
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,7 +74,7 @@ def decode_input_data(bundle: b.Bundle, data: bytes) -> list[list[float]]:
     restart). Every value is then read once, in place.
     """
     m = bundle.manifest
-    sizes = [math.prod(i["shape"]) for i in m["inputs"]]
+    sizes = [i.size for i in m.inputs]
     want = input_data_length(sizes)
     if len(data) != want:
         raise InputError(
@@ -100,7 +99,7 @@ def decode_input_data(bundle: b.Bundle, data: bytes) -> list[list[float]]:
             "the request's inputData is not the canonical abi.encode(int256[][]) of this "
             f"model's {sizes} input values (its offsets or lengths differ)"
         )
-    scales = m["circuit"]["input_scales"]
+    scales = m.circuit.input_scales
     return [[signed_to_float(q, s) for q in g] for g, s in zip(groups, scales, strict=True)]
 
 
@@ -307,9 +306,7 @@ def prove_request(
 
 
 def _input_commitment_of(bundle: b.Bundle, instances: list[int]) -> bytes:
-    layout = bundle.manifest["instances"]["input"]
-    start, count = int(layout["offset"]), int(layout["count"])
-    return input_commitment(instances[start : start + count])
+    return input_commitment(bundle.manifest.instances.input.of(instances))
 
 
 def proof_commitment(bundle: b.Bundle, proof_path: Path) -> bytes:
@@ -322,8 +319,8 @@ def _proof_call_args(bundle: b.Bundle, proof_path: Path) -> tuple[bytes, list[in
     try:
         parsed = parse_proof(
             read_proof_file(proof_path),
-            expected_instances=int(m["instances"]["total"]),
-            expected_bytes=int(m["proof_bytes"]),
+            expected_instances=m.instances.total,
+            expected_bytes=m.proof_bytes,
         )
     except MalformedProof as exc:
         raise UsageError(f"{proof_path}: {exc}") from None

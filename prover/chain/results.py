@@ -188,8 +188,8 @@ def encode_request(
         "verifier_code_hash": "0x"
         + verifier_artifact(bundle.path(b.VERIFIER_JSON)).runtime_code_hash.hex(),
         "layout_hash": "0x" + layout_hash(bundle).hex(),
-        "input_scales": m["circuit"]["input_scales"],
-        "output_scales": m["circuit"]["output_scales"],
-        "instances": m["instances"],
+        "input_scales": list(m.circuit.input_scales),
+        "output_scales": list(m.circuit.output_scales),
+        "instances": m.instances.to_json(),
         "srs_provenance": bundle.srs_provenance,
     }

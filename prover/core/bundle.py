@@ -6,27 +6,19 @@ digests of the files it uses first, so a swapped key or settings file is caught 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from prover.core.ezkl_backend import EZKL_VERSION
+from prover.core import ezkl_backend
+from prover.core.hashing import sha256_file
 from prover.core.jsonio import loads_bounded
-from prover.core.manifest import check_manifest
-from prover.core.srs import sha256_file
+from prover.core.manifest import Manifest
+from prover.core.manifest_check import check_manifest
 from prover.errors import ArtifactError, UsageError
+from prover.version import BUNDLE_FORMAT, EZKL_VERSION
 
-__all__ = [
-    "BUNDLE_FORMAT",
-    "FILES",
-    "Bundle",
-    "canonical_json",
-    "load_bundle",
-]
+__all__ = ["FILES", "Bundle", "load_bundle"]
 
-BUNDLE_FORMAT = "zkinfer-bundle/1"
 ONNX = "network.onnx"
 SETTINGS = "settings.json"
 COMPILED = "network.compiled"
@@ -43,22 +35,12 @@ VERIFY_FILES = (ONNX, SETTINGS, VK, SRS, SOLIDITY)
 PROVE_FILES = (ONNX, SETTINGS, COMPILED, VK, PK, SRS, SOLIDITY)
 
 
-def canonical_json(obj: Any) -> bytes:
-    """Deterministic JSON bytes (sorted keys, no spaces) for digests."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
-
-
-def sha256_bytes(data: bytes) -> str:
-    """Hex SHA-256 of bytes."""
-    return hashlib.sha256(data).hexdigest()
-
-
 @dataclass(frozen=True)
 class Bundle:
     """A compiled model on disk and its parsed manifest."""
 
     root: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
 
     def path(self, name: str) -> Path:
         """The path of one of the bundle's files."""
@@ -67,26 +49,26 @@ class Bundle:
     @property
     def model_id(self) -> str:
         """The content address of the compiled model (see :func:`model_id_for`)."""
-        return str(self.manifest["model_id"])
+        return self.manifest.model_id
 
     @property
     def srs_provenance(self) -> str:
         """``ceremony`` (checked against the published digest) or ``dev-unsafe``."""
-        return str(self.manifest["srs"]["provenance"])
+        return self.manifest.srs.provenance
 
     @property
     def proof_bytes(self) -> int:
         """The length of every proof of this circuit (checked against ``Verifier.sol``)."""
-        return int(self.manifest["proof_bytes"])
+        return self.manifest.proof_bytes
 
     @property
     def digest(self) -> str:
         """SHA-256 of the canonical manifest: one value that pins every file of the bundle."""
-        return sha256_bytes(canonical_json(self.manifest))
+        return self.manifest.digest
 
     def check(self, names: tuple[str, ...]) -> None:
         """Check that each named file exists and matches its recorded digest."""
-        recorded: dict[str, str] = self.manifest.get("files", {})
+        recorded = self.manifest.files
         for name in names:
             path = self.path(name)
             if name not in recorded:
@@ -128,22 +110,20 @@ def load_bundle(root: Path, check: tuple[str, ...] = ()) -> Bundle:
     if not root.is_dir():
         raise ArtifactError(f"{root}: no such bundle folder; create one with `zkinfer compile`")
     try:
-        manifest = loads_bounded(manifest_path.read_text())
+        raw = loads_bounded(manifest_path.read_text())
     except FileNotFoundError:
         raise ArtifactError(f"{manifest_path}: missing; {root} is not a zkinfer bundle") from None
     except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON, absurdly nested
         raise ArtifactError(f"{manifest_path}: unreadable or not JSON ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
+    made_with = raw.get("ezkl_version") if isinstance(raw, dict) else None
+    if isinstance(raw, dict) and raw.get("format") == BUNDLE_FORMAT and made_with != EZKL_VERSION:
         raise ArtifactError(
-            f"{manifest_path}: not a {BUNDLE_FORMAT} manifest; recompile with this zkinfer"
+            f"{manifest_path}: made with ezkl {made_with}, but this zkinfer makes and reads "
+            f"bundles of ezkl {EZKL_VERSION}; proof and key formats change between ezkl versions: "
+            "recompile the bundle with this zkinfer"
         )
-    made_with = manifest.get("ezkl_version")
-    if made_with != EZKL_VERSION:
-        raise ArtifactError(
-            f"{manifest_path}: made with ezkl {made_with}, but ezkl {EZKL_VERSION} is installed; "
-            "proof and key formats change between ezkl versions: recompile the bundle or install "
-            f"ezkl=={made_with}"
-        )
+    ezkl_backend.check_ezkl_version()
+    manifest = Manifest.from_json(raw, manifest_path)
     bundle = Bundle(root=root, manifest=manifest)
     bundle.check(check)
     check_manifest(manifest, manifest_path, root=root, checked=check)

@@ -21,18 +21,21 @@ from typing import Any
 from prover.core import bundle as b
 from prover.core import ezkl_backend, isolation
 from prover.core.dtypes import check_kinds, kind_of_onnx_type
+from prover.core.hashing import sha256_bytes, sha256_file, sha256_json
 from prover.core.inputs import InputRange, load_inputs, validate_inputs
 from prover.core.jsonio import loads_bounded
-from prover.core.manifest import model_id_for, source_difference, verifier_proof_length
+from prover.core.manifest import CompileArgs, Manifest, model_id_for, source_difference
+from prover.core.manifest_check import verifier_proof_length
 from prover.core.onnx_convert import reference_plan
 from prover.core.onnx_limits import check_tensor_sizes
 from prover.core.onnx_model import OnnxInfo, inspect_onnx
 from prover.core.progress import Progress, StepTimer
 from prover.core.solidity import EIP170_LIMIT, compile_solidity
-from prover.core.srs import CEREMONY, cached_ceremony_srs, resolve_srs, sha256_file
+from prover.core.srs import CEREMONY, cached_ceremony_srs, resolve_srs
 from prover.core.verifier_check import check_verifier_matches_keys
 from prover.core.witness import check_against_onnxruntime, fidelity_problem, instance_layout
 from prover.errors import ArtifactError, CircuitError, InputError, SrsError, UsageError
+from prover.version import BUNDLE_FORMAT, EZKL_VERSION, __version__
 
 __all__ = ["CompileOptions", "CompileResult", "compile_model"]
 
@@ -88,15 +91,16 @@ class CompileOptions:
             )
 
     def run_args_json(self) -> dict[str, Any]:
-        """The choices that define the circuit (part of the model id)."""
-        return {
-            "input_visibility": self.input_visibility,
-            "output_visibility": self.output_visibility,
-            "param_visibility": self.param_visibility,
-            "target": self.target,
-            "batch_size": self.batch_size,
-            "max_logrows": self.max_logrows,
-        }
+        """The choices that define the circuit (part of the model id), as the manifest records
+        them."""
+        return CompileArgs(
+            input_visibility=self.input_visibility,
+            output_visibility=self.output_visibility,
+            param_visibility=self.param_visibility,
+            target=self.target,
+            batch_size=self.batch_size,
+            max_logrows=self.max_logrows,
+        ).to_json()
 
 
 @dataclass(frozen=True)
@@ -112,16 +116,16 @@ class CompileResult:
         m = self.bundle.manifest
         return {
             "bundle": str(self.bundle.root),
-            "model_id": m["model_id"],
+            "model_id": m.model_id,
             "bundle_digest": self.bundle.digest,
             "reused": self.reused,
-            "logrows": m["circuit"]["logrows"],
-            "srs_provenance": m["srs"]["provenance"],
-            "visibility": m["visibility"],
-            "instances": m["instances"],
-            "verifier_runtime_size": m["verifier"]["runtime_size"],
-            "pk_bytes": m["sizes"][b.PK],
-            "timings": self.timings or m["timings"],
+            "logrows": m.circuit.logrows,
+            "srs_provenance": m.srs.provenance,
+            "visibility": m.visibility.to_json(),
+            "instances": m.instances.to_json(),
+            "verifier_runtime_size": m.verifier.runtime_size,
+            "pk_bytes": m.sizes[b.PK],
+            "timings": self.timings or dict(m.timings),
         }
 
 
@@ -154,15 +158,15 @@ def _reusable(
     differs = source_difference(existing.manifest, *source)
     if differs is not None:
         return None, differs
-    srs = existing.manifest["srs"]
-    other_srs = f"this model built on another SRS ({srs['provenance']})"
+    srs = existing.manifest.srs
+    other_srs = f"this model built on another SRS ({srs.provenance})"
     if options.srs is not None:
-        same = sha256_file(Path(options.srs)) == srs["sha256"]
+        same = sha256_file(Path(options.srs)) == srs.sha256
         return (existing, "") if same else (None, other_srs)
-    if srs["provenance"] == CEREMONY:
+    if srs.provenance == CEREMONY:
         return existing, ""
     # a dev bundle is reused only while a dev SRS is asked for and no ceremony file is cached
-    if options.dev_srs and cached_ceremony_srs(srs["logrows"]) is None:
+    if options.dev_srs and cached_ceremony_srs(srs.logrows) is None:
         return existing, ""
     return None, other_srs
 
@@ -239,6 +243,7 @@ def compile_model(
     """
     options = options or CompileOptions()
     options.validate()
+    ezkl_backend.check_ezkl_version()
     timer = StepTimer(progress)
     out = Path(out)
     if out.name in ("", ".", ".."):  # the bundle is swapped in beside its name: needs a real one
@@ -269,8 +274,8 @@ def compile_model(
         names = [s.name for s in info.inputs]
         check_kinds(sample_values, kinds, names, str(sample))
         check_kinds(calib_values, kinds, names, str(calibration or sample))
-        calibration_sha = b.sha256_bytes(b.canonical_json(calib_values))
-        source = (b.sha256_bytes(info.data), options.run_args_json(), calibration_sha)
+        calibration_sha = sha256_json(calib_values)
+        source = (sha256_bytes(info.data), options.run_args_json(), calibration_sha)
 
     with timer.step("check existing bundle", "digests of every file"):
         existing, holds = _reusable(out, source, options)
@@ -291,7 +296,8 @@ def compile_model(
         manifest["sizes"] = {name: (work / name).stat().st_size for name in b.FILES}
         manifest["calibration_sha256"] = calibration_sha
         manifest["model_id"] = model_id_for(*source, manifest["files"])
-        (work / b.MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        written = Manifest.from_json(manifest, work / b.MANIFEST).to_json()
+        (work / b.MANIFEST).write_text(json.dumps(written, indent=2, sort_keys=True) + "\n")
         _move_into_place(work, out)
     finally:
         if work.exists():
@@ -383,10 +389,10 @@ def _build(
 
     ranges = [InputRange.from_values(vals) for vals in calib_values]
     return {
-        "format": b.BUNDLE_FORMAT,
+        "format": BUNDLE_FORMAT,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "ezkl_version": ezkl_backend.EZKL_VERSION,
-        "zkinfer_version": _version(),
+        "ezkl_version": EZKL_VERSION,
+        "zkinfer_version": __version__,
         "run_args": options.run_args_json(),
         "visibility": {
             "input": options.input_visibility,
@@ -396,7 +402,7 @@ def _build(
         "batch_size": options.batch_size,
         "variables": [list(v) for v in variables],
         "onnx": {
-            "sha256": b.sha256_bytes(info.data),
+            "sha256": sha256_bytes(info.data),
             "opset": info.opset,
             "ops": list(info.op_types),
             "onnxruntime": reference_plan(info.opset).to_json(),
@@ -431,9 +437,3 @@ def _build(
         },
         "sample_fidelity": fidelity,
     }
-
-
-def _version() -> str:
-    from prover import __version__
-
-    return __version__

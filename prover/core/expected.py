@@ -8,12 +8,7 @@ from typing import Any
 from prover.core import bundle as b
 from prover.core import ezkl_backend
 from prover.core.dtypes import check_kinds, kind_of_ezkl_type
-from prover.core.inputs import (
-    InputRange,
-    inputs_from_document,
-    read_input_document,
-    validate_inputs,
-)
+from prover.core.inputs import inputs_from_document, read_input_document, validate_inputs
 
 __all__ = [
     "InputValues",
@@ -53,21 +48,21 @@ def check_bundle_inputs(
     Format, shape, NaN/infinity, calibrated range (unless ``allow_out_of_range``) and element
     kinds; errors are :class:`~prover.errors.InputError` naming ``where``.
     """
-    inputs = bundle.manifest["inputs"]
-    shapes = [tuple(i["shape"]) for i in inputs]
+    inputs = bundle.manifest.inputs
+    shapes = [i.shape for i in inputs]
     flat = inputs_from_document(values, where, len(inputs), shapes)
-    ranges = None if allow_out_of_range else [InputRange.from_json(i["range"]) for i in inputs]
+    ranges = None if allow_out_of_range else bundle.manifest.input_ranges
     validate_inputs(flat, shapes, ranges, where)
-    kinds = [kind_of_ezkl_type(t) for t in bundle.manifest["circuit"]["input_types"]]
-    check_kinds(flat, kinds, [i["name"] for i in inputs], where)
+    kinds = [kind_of_ezkl_type(t) for t in bundle.manifest.circuit.input_types]
+    check_kinds(flat, kinds, [i.name for i in inputs], where)
     return flat
 
 
 def input_felts(bundle: b.Bundle, values: list[list[float]]) -> list[list[str]]:
     """``values`` quantized as the circuit sees them: one list of hex felts per model input."""
-    m = bundle.manifest
-    scales: list[int] = m["circuit"]["input_scales"]
-    types: list[str] = m["circuit"].get("input_types") or ["F32"] * len(scales)
+    circuit = bundle.manifest.circuit
+    scales = circuit.input_scales
+    types = circuit.input_types or ("F32",) * len(scales)
     return [
         ezkl_backend.float_to_felts(v, s, t) for v, s, t in zip(values, scales, types, strict=True)
     ]
@@ -76,7 +71,7 @@ def input_felts(bundle: b.Bundle, values: list[list[float]]) -> list[list[str]]:
 def expected_input_instances(bundle: b.Bundle, values: list[list[float]]) -> list[str]:
     """The input part of the instances that a proof over ``values`` must carry (hex felts)."""
     felts = input_felts(bundle, values)
-    if bundle.manifest["instances"]["input"]["visibility"] == "public":
+    if bundle.manifest.instances.input.visibility == "public":
         return [f for group in felts for f in group]
     # ezkl hashes each model input separately with its Poseidon chip
     return [h for group in felts for h in ezkl_backend.poseidon_hash(group)]

@@ -31,12 +31,14 @@ from typing import Any
 import ezkl
 
 from prover.core import isolation
-from prover.errors import CircuitError, ModelError
+from prover.errors import CircuitError, ModelError, ToolchainError
+from prover.version import EZKL_VERSION
 
 __all__ = [
-    "EZKL_VERSION",
+    "INSTALLED_EZKL_VERSION",
     "RunArgs",
     "calibrate",
+    "check_ezkl_version",
     "compile_circuit",
     "float_to_felts",
     "gen_settings",
@@ -50,13 +52,24 @@ __all__ = [
     "verify",
 ]
 
-EZKL_VERSION: str = getattr(ezkl, "__version__", "unknown")
+#: The ezkl this process imported; bundles are made and read with :data:`EZKL_VERSION` only.
+INSTALLED_EZKL_VERSION: str = getattr(ezkl, "__version__", "unknown")
 _FD_LOCK = threading.Lock()
 #: Set in the child process of :mod:`prover.core.isolation`, whose fds 1 and 2 already go to a
 #: log file the parent reads (even after a crash, which an in-process capture would lose).
 CHILD = False
 # ezkl names operators by tract's internal names; map the ones whose ONNX name differs.
 _TRACT_TO_ONNX = {"Rem": "Mod", "Scan": "Loop/Scan", "NonZero": "NonZero", "Lrn": "LRN"}
+
+
+def check_ezkl_version() -> None:
+    """Refuse to make or read bundles with an ezkl other than the one zkinfer pins."""
+    if INSTALLED_EZKL_VERSION != EZKL_VERSION:
+        raise ToolchainError(
+            f"ezkl {INSTALLED_EZKL_VERSION} is installed, but zkinfer makes and reads bundles "
+            f"with ezkl {EZKL_VERSION} (proof and key formats change between versions): "
+            f"install ezkl=={EZKL_VERSION}"
+        )
 
 
 @dataclass(frozen=True)

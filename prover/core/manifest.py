@@ -1,38 +1,60 @@
-"""Cross-checks of a bundle manifest against the files it describes.
+"""A bundle's manifest as a typed, frozen value, read from ``manifest.json`` in one place.
 
-The manifest is not signed, so each of its fields is either backed by a digested file or derived
-from one, and checked against it whenever that file is read: scales, logrows, visibilities, the
-instance layout and circuit figures against ``settings.json``; the proof length against the
-generated verifier (which refuses any other length on chain); the SRS size and provenance against
-``kzg.srs`` and the published digests; file sizes, verifier size and compiler against the files;
-ONNX opset, operators and tensor names against ``network.onnx``. The model id is the digest of the
-ONNX digest, run arguments, calibration digest and the digest of every bundle file, so a bundle
-whose files were swapped consistently is another model. The few fields left are records for
-people (timings, creation time, the sample's fidelity) or a guard of ``prove`` (calibrated input
-ranges); none of them enters a verdict. A manifest that fails any check is an artifact error,
-never a different verdict.
+:meth:`Manifest.from_json` checks the document's shape (every field present with its type, every
+tensor well formed, no field this version does not know) and what it says about itself (the model
+id covers the recorded digests and arguments); :func:`prover.core.manifest_check.check_manifest`
+then checks the fields derived from the bundle's files. :meth:`Manifest.to_json` gives back
+exactly the document read, so the bundle digest (the SHA-256 of the canonical manifest) and the
+model id of an existing bundle never change.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
-from prover.core.jsonio import loads_bounded
+from prover.core.hashing import canonical_json, sha256_json
+from prover.core.inputs import InputRange
+from prover.core.manifest_parts import (
+    Circuit,
+    CompileArgs,
+    Fidelity,
+    InstanceLayout,
+    InstancePart,
+    OnnxRecord,
+    PartName,
+    ReferenceRecord,
+    SrsRecord,
+    Tensor,
+    VerifierRecord,
+    Visibility,
+)
 from prover.errors import ArtifactError
+from prover.version import BUNDLE_FORMAT
 
 __all__ = [
-    "check_manifest",
+    "Circuit",
+    "CompileArgs",
+    "Fidelity",
+    "InstanceLayout",
+    "InstancePart",
+    "Manifest",
+    "OnnxRecord",
+    "PartName",
+    "ReferenceRecord",
+    "SrsRecord",
+    "Tensor",
+    "VerifierRecord",
+    "Visibility",
     "model_id_for",
-    "settings_visibility",
     "source_difference",
-    "verifier_proof_length",
 ]
 
 
+#: Checked first, in this order, so that a damaged manifest names its first missing field.
 _SCHEMA: dict[str, type | tuple[type, ...]] = {
     "model_id": str,
     "calibration_sha256": str,
@@ -64,31 +86,130 @@ _SCHEMA: dict[str, type | tuple[type, ...]] = {
     "onnx.ops": list,
 }
 
+_NUMBER = (int, float)
+
 
 def model_id_for(
-    onnx_sha256: str, run_args: dict[str, Any], calibration_sha256: str, files: dict[str, str]
+    onnx_sha256: str, run_args: dict[str, Any], calibration_sha256: str, files: Mapping[str, str]
 ) -> str:
     """The content address of a compiled model: ONNX bytes, run arguments, calibration data and
     the digest of every bundle file (circuit, keys, SRS, verifier), so it names one circuit."""
-    from prover.core.bundle import canonical_json, sha256_bytes
+    return sha256_json(
+        {
+            "onnx_sha256": onnx_sha256,
+            "run_args": run_args,
+            "calibration_sha256": calibration_sha256,
+            "files": dict(files),
+        }
+    )
 
-    material = {
-        "onnx_sha256": onnx_sha256,
-        "run_args": run_args,
-        "calibration_sha256": calibration_sha256,
-        "files": files,
-    }
-    return sha256_bytes(canonical_json(material))
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """``manifest.json``: what a bundle holds, how it was compiled, and the digest of each file."""
+
+    format: str
+    created_at: str
+    ezkl_version: str
+    zkinfer_version: str
+    model_id: str
+    calibration_sha256: str
+    run_args: CompileArgs
+    visibility: Visibility
+    batch_size: int
+    variables: tuple[tuple[str, int], ...]
+    onnx: OnnxRecord
+    inputs: tuple[Tensor, ...]
+    outputs: tuple[Tensor, ...]
+    circuit: Circuit
+    instances: InstanceLayout
+    proof_bytes: int
+    srs: SrsRecord
+    verifier: VerifierRecord
+    sample_fidelity: Fidelity
+    timings: Mapping[str, float]
+    files: Mapping[str, str]
+    sizes: Mapping[str, int]
+
+    @classmethod
+    def from_json(cls, raw: Any, where: Path | str = "manifest.json") -> Manifest:
+        """The manifest in ``raw`` (parsed JSON), checked in itself.
+
+        Raises :class:`ArtifactError` naming the first field that is missing, mistyped, unknown
+        or inconsistent with the model id.
+        """
+        if not isinstance(raw, dict) or raw.get("format") != BUNDLE_FORMAT:
+            raise ArtifactError(
+                f"{where}: not a {BUNDLE_FORMAT} manifest; recompile with this zkinfer"
+            )
+        _check_schema(raw, where)
+        _check_tensors(raw, where)
+        manifest = _Reader(raw, where).manifest()
+        known = manifest.to_json()
+        if canonical_json(known) != canonical_json(raw):
+            extra = _unknown(raw, known) or ["(a value that does not read back as written)"]
+            raise ArtifactError(
+                f"{where}: field {extra[0]} is not part of a {BUNDLE_FORMAT} manifest; "
+                "recompile the bundle"
+            )
+        if manifest.model_id != model_id_for(
+            manifest.onnx.sha256, raw["run_args"], manifest.calibration_sha256, manifest.files
+        ):
+            raise ArtifactError(
+                f"{where}: model_id does not match the recorded digests and arguments (the model "
+                "id covers the ONNX, the run arguments, the calibration data and every bundle file)"
+            )
+        if manifest.files.get("network.onnx") != manifest.onnx.sha256:
+            raise ArtifactError(f"{where}: the ONNX digest is recorded inconsistently")
+        return manifest
+
+    def to_json(self) -> dict[str, Any]:
+        """The document read by :meth:`from_json`, field for field (what the bundle digest and
+        the service's ``GET /v1/models/{id}`` use)."""
+        return {
+            "format": self.format,
+            "created_at": self.created_at,
+            "ezkl_version": self.ezkl_version,
+            "zkinfer_version": self.zkinfer_version,
+            "run_args": self.run_args.to_json(),
+            "visibility": self.visibility.to_json(),
+            "batch_size": self.batch_size,
+            "variables": [list(v) for v in self.variables],
+            "onnx": self.onnx.to_json(),
+            "inputs": [t.to_json() for t in self.inputs],
+            "outputs": [t.to_json() for t in self.outputs],
+            "circuit": self.circuit.to_json(),
+            "instances": self.instances.to_json(),
+            "proof_bytes": self.proof_bytes,
+            "srs": self.srs.to_json(),
+            "verifier": self.verifier.to_json(),
+            "sample_fidelity": self.sample_fidelity.to_json(),
+            "timings": dict(self.timings),
+            "files": dict(self.files),
+            "sizes": dict(self.sizes),
+            "calibration_sha256": self.calibration_sha256,
+            "model_id": self.model_id,
+        }
+
+    @property
+    def input_ranges(self) -> list[InputRange]:
+        """The range each input accepts (:meth:`from_json` requires one per input)."""
+        return [t.range for t in self.inputs if t.range is not None]
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the canonical manifest: one value that pins every file of the bundle."""
+        return sha256_json(self.to_json())
 
 
 def source_difference(
-    m: dict[str, Any], onnx_sha256: str, run_args: dict[str, Any], calibration_sha256: str
+    m: Manifest, onnx_sha256: str, run_args: dict[str, Any], calibration_sha256: str
 ) -> str | None:
     """What differs between the source a bundle was compiled from and the one given, in words;
     ``None`` when it is the same model, arguments and calibration data."""
-    if m.get("onnx", {}).get("sha256") != onnx_sha256:
-        return f"another model (ONNX digest {str(m.get('onnx', {}).get('sha256'))[:16]}...)"
-    recorded = m.get("run_args", {})
+    if m.onnx.sha256 != onnx_sha256:
+        return f"another model (ONNX digest {m.onnx.sha256[:16]}...)"
+    recorded = m.run_args.to_json()
     changed = [
         f"{k} {recorded.get(k)!r} (asked now: {v!r})"
         for k, v in run_args.items()
@@ -96,27 +217,12 @@ def source_difference(
     ]
     if changed:
         return "this model compiled with other arguments: " + ", ".join(changed)
-    if m.get("calibration_sha256") != calibration_sha256:
+    if m.calibration_sha256 != calibration_sha256:
         return (
             "this model calibrated on other data (calibration digest "
-            f"{str(m.get('calibration_sha256'))[:16]}..., asked now: {calibration_sha256[:16]}...)"
+            f"{m.calibration_sha256[:16]}..., asked now: {calibration_sha256[:16]}...)"
         )
     return None
-
-
-def verifier_proof_length(solidity: str) -> int | None:
-    """The proof length the generated verifier accepts (it checks ``proof.length``)."""
-    found = re.findall(r"eq\((0x[0-9a-fA-F]+),\s*proof\.length\)", solidity)
-    return int(found[0], 16) if len(set(found)) == 1 else None
-
-
-def settings_visibility(value: Any) -> str:
-    """ezkl writes ``"Public"`` or ``{"Hashed": {...}}``; return ``public`` / ``hashed`` / ..."""
-    if isinstance(value, str):
-        return value.lower()
-    if isinstance(value, dict) and len(value) == 1:
-        return str(next(iter(value))).lower()
-    return repr(value)
 
 
 def _get(doc: dict[str, Any], dotted: str) -> Any:
@@ -128,7 +234,12 @@ def _get(doc: dict[str, Any], dotted: str) -> Any:
     return node
 
 
-def _check_schema(m: dict[str, Any], where: Path) -> None:
+def _is(value: Any, kind: type | tuple[type, ...]) -> bool:
+    """``isinstance``, except that a JSON boolean is never a number."""
+    return isinstance(value, kind) and (not isinstance(value, bool) or kind is bool)
+
+
+def _check_schema(m: dict[str, Any], where: Path | str) -> None:
     for dotted, kind in _SCHEMA.items():
         try:
             value = _get(m, dotted)
@@ -136,20 +247,18 @@ def _check_schema(m: dict[str, Any], where: Path) -> None:
             raise ArtifactError(
                 f"{where}: field {dotted} is missing; recompile the bundle"
             ) from None
-        if not isinstance(value, kind) or isinstance(value, bool):
+        if not _is(value, kind):
             raise ArtifactError(f"{where}: field {dotted} has the wrong type; recompile the bundle")
 
 
 def _is_range(r: Any) -> bool:
     return isinstance(r, dict) and all(
-        isinstance(r.get(k), list)
-        and len(r[k]) == 2
-        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in r[k])
+        isinstance(r.get(k), list) and len(r[k]) == 2 and all(_is(v, _NUMBER) for v in r[k])
         for k in ("calibrated", "accepted")
     )
 
 
-def _check_tensors(m: dict[str, Any], where: Path) -> None:
+def _check_tensors(m: dict[str, Any], where: Path | str) -> None:
     """Every input has a name, an integer shape and a range; every output a name and a shape."""
     for kind in ("inputs", "outputs"):
         for i, t in enumerate(m[kind]):
@@ -157,182 +266,183 @@ def _check_tensors(m: dict[str, Any], where: Path) -> None:
                 isinstance(t, dict)
                 and isinstance(t.get("name"), str)
                 and isinstance(t.get("shape"), list)
-                and all(isinstance(d, int) and not isinstance(d, bool) for d in t["shape"])
+                and all(_is(d, int) for d in t["shape"])
                 and (kind == "outputs" or _is_range(t.get("range")))
             )
             if not ok:
                 raise ArtifactError(f"{where}: {kind}[{i}] is malformed; recompile the bundle")
 
 
-def _expected_layout(m: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
-    """The instance layout implied by settings.json (public tensors, one hash per hashed one)."""
-    shapes = [list(s) for s in settings.get("model_instance_shapes", [])]
-    parts: dict[str, Any] = {}
-    offset = 0
-    for part, tensors in (("input", m["inputs"]), ("output", m["outputs"])):
-        vis = settings_visibility(settings["run_args"][f"{part}_visibility"])
-        if vis == "public":
-            mine, shapes = shapes[: len(tensors)], shapes[len(tensors) :]
-            if mine != [t["shape"] for t in tensors]:
-                raise ArtifactError(f"the {part} shapes disagree with settings.json")
-            count = sum(math.prod(s) for s in mine)
-        else:
-            count = len(tensors)
-        parts[part] = {"visibility": vis, "offset": offset, "count": count}
-        offset += count
-    parts["total"] = offset
-    return parts
+def _tensor(doc: dict[str, Any], *, ranged: bool) -> Tensor:
+    """An input (``ranged``; its range already checked) or an output (any range is unknown)."""
+    r = doc["range"] if ranged else None
+    # the numbers are kept as read (an int stays an int) so that the digest never changes
+    rng = None if r is None else InputRange(*r["calibrated"], *r["accepted"])
+    return Tensor(name=doc["name"], shape=tuple(doc["shape"]), range=rng)
 
 
-def _check_provenance(m: dict[str, Any], where: Path) -> None:
-    """Provenance is derived, not declared: `ceremony` exactly when the digest is published."""
-    from prover.core.srs import CEREMONY, DEV_UNSAFE, ceremony_digests
+def _unknown(raw: Any, known: Any, prefix: str = "") -> list[str]:
+    """The dotted names of fields in ``raw`` that ``known`` (the typed read) lacks."""
+    if isinstance(raw, dict) and isinstance(known, dict):
+        return [
+            name
+            for key, value in raw.items()
+            for name in (
+                [f"{prefix}{key}"]
+                if key not in known
+                else _unknown(value, known[key], f"{prefix}{key}.")
+            )
+        ]
+    if isinstance(raw, list) and isinstance(known, list):
+        return [
+            name
+            for i, (r, k) in enumerate(zip(raw, known, strict=False))
+            for name in _unknown(r, k, f"{prefix}{i}.")
+        ]
+    return []
 
-    srs = m["srs"]
-    published = ceremony_digests().get(srs["logrows"])
-    matches = m["files"].get("kzg.srs") == srs["sha256"] == published
-    expected = CEREMONY if matches else DEV_UNSAFE
-    if srs["provenance"] != expected:
+
+class _Reader:
+    """Typed reads of a manifest document; a missing or mistyped field names itself."""
+
+    def __init__(self, raw: dict[str, Any], where: Path | str) -> None:
+        self.raw, self.where = raw, where
+
+    def __call__(
+        self, dotted: str, kind: type | tuple[type, ...], *, nullable: bool = False
+    ) -> Any:
+        try:
+            value = _get(self.raw, dotted)
+        except KeyError:
+            raise ArtifactError(
+                f"{self.where}: field {dotted} is missing; recompile the bundle"
+            ) from None
+        if (value is None and nullable) or _is(value, kind):
+            return value
         raise ArtifactError(
-            f"{where}: records SRS provenance {srs['provenance']!r}, but kzg.srs makes it "
-            f"{expected!r} (provenance follows the published ceremony digests only)"
+            f"{self.where}: field {dotted} has the wrong type; recompile the bundle"
         )
 
+    def items(self, dotted: str, kind: type | tuple[type, ...]) -> tuple[Any, ...]:
+        """A list whose items are all of ``kind``."""
+        values = self(dotted, list)
+        for i, v in enumerate(values):
+            if not _is(v, kind):
+                raise ArtifactError(
+                    f"{self.where}: field {dotted}[{i}] has the wrong type; recompile the bundle"
+                )
+        return tuple(values)
 
-def _check_binding(run_args: dict[str, Any], where: Path) -> None:
-    """Refuse circuits whose weights or instances are not bound (DESIGN invariant 2)."""
-    param = settings_visibility(run_args.get("param_visibility"))
-    if param != "fixed":
-        raise ArtifactError(
-            f"{where}: params are {param!r}, not 'fixed': the weights are not bound"
+    def table(self, dotted: str, kind: type | tuple[type, ...]) -> Mapping[str, Any]:
+        """An object whose values are all of ``kind``, read-only."""
+        values = self(dotted, dict)
+        for key, v in values.items():
+            if not _is(v, kind):
+                raise ArtifactError(
+                    f"{self.where}: field {dotted}.{key} has the wrong type; recompile the bundle"
+                )
+        return MappingProxyType(dict(values))
+
+    def groups(self, dotted: str) -> tuple[tuple[float, ...], ...]:
+        """A list of lists of numbers."""
+        return tuple(
+            self._numbers(group, f"{dotted}[{i}]") for i, group in enumerate(self(dotted, list))
         )
-    for part in ("input", "output"):
-        value = run_args.get(f"{part}_visibility")
-        vis = settings_visibility(value)
-        public_hash = not isinstance(value, dict) or value.get("Hashed", {}).get("hash_is_public")
-        if vis not in ("public", "hashed") or not public_hash:
-            raise ArtifactError(
-                f"{where}: {part}s are {vis!r}, neither public nor publicly hashed: a proof "
-                "would not say what it was computed on"
-            )
 
+    def _numbers(self, group: Any, name: str) -> tuple[float, ...]:
+        if isinstance(group, list) and all(_is(v, _NUMBER) for v in group):
+            return tuple(group)
+        raise ArtifactError(f"{self.where}: field {name} has the wrong type; recompile the bundle")
 
-def _onnx_signature(data: bytes) -> dict[str, Any]:
-    import onnx
+    def variables(self) -> tuple[tuple[str, int], ...]:
+        """``[[name, size], ...]``: the symbolic dimensions fixed at compile time."""
+        out = []
+        for i, pair in enumerate(self("variables", list)):
+            name, size = pair if isinstance(pair, list) and len(pair) == 2 else (None, None)
+            if not (isinstance(name, str) and isinstance(size, int) and _is(size, int)):
+                raise ArtifactError(
+                    f"{self.where}: field variables[{i}] has the wrong type; recompile the bundle"
+                )
+            out.append((name, size))
+        return tuple(out)
 
-    model = onnx.load_model_from_string(data)
-    initializers = {t.name for t in model.graph.initializer}
-    return {
-        "opset": max(
-            (o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0
-        ),
-        "ops": sorted({n.op_type for n in model.graph.node}),
-        "inputs": [v.name for v in model.graph.input if v.name not in initializers],
-        "outputs": [v.name for v in model.graph.output],
-    }
-
-
-def _derived(
-    m: dict[str, Any], root: Path, checked: tuple[str, ...], settings: dict[str, Any] | None
-) -> dict[str, tuple[Any, Any, str]]:
-    """Each derived field: (recorded, derived, the file it is derived from)."""
-    from prover.core.onnx_convert import reference_plan
-    from prover.core.srs import srs_logrows
-
-    run_args = m["run_args"]
-    out: dict[str, tuple[Any, Any, str]] = {
-        "visibility": (
-            m["visibility"],
-            {k: run_args.get(f"{k}_visibility") for k in ("input", "output", "param")},
-            "run_args",
-        ),
-        "batch_size": (m.get("batch_size"), run_args.get("batch_size"), "run_args"),
-        "srs.sha256": (m["srs"]["sha256"], m["files"].get("kzg.srs"), "files"),
-    }
-    for name in checked:
-        out[f"sizes.{name}"] = (m["sizes"].get(name), (root / name).stat().st_size, name)
-    if "kzg.srs" in checked:
-        out["srs.logrows"] = (m["srs"]["logrows"], srs_logrows(root / "kzg.srs"), "kzg.srs")
-    if "Verifier.sol" in checked:
-        length = verifier_proof_length((root / "Verifier.sol").read_text())
-        out["proof_bytes"] = (m["proof_bytes"], length, "Verifier.sol")
-    if "verifier.json" in checked:
-        contract = loads_bounded((root / "verifier.json").read_text())
-        if not isinstance(contract, dict):
-            contract = {}
-        for key in ("contract", "runtime_size", "compiler"):
-            out[f"verifier.{key}"] = (m["verifier"].get(key), contract.get(key), "verifier.json")
-    if "network.onnx" in checked:
-        signature = _onnx_signature((root / "network.onnx").read_bytes())
-        out["onnx.opset"] = (m["onnx"]["opset"], signature["opset"], "network.onnx")
-        out["onnx.ops"] = (m["onnx"]["ops"], signature["ops"], "network.onnx")
-        plan = reference_plan(signature["opset"]).to_json()
-        out["onnx.onnxruntime"] = (m["onnx"].get("onnxruntime"), plan, "network.onnx")
-        for kind in ("inputs", "outputs"):
-            names = [t["name"] for t in m[kind]]
-            out[f"{kind} names"] = (names, signature[kind], "network.onnx")
-    if settings is not None:
-        s_args = settings["run_args"]
-        out["variables"] = (m["variables"], s_args.get("variables"), "settings.json")
-        out["circuit.num_rows"] = (m["circuit"].get("num_rows"), settings.get("num_rows"), "")
-        out["circuit.check_mode"] = (m["circuit"].get("check_mode"), s_args.get("check_mode"), "")
-    return out
-
-
-def check_manifest(m: dict[str, Any], where: Path, *, root: Path, checked: tuple[str, ...]) -> None:
-    """Raise :class:`ArtifactError` unless the manifest is well formed and self-consistent.
-
-    ``checked`` names the bundle files under ``root`` whose digests were just checked: the
-    fields derived from them are compared with what they say.
-    """
-    _check_schema(m, where)
-    _check_tensors(m, where)
-    model_id = model_id_for(m["onnx"]["sha256"], m["run_args"], m["calibration_sha256"], m["files"])
-    if m["model_id"] != model_id:
-        raise ArtifactError(
-            f"{where}: model_id does not match the recorded digests and arguments (the model "
-            "id covers the ONNX, the run arguments, the calibration data and every bundle file)"
+    def part(self, kind: str) -> InstancePart:
+        """One part of the instance layout."""
+        return InstancePart(
+            visibility=self(f"instances.{kind}.visibility", str),
+            offset=self(f"instances.{kind}.offset", int),
+            count=self(f"instances.{kind}.count", int),
         )
-    if m["files"].get("network.onnx") != m["onnx"]["sha256"]:
-        raise ArtifactError(f"{where}: the ONNX digest is recorded inconsistently")
-    if "kzg.srs" in checked:
-        _check_provenance(m, where)
-    settings = None
-    if "settings.json" in checked:
-        settings = loads_bounded((root / "settings.json").read_text())
-    try:
-        derived = _derived(m, root, checked, settings)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ArtifactError(f"{where}: cannot derive the manifest's fields: {exc}") from None
-    for what, (recorded, actual, source) in derived.items():
-        if recorded != actual:
-            raise ArtifactError(
-                f"{where}: {what} {json.dumps(recorded)[:80]} disagrees with "
-                f"{source or 'settings.json'} ({json.dumps(actual)[:80]}); recompile the bundle"
-            )
-    if settings is None:
-        return
-    run_args = settings["run_args"]
-    _check_binding(run_args, where)
-    circuit = m["circuit"]
-    checks = {
-        "input types": (circuit.get("input_types"), settings.get("input_types")),
-        "logrows": (circuit["logrows"], run_args.get("logrows")),
-        "input scales": (circuit["input_scales"], settings.get("model_input_scales")),
-        "output scales": (circuit["output_scales"], settings.get("model_output_scales")),
-        "param visibility": (
-            m["run_args"].get("param_visibility"),
-            settings_visibility(run_args.get("param_visibility")),
-        ),
-    }
-    for what, (recorded, actual) in checks.items():
-        if recorded != actual:
-            raise ArtifactError(
-                f"{where}: {what} {recorded!r} disagree with settings.json {actual!r}"
-            )
-    try:
-        layout = _expected_layout(m, settings)
-    except ArtifactError as exc:
-        raise ArtifactError(f"{where}: {exc}") from None
-    if layout != m["instances"]:
-        raise ArtifactError(f"{where}: the instance layout disagrees with settings.json")
+
+    def manifest(self) -> Manifest:
+        """Every field, typed."""
+        r: Callable[..., Any] = self
+        raw = self.raw
+        return Manifest(
+            format=r("format", str),
+            created_at=r("created_at", str),
+            ezkl_version=r("ezkl_version", str),
+            zkinfer_version=r("zkinfer_version", str),
+            model_id=r("model_id", str),
+            calibration_sha256=r("calibration_sha256", str),
+            run_args=CompileArgs(
+                input_visibility=r("run_args.input_visibility", str),
+                output_visibility=r("run_args.output_visibility", str),
+                param_visibility=r("run_args.param_visibility", str),
+                target=r("run_args.target", str),
+                batch_size=r("run_args.batch_size", int),
+                max_logrows=r("run_args.max_logrows", int, nullable=True),
+            ),
+            visibility=Visibility(
+                input=r("visibility.input", str),
+                output=r("visibility.output", str),
+                param=r("visibility.param", str),
+            ),
+            batch_size=r("batch_size", int),
+            variables=self.variables(),
+            onnx=OnnxRecord(
+                sha256=r("onnx.sha256", str),
+                opset=r("onnx.opset", int),
+                ops=self.items("onnx.ops", str),
+                onnxruntime=ReferenceRecord(
+                    opset=r("onnx.onnxruntime.opset", int),
+                    converted=r("onnx.onnxruntime.converted", bool),
+                    scope=r("onnx.onnxruntime.scope", str),
+                ),
+            ),
+            inputs=tuple(_tensor(t, ranged=True) for t in raw["inputs"]),
+            outputs=tuple(_tensor(t, ranged=False) for t in raw["outputs"]),
+            circuit=Circuit(
+                logrows=r("circuit.logrows", int),
+                input_scales=self.items("circuit.input_scales", int),
+                output_scales=self.items("circuit.output_scales", int),
+                input_types=self.items("circuit.input_types", str),
+                num_rows=r("circuit.num_rows", int, nullable=True),
+                check_mode=r("circuit.check_mode", str, nullable=True),
+            ),
+            instances=InstanceLayout(
+                input=self.part("input"),
+                output=self.part("output"),
+                total=r("instances.total", int),
+            ),
+            proof_bytes=r("proof_bytes", int),
+            srs=SrsRecord(
+                sha256=r("srs.sha256", str),
+                logrows=r("srs.logrows", int),
+                provenance=r("srs.provenance", str),
+                note=r("srs.note", str, nullable=True),
+            ),
+            verifier=VerifierRecord(
+                contract=r("verifier.contract", str),
+                runtime_size=r("verifier.runtime_size", int),
+                compiler=r("verifier.compiler", str),
+            ),
+            sample_fidelity=Fidelity(
+                onnxruntime=self.groups("sample_fidelity.onnxruntime"),
+                circuit=self.groups("sample_fidelity.circuit"),
+                max_abs_diff=r("sample_fidelity.max_abs_diff", _NUMBER),
+            ),
+            timings=self.table("timings", _NUMBER),
+            files=self.table("files", str),
+            sizes=self.table("sizes", int),
+        )

@@ -169,20 +169,18 @@ def _prove(bundle: b.Bundle, values: list[list[float]], timer: StepTimer) -> Pro
                     bundle.path(b.SRS),
                 )
             except CircuitError as exc:
-                kinds = [kind_of_ezkl_type(t) for t in m["circuit"]["input_types"]]
-                raise explain_witness_failure(
-                    exc, kinds, [i["name"] for i in m["inputs"]]
-                ) from None
+                kinds = [kind_of_ezkl_type(t) for t in m.circuit.input_types]
+                raise explain_witness_failure(exc, kinds, [i.name for i in m.inputs]) from None
             settings = json.loads(bundle.path(b.SETTINGS).read_text())
             fidelity = check_against_onnxruntime(
                 bundle.path(b.ONNX),
-                [i["name"] for i in m["inputs"]],
-                [tuple(i["shape"]) for i in m["inputs"]],
+                [i.name for i in m.inputs],
+                [i.shape for i in m.inputs],
                 values,
                 witness,
                 settings,
             )
-        with timer.step("prove", f"logrows {m['circuit']['logrows']}"):
+        with timer.step("prove", f"logrows {m.circuit.logrows}"):
             doc = ezkl_backend.prove(
                 tmp / "witness.json",
                 bundle.path(b.COMPILED),

@@ -8,7 +8,6 @@ that mark follows the bundle everywhere. Provenance is decided by digest alone: 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -17,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from prover.core import ezkl_backend
+from prover.core.hashing import sha256_file
 from prover.core.progress import StepTimer
 from prover.errors import SrsError
 from prover.settings import get_settings
@@ -44,15 +44,6 @@ class SrsChoice:
     sha256: str
     provenance: str
     note: str
-
-
-def sha256_file(path: Path) -> str:
-    """SHA-256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def ceremony_digests() -> dict[int, str]:

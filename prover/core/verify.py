@@ -255,7 +255,7 @@ def verify_document(
     try:
         parsed = parse_proof(
             document,
-            expected_instances=m["instances"]["total"],
+            expected_instances=m.instances.total,
             expected_bytes=bundle.proof_bytes,
         )
     except MalformedProof as exc:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from prover.core.fields import felt_from_hex, felt_to_signed, signed_to_float
+from prover.core.manifest import InstancePart, Manifest, PartName, Tensor
 from prover.core.onnx_model import run_onnxruntime
 
 __all__ = [
@@ -42,17 +42,15 @@ def instance_layout(witness: dict[str, Any], input_vis: str, output_vis: str) ->
     return {"input": inputs, "output": outputs, "total": inputs["count"] + outputs["count"]}
 
 
-def instance_part(instances: list[str], manifest: dict[str, Any], kind: str) -> list[str]:
+def instance_part(instances: list[str], manifest: Manifest, kind: PartName) -> list[str]:
     """The instances of one part (``input`` or ``output``) per the bundle's layout."""
-    part = manifest["instances"][kind]
-    return instances[part["offset"] : part["offset"] + part["count"]]
+    return manifest.instances.part(kind).of(instances)
 
 
-def hashed_part(instances: list[str], manifest: dict[str, Any], kind: str) -> list[str] | None:
+def hashed_part(instances: list[str], manifest: Manifest, kind: PartName) -> list[str] | None:
     """The Poseidon hash(es) of a hashed part, or ``None`` when that part is public."""
-    if manifest["instances"][kind]["visibility"] != "hashed":
-        return None
-    return instance_part(instances, manifest, kind)
+    part = manifest.instances.part(kind)
+    return part.of(instances) if part.visibility == "hashed" else None
 
 
 #: Largest accepted difference between circuit and ONNX Runtime, relative to the largest output.
@@ -78,41 +76,37 @@ def felts_to_floats(felts: list[str], scale: int) -> list[float]:
 
 
 def decode_part(
-    instances: list[str], part: dict[str, Any], shapes: list[list[int]], scales: list[int]
+    instances: list[str],
+    part: InstancePart,
+    tensors: tuple[Tensor, ...],
+    scales: tuple[int, ...],
 ) -> list[list[float]] | None:
     """One part of the instances (inputs or outputs) as floats, one flat list per tensor.
 
     ``None`` when that part is hashed: only its Poseidon hash is public.
     """
-    if part["visibility"] != "public":
+    if part.visibility != "public":
         return None
-    felts = instances[part["offset"] : part["offset"] + part["count"]]
+    felts = part.of(instances)
     result: list[list[float]] = []
     start = 0
-    for shape, scale in zip(shapes, scales, strict=True):
-        n = math.prod(shape)
-        result.append(felts_to_floats(felts[start : start + n], scale))
-        start += n
+    for tensor, scale in zip(tensors, scales, strict=True):
+        result.append(felts_to_floats(felts[start : start + tensor.size], scale))
+        start += tensor.size
     return result
 
 
-def decode_outputs(instances: list[str], manifest: dict[str, Any]) -> list[list[float]] | None:
+def decode_outputs(instances: list[str], manifest: Manifest) -> list[list[float]] | None:
     """The proven outputs of a bundle's circuit, from verified instances."""
     return decode_part(
-        instances,
-        manifest["instances"]["output"],
-        [o["shape"] for o in manifest["outputs"]],
-        manifest["circuit"]["output_scales"],
+        instances, manifest.instances.output, manifest.outputs, manifest.circuit.output_scales
     )
 
 
-def decode_inputs(instances: list[str], manifest: dict[str, Any]) -> list[list[float]] | None:
+def decode_inputs(instances: list[str], manifest: Manifest) -> list[list[float]] | None:
     """The proven (quantized) inputs of a bundle's circuit, from verified instances."""
     return decode_part(
-        instances,
-        manifest["instances"]["input"],
-        [i["shape"] for i in manifest["inputs"]],
-        manifest["circuit"]["input_scales"],
+        instances, manifest.instances.input, manifest.inputs, manifest.circuit.input_scales
     )
 
 

@@ -5,13 +5,14 @@ ignores."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
 from prover.core.fields import felt_from_hex
+from prover.core.hashing import sha256_bytes
+from prover.core.manifest import Manifest
 from prover.core.proofs import ParsedProof, parse_proof
 
 __all__ = ["VERIFY_PROOF_SELECTOR", "canonical_proof", "proof_digest", "verifier_calldata"]
@@ -19,26 +20,24 @@ __all__ = ["VERIFY_PROOF_SELECTOR", "canonical_proof", "proof_digest", "verifier
 VERIFY_PROOF_SELECTOR = keccak(text="verifyProof(bytes,uint256[])")[:4]
 
 
-def _parsed(proof: dict[str, Any], manifest: dict[str, Any]) -> ParsedProof:
+def _parsed(proof: dict[str, Any], manifest: Manifest) -> ParsedProof:
     return parse_proof(
-        proof,
-        expected_instances=int(manifest["instances"]["total"]),
-        expected_bytes=int(manifest["proof_bytes"]),
+        proof, expected_instances=manifest.instances.total, expected_bytes=manifest.proof_bytes
     )
 
 
-def canonical_proof(proof: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:
+def canonical_proof(proof: dict[str, Any], manifest: Manifest) -> dict[str, Any]:
     """The proof rebuilt from its checked fields only: what the service hands to clients, without
     the provider's unverified claims (its ``zkinfer`` section)."""
     return _parsed(proof, manifest).canonical()
 
 
-def proof_digest(proof: dict[str, Any], manifest: dict[str, Any]) -> str:
+def proof_digest(proof: dict[str, Any], manifest: Manifest) -> str:
     """Hex SHA-256 of the canonical proof bytes: equal digests mean a copied proof."""
-    return hashlib.sha256(bytes(_parsed(proof, manifest).proof)).hexdigest()
+    return sha256_bytes(bytes(_parsed(proof, manifest).proof))
 
 
-def verifier_calldata(proof: dict[str, Any], manifest: dict[str, Any]) -> str:
+def verifier_calldata(proof: dict[str, Any], manifest: Manifest) -> str:
     """``0x``-hex calldata of ``verifyProof(bytes proof, uint256[] instances)`` for ``proof``."""
     parsed = _parsed(proof, manifest)
     instances = [felt_from_hex(h) for h in parsed.instances]

@@ -6,13 +6,14 @@ from pathlib import Path
 from typing import Any
 
 from prover.core.bundle import FILES, MANIFEST, load_bundle
-from prover.core.inputs import InputRange, parse_inputs, validate_inputs
-from prover.core.srs import sha256_file
+from prover.core.hashing import sha256_file
+from prover.core.inputs import parse_inputs, validate_inputs
+from prover.core.manifest import Manifest
 from prover.protocol import BundleFile, BundleListing
 from prover.service.problems import ApiProblem
 from prover.service.store import Row, Store
 
-__all__ = ["check_input", "listing", "ready_model", "register_bundle"]
+__all__ = ["check_input", "listing", "model_manifest", "ready_model", "register_bundle"]
 
 
 async def ready_model(store: Store, model_id: str) -> Row:
@@ -26,13 +27,16 @@ async def ready_model(store: Store, model_id: str) -> Row:
     return model
 
 
-def check_input(manifest: dict[str, Any], doc: dict[str, Any]) -> list[list[float]]:
+def model_manifest(model: Row) -> Manifest:
+    """The typed manifest of a model's record (stored from its checked bundle)."""
+    return Manifest.from_json(model["manifest"], f"the manifest of model {model['id']}")
+
+
+def check_input(manifest: Manifest, doc: dict[str, Any]) -> list[list[float]]:
     """The CLI's input checks (format, shape, finiteness, calibrated range) on a JSON body."""
-    inputs = manifest["inputs"]
-    shapes = [tuple(i["shape"]) for i in inputs]
-    values = parse_inputs(doc, "input", len(inputs))
-    ranges = [InputRange.from_json(i["range"]) for i in inputs]
-    validate_inputs(values, shapes, ranges, "input")
+    shapes = [i.shape for i in manifest.inputs]
+    values = parse_inputs(doc, "input", len(shapes))
+    validate_inputs(values, shapes, manifest.input_ranges, "input")
     return values
 
 
@@ -44,7 +48,7 @@ async def register_bundle(store: Store, model_id: str, bundle_dir: Path) -> Row:
         status="ready",
         bundle_dir=str(bundle.root.resolve()),
         bundle_digest=bundle.digest,
-        manifest=bundle.manifest,
+        manifest=bundle.manifest.to_json(),
     )
 
 

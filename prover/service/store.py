@@ -12,7 +12,6 @@ hold (``FOR UPDATE SKIP LOCKED``): two providers never get the same request.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
+from prover.core.hashing import sha256_text
 from prover.service import leases as lm
 from prover.service.catalog import Row, UnknownId
 from prover.service.inferences import IdempotencyConflict, UnknownCursor
@@ -42,7 +42,7 @@ __all__ = [
 
 def token_hash(token: str) -> str:
     """What the database keeps of a lease token."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    return sha256_text(token)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from procrastinate.exceptions import AlreadyEnqueued
 from prover.errors import ZkinferError
 from prover.service.calldata import canonical_proof, proof_digest, verifier_calldata
 from prover.service.compiler import CompileFailed, CompileJob, compile_in_subprocess
-from prover.service.models import register_bundle
+from prover.service.models import model_manifest, register_bundle
 from prover.service.store import Row, Store, UnknownId
 from prover.service.verifier import Verifier, VerifierUnavailable
 from prover.service.webhooks import WebhookUrlError, event_body, pinned_target, webhook_headers
@@ -73,7 +73,7 @@ async def run_verification(
             values=sub["input"]["input_data"],
             timeout_s=settings.verify_timeout_s,
         )
-    manifest = model["manifest"]
+    manifest = model_manifest(model)
     row = await store.decide(
         lease_id,
         valid=verdict.valid,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from prover.service.models import model_manifest
 from prover.service.schemas import InferenceView, ModelView, Timings
 from prover.service.store import Row
 from prover.settings import Settings
@@ -61,7 +62,9 @@ def model_view(row: Row, chain: Deployments | None = None) -> ModelView:
     verifier = market = None
     manifest = row["manifest"]
     if chain is not None and manifest is not None:
-        bundle_model_id = str(manifest["model_id"])  # a deployment is of the bundle, not the name
+        bundle_model_id = model_manifest(
+            row
+        ).model_id  # a deployment is of the bundle, not the name
         verifier = chain.get("verifiers", bundle_model_id)
         if verifier is not None and chain.get("registrants", bundle_model_id) is not None:
             market = chain.get("market")

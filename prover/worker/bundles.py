@@ -12,7 +12,6 @@ cache take a file lock per bundle while they download.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import re
 import threading
@@ -23,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from prover.core import bundle as b
+from prover.core.hashing import sha256_file
 from prover.core.progress import NullProgress, Progress
 from prover.errors import ArtifactError, ServiceError
 from prover.protocol import BundleFile, BundleListing
@@ -35,19 +35,10 @@ _DIGEST = re.compile(r"[0-9a-f]{64}")
 #: The service's model ids are names (one path component here), not content addresses.
 _MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-_CHUNK = 1 << 20
 
 
 class Stopped(Exception):
     """The download was abandoned because the worker is stopping (the ``.part`` file is kept)."""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _check_listing(listing: BundleListing, model_id: str, digest: str) -> None:
@@ -141,7 +132,7 @@ class BundleCache:
         """Download one listed file into ``folder`` (resuming a ``.part`` file), checked."""
         final = folder / entry.name
         if final.is_file():
-            if final.stat().st_size == entry.size and _sha256(final) == entry.sha256:
+            if final.stat().st_size == entry.size and sha256_file(final) == entry.sha256:
                 return final
             final.unlink()  # stale or damaged: fetch it again
         part = folder / f"{entry.name}.part"
@@ -151,7 +142,7 @@ class BundleCache:
             if part.stat().st_size < entry.size:  # the connection dropped: resume from there
                 self.client.retry.sleep(self.client.retry.delay(attempt))
                 continue
-            actual = _sha256(part)
+            actual = sha256_file(part)
             if actual == entry.sha256:
                 os.replace(part, final)
                 return final

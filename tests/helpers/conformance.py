@@ -131,7 +131,7 @@ def run_case(case: Case, folder: Path) -> CaseResult:
     verdict = verify(folder / "proof.json", folder / "bundle", input_path=other)
     return CaseResult(
         case=case,
-        logrows=int(compiled.bundle.manifest["circuit"]["logrows"]),
+        logrows=compiled.bundle.manifest.circuit.logrows,
         compile_s=compile_s,
         prove_s=proved.timings["prove"],
         max_abs_diff=proved.max_abs_diff,

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
+from prover.core.hashing import sha256_text
 from prover.service.deps import ClientDep, QueueDep, SettingsDep, StoreDep
 from prover.service.leases import Status
-from prover.service.models import check_input, ready_model
+from prover.service.models import check_input, model_manifest, ready_model
 from prover.service.schemas import InferenceAccepted, InferenceCreate, InferencePage, InferenceView
 from prover.service.views import inference_view
 from prover.service.webhooks import check_webhook_url
@@ -31,13 +31,11 @@ async def create_inference(
 ) -> InferenceAccepted:
     """Queue one proven inference; the same ``Idempotency-Key`` returns the first request."""
     model = await ready_model(store, body.model_id)
-    values = check_input(model["manifest"], body.input)
+    values = check_input(model_manifest(model), body.input)
     if body.webhook_url is not None:
         await asyncio.to_thread(check_webhook_url, body.webhook_url, allow_private=settings.dev)
     deadline_s = min(body.deadline_s or settings.default_deadline_s, settings.max_deadline_s)
-    digest = hashlib.sha256(
-        json.dumps([body.model_id, values, body.deadline_s, body.webhook_url]).encode()
-    ).hexdigest()
+    digest = sha256_text(json.dumps([body.model_id, values, body.deadline_s, body.webhook_url]))
     row, _ = await store.create_inference(
         owner=caller.id,
         model_id=model["id"],

@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import APIRouter
 
 from prover.service.deps import ClientDep, SettingsDep, StoreDep, VerifierDep
-from prover.service.models import check_input, ready_model
+from prover.service.models import check_input, model_manifest, ready_model
 from prover.service.problems import ApiProblem
 from prover.service.schemas import VerifyBody, VerifyOutcome
 from prover.service.verifier import VerifierUnavailable
@@ -28,7 +28,7 @@ async def verify_proof(
 ) -> VerifyOutcome:
     """Is ``proof`` a valid proof for the model (and, with ``input``, about that input)?"""
     model = await ready_model(store, body.model_id)
-    values = None if body.input is None else check_input(model["manifest"], body.input)
+    values = None if body.input is None else check_input(model_manifest(model), body.input)
     try:
         verdict = await verifier.verify(
             Path(model["bundle_dir"]),
