@@ -93,6 +93,24 @@ def test_no_module_but_settings_reads_a_zkinfer_variable_from_the_environment() 
     )
 
 
+def test_the_test_suites_own_variables_are_named_in_the_configuration_guide() -> None:
+    guide = (REPO / "docs" / "configuration.md").read_text()
+    missing = set()
+    for path in sorted((REPO / "tests").rglob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        constants = _constants(tree)
+        for _, key in _environment_reads(tree):
+            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                name = key.value
+            elif isinstance(key, ast.Name) and key.id in constants:
+                name = constants[key.id]
+            else:
+                continue
+            if name.startswith(ENV_PREFIX) and f"`{name}`" not in guide:
+                missing.add(name)
+    assert sorted(missing) == []
+
+
 def test_the_environment_check_sees_each_kind_of_read() -> None:
     source = (
         'import os\nfrom os import environ\nNAME = "ZKINFER_X"\n'

@@ -8,7 +8,6 @@ reset), so a stale record costs a redeploy, never a wrong address.
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,12 +18,12 @@ from eth_utils.crypto import keccak
 from prover.chain.abi_types import MARKET, MarketContract, ModelConfig
 from prover.chain.client import ChainClient, TxResult
 from prover.chain.contracts import Artifact, load_artifact, verifier_artifact
+from prover.chain.deployments import Deployments
 from prover.core import bundle as b
 from prover.core.progress import Progress, StepTimer
 from prover.core.srs import CEREMONY
 from prover.core.verifier_check import check_verifier_matches_keys
 from prover.errors import ArtifactError, ChainError, UsageError
-from prover.settings import Settings, get_settings
 
 __all__ = [
     "DeployOptions",
@@ -42,38 +41,6 @@ __all__ = [
 #: InferenceMarket.MIN_LOCK_DURATION and MAX_LOCK_DURATION: a lock lasts a minute to a day.
 MIN_LOCK_DURATION_S = 60
 MAX_LOCK_DURATION_S = 86_400
-
-
-class Deployments:
-    """The addresses zkinfer deployed on one chain, kept in the data directory (``home``, by
-    default the one ``$ZKINFER_HOME`` names)."""
-
-    def __init__(self, chain_id: int, settings: Settings | None = None) -> None:
-        self.chain_id = chain_id
-        self.path = (settings or get_settings()).deployments_file(chain_id)
-        try:
-            self.doc: dict[str, Any] = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            self.doc = {}
-
-    def get(self, kind: str, key: str = "") -> str | None:
-        """A recorded address (``kind`` "market", or "verifiers" or "registrants" with a model id
-        as ``key``)."""
-        entry = self.doc.get(kind)
-        if key:
-            entry = entry.get(key) if isinstance(entry, dict) else None
-        return entry if isinstance(entry, str) else None
-
-    def put(self, kind: str, address: str, key: str = "") -> None:
-        """Record an address and write the file."""
-        if key:
-            self.doc.setdefault(kind, {})[key] = address
-        else:
-            self.doc[kind] = address
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.doc, indent=2, sort_keys=True) + "\n")
-        tmp.replace(self.path)
 
 
 @dataclass(frozen=True)

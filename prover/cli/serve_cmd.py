@@ -37,6 +37,7 @@ def serve_cmd(
         int | None,
         typer.Option(
             "--chain-id",
+            min=1,
             help="Show the verifier and market that `zkinfer deploy` recorded for this chain "
             "with each model (ZKINFER_CHAIN_ID).",
         ),

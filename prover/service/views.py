@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
+from prover.chain.deployments import Deployments  # not chain.deploy: no web3 in the API
 from prover.service.models import model_manifest
 from prover.service.schemas import InferenceView, ModelView, Timings
 from prover.service.store import Row
 from prover.settings import Settings
-
-if TYPE_CHECKING:
-    from prover.chain.deploy import Deployments
 
 __all__ = ["deployments", "inference_view", "model_view"]
 
@@ -53,8 +50,6 @@ def deployments(settings: Settings) -> Deployments | None:
     (read afresh, so a deployment made while the service runs shows at once)."""
     if settings.chain_id is None:
         return None
-    from prover.chain.deploy import Deployments  # web3 takes a second to import: only if needed
-
     return Deployments(settings.chain_id, settings)
 
 

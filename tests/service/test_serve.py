@@ -102,6 +102,25 @@ def test_serve_without_keys_is_a_usage_error() -> None:
     assert "Traceback" not in r.stderr
 
 
+def test_serve_refuses_a_chain_id_that_zkinfer_chain_id_would_refuse() -> None:
+    # the settings are copied with the command line's choices, unvalidated: the option checks
+    env = {
+        **KEYLESS,
+        "PYTHONPATH": str(REPO),
+        "ZKINFER_DATABASE_URL": "postgresql://x@127.0.0.1:1/x",
+    }
+    r = subprocess.run(
+        [sys.executable, "-m", "prover", "serve", "--dev", "--chain-id", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert r.returncode == 2, r.stderr
+    assert "--chain-id" in r.stderr and "Traceback" not in r.stderr
+
+
 @pytest.mark.postgres
 def test_serve_runs_migrations_the_api_and_a_queue_worker_and_stops_on_sigterm(
     pg_url: str, tmp_path: Path
