@@ -16,6 +16,7 @@ __all__ = [
     "ArtifactError",
     "ChainError",
     "CircuitError",
+    "DatabaseUnavailable",
     "InputError",
     "ModelError",
     "ProofInvalid",
@@ -168,6 +169,12 @@ class TransactionReverted(ChainError):
     ) -> None:
         super().__init__(message, field=field, hint=hint)
         self.error_name = error_name
+
+
+class DatabaseUnavailable(ZkinferError):
+    """The service's PostgreSQL could not be reached or refused the connection."""
+
+    exit_code = EXIT_ENVIRONMENT
 
 
 class ServiceError(ZkinferError):

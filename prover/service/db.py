@@ -15,12 +15,37 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
-__all__ = ["MIGRATIONS_LOCK", "migrate", "migrations", "open_pool"]
+from prover.errors import DatabaseUnavailable
+
+__all__ = ["MIGRATIONS_LOCK", "connect", "describe", "migrate", "migrations", "open_pool"]
 
 #: pg_advisory_xact_lock key shared by every process migrating this database.
 MIGRATIONS_LOCK = 0x7A6B696E66  # "zkinf"
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def describe(conninfo: str) -> str:
+    """The database a URL names, for messages: user, host, port and name, never the password."""
+    try:
+        parts = psycopg.conninfo.conninfo_to_dict(conninfo)
+    except psycopg.ProgrammingError:
+        return "the database URL (it does not parse as a PostgreSQL URL)"
+    where = f"{parts.get('host') or 'localhost'}:{parts.get('port') or 5432}"
+    return f"PostgreSQL {parts.get('user') or ''}@{where}/{parts.get('dbname') or ''}"
+
+
+def connect(conninfo: str, *, timeout_s: int = 10) -> psycopg.Connection[tuple[object, ...]]:
+    """A connection to the service's database; a failure names the server (not the password)."""
+    try:
+        return psycopg.connect(conninfo, autocommit=False, connect_timeout=timeout_s)
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise DatabaseUnavailable(
+            f"cannot connect to {describe(conninfo)}: {reason}",
+            hint="start that server or correct ZKINFER_DATABASE_URL; without it, zkinfer serve "
+            "runs an embedded PostgreSQL in the data directory",
+        ) from None
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -38,7 +63,7 @@ def migrate(conninfo: str) -> list[str]:
     from procrastinate.schema import SchemaManager
 
     applied: list[str] = []
-    with psycopg.connect(conninfo, autocommit=False) as conn:
+    with connect(conninfo) as conn:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATIONS_LOCK,))
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("

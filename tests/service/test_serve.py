@@ -121,6 +121,29 @@ def test_serve_refuses_a_chain_id_that_zkinfer_chain_id_would_refuse() -> None:
     assert "--chain-id" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_an_unreachable_database_is_an_environment_error_naming_the_server() -> None:
+    env = {
+        **KEYLESS,
+        "PYTHONPATH": str(REPO),
+        "ZKINFER_DATABASE_URL": "postgresql://svc:s3cret-pw@127.0.0.1:1/zk",
+    }
+    r = subprocess.run(
+        [sys.executable, "-m", "prover", "serve", "--dev", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert r.returncode == 3, r.stderr
+    error = json.loads(r.stdout)["error"]
+    assert error["type"] == "DatabaseUnavailable"
+    assert "svc@127.0.0.1:1/zk" in error["message"]
+    assert "ZKINFER_DATABASE_URL" in error["message"]
+    assert "s3cret-pw" not in r.stdout + r.stderr
+    assert "internal error" not in r.stdout + r.stderr and "Traceback" not in r.stderr
+
+
 @pytest.mark.postgres
 def test_serve_runs_migrations_the_api_and_a_queue_worker_and_stops_on_sigterm(
     pg_url: str, tmp_path: Path
