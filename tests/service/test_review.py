@@ -247,6 +247,8 @@ def test_an_invalid_proof_counts_against_its_provider_even_if_the_request_is_can
         "list_after",
         "claim_models",
         "submit_proof",
+        "submit_proof_nan",
+        "submit_proof_lone_surrogate",
         "failure_detail",
     ],
 )
@@ -256,7 +258,7 @@ def test_nul_characters_get_a_problem_not_a_server_error(
     model_id = register(api, mlp)
     body = {"model_id": model_id, "input": sample(mlp)}
     client = auth(CLIENT_A)
-    if case in ("submit_proof", "failure_detail"):
+    if case.startswith("submit_proof") or case == "failure_detail":
         _request(api, model_id, sample(mlp))
         lease = _claim(api, model_id, HOSTILE["nul"])
     if case == "create_model_id":
@@ -280,6 +282,15 @@ def test_nul_characters_get_a_problem_not_a_server_error(
             f"/v1/leases/{lease['lease_id']}/proof",
             json={"token": lease["token"], "proof": proof},
             headers=auth(HOSTILE["nul"]),
+        )
+    elif case.startswith("submit_proof_"):
+        # what PostgreSQL's jsonb refuses though Python's json reads it: NaN, an unpaired surrogate
+        odd = "NaN" if case == "submit_proof_nan" else '"\\ud800"'
+        text = json.dumps({"token": lease["token"], "proof": json.loads(mlp.proof.read_text())})
+        r = api.post(
+            f"/v1/leases/{lease['lease_id']}/proof",
+            content=text[:-2] + f', "note": {odd}}}}}',
+            headers={**auth(HOSTILE["nul"]), "content-type": "application/json"},
         )
     else:
         r = api.post(
