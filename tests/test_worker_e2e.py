@@ -123,7 +123,8 @@ def test_one_request_over_http_is_proven_by_a_worker_and_reverified(
     assert verdict.outputs == done["outputs"] == worker.lines[0]["outputs"]
     assert _accepted(pg_url, inference_id) == 1
     # the worker cached the bundle by model and digest, checked
-    cached = tmp_path / "home" / "worker" / "bundles" / model_id / tiny.bundle.digest
+    # (in the worker's cache folder, tests/helpers/e2e.py: ZKINFER_CACHE_DIR=home/cache)
+    cached = tmp_path / "home" / "cache" / "worker" / "bundles" / model_id / tiny.bundle.digest
     assert (cached / ".complete").is_file() and not list(cached.glob("*.part"))
 
 

@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 __all__ = [
@@ -108,6 +109,16 @@ def _reap(proc: subprocess.Popen[bytes]) -> int:
     return proc.wait()
 
 
+def _exiting(pid: int) -> bool:
+    """Whether a child that ``poll()`` still calls running is already dead: a killed process
+    with threads stays unreapable, as a zombie, until every thread is gone (Linux's /proc)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in ("Z", "X")
+
+
 def describe_exit(code: int, memory_bytes: int) -> str:
     """Why a child ended, in words (a signal most often means the memory limit)."""
     if code < 0:
@@ -165,8 +176,9 @@ class JsonLineChild:
             self._started()
 
     def _started(self) -> subprocess.Popen[bytes]:
-        if self._proc is not None and self._proc.poll() is None:
-            return self._proc
+        proc = self._proc
+        if proc is not None and proc.poll() is None and not _exiting(proc.pid):
+            return proc
         self._discard()
         self._proc, self._log = _spawn(self.argv, self.memory_bytes, stdin=subprocess.PIPE)
         return self._proc
@@ -199,21 +211,14 @@ class JsonLineChild:
 
     def _exchange(self, line: bytes, timeout_s: float) -> Any:
         with self._lock:
-            proc = self._started()
-            assert proc.stdin is not None and proc.stdout is not None and self._log is not None
-            self._log.seek(0)  # the child shares this offset: stderr of this request only
-            self._log.truncate()
             deadline = time.monotonic() + timeout_s
             try:
-                self._write_all(proc.stdin.fileno(), line, deadline)
-                answer = self._read_line(proc.stdout.fileno(), deadline)
-            except BrokenPipeError:
-                answer = b""
+                answer = self._deliver(line, deadline)
             except TimeoutError:
                 self._discard()
                 raise ChildTimeout(f"{self.what} took longer than {timeout_s:g}s") from None
             if not answer:
-                tail = _tail(self._log)
+                tail = _tail(self._log) if self._log is not None else ""
                 code = self._discard()
                 how = describe_exit(code if code is not None else -1, self.memory_bytes)
                 raise ChildFailed(f"{self.what} {how}" + (f": {tail}" if tail else ""))
@@ -222,6 +227,29 @@ class JsonLineChild:
             except ValueError:
                 self._discard()
                 raise ChildFailed(f"{self.what} answered something that is not JSON") from None
+
+    def _deliver(self, line: bytes, deadline: float) -> bytes:
+        """Send ``line`` and read the answer (``b""``: the child died). A child that died while
+        idle can still look alive for a moment (a killed process with threads is reaped only
+        once every thread is gone): when the request could not even be written, it never
+        reached that child, so one fresh child gets it."""
+        for attempt in range(2):
+            proc = self._started()
+            assert proc.stdin is not None and proc.stdout is not None and self._log is not None
+            self._log.seek(0)  # the child shares this offset: stderr of this request only
+            self._log.truncate()
+            try:
+                self._write_all(proc.stdin.fileno(), line, deadline)
+            except BrokenPipeError:
+                if attempt == 0:
+                    self._discard()
+                    continue
+                return b""
+            try:
+                return self._read_line(proc.stdout.fileno(), deadline)
+            except (BrokenPipeError, ConnectionResetError):
+                return b""
+        return b""
 
     @staticmethod
     def _write_all(fd: int, data: bytes, deadline: float) -> None:

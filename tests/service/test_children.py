@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,27 @@ ECHO = (
 )
 
 
+VERIFY_CHILD = "prover.service.verify_child"
+
+
 def _running(marker: str) -> list[int]:
-    """This process's children whose command line mentions ``marker`` (zombies excluded)."""
+    """This process's children whose command line mentions ``marker`` (zombies excluded), less
+    those that ran before the test (the session's API keeps verifier children of its own)."""
+    return [pid for pid in _all_running(marker) if pid not in _BEFORE.get(marker, set())]
+
+
+_BEFORE: dict[str, set[int]] = {}
+
+
+@pytest.fixture(autouse=True)
+def _others_children() -> Iterator[None]:
+    _BEFORE.clear()
+    _BEFORE.update({VERIFY_CHILD: set(_all_running(VERIFY_CHILD))})
+    yield
+    _BEFORE.clear()
+
+
+def _all_running(marker: str) -> list[int]:
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -129,9 +149,6 @@ def _proof(c: Compiled) -> dict[str, Any]:
 def _values(c: Compiled) -> list[list[float]]:
     values: list[list[float]] = json.loads(c.sample.read_text())["input_data"]
     return values
-
-
-VERIFY_CHILD = "prover.service.verify_child"
 
 
 @pytest.mark.slow
