@@ -5,8 +5,8 @@ ezkl redirects the process's file descriptors while it runs and a Rust panic abo
 process, so the service never runs it in its own processes. Two kinds of children use this
 runner: :func:`run_once` runs a command to its end and reads the one JSON document it prints
 (the compiler); :class:`JsonLineChild` keeps one process alive and exchanges one JSON line per
-request (the verifier), so the ~1-2 s a Python process needs to import the prover is paid once
-per service process, not once per proof.
+request (the verifier), so the start-up of a Python process importing the prover (ezkl, ONNX
+Runtime) is paid once per service process, not once per proof.
 
 The limit is RLIMIT_DATA (heap and private writable mappings), not RLIMIT_AS: solc-js's
 WebAssembly runtime reserves far more address space than it ever touches, and an address-space

@@ -87,15 +87,23 @@ def test_a_public_https_webhook_url_is_accepted() -> None:
     assert check_webhook_url("https://hooks.example.com/zk", allow_private=False)
 
 
-def test_serve_without_keys_is_a_usage_error() -> None:
-    r = subprocess.run(
-        [sys.executable, "-m", "prover", "serve", "--json"],
-        env={**KEYLESS, "PYTHONPATH": str(REPO)},
+def _serve_fails(*args: str, database_url: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``zkinfer serve ARGS`` without keys (and with ``database_url``), expected to stop at once."""
+    env = {**KEYLESS, "PYTHONPATH": str(REPO)}
+    if database_url is not None:
+        env["ZKINFER_DATABASE_URL"] = database_url
+    return subprocess.run(
+        [sys.executable, "-m", "prover", "serve", *args],
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_serve_without_keys_is_a_usage_error() -> None:
+    r = _serve_fails("--json")
     assert r.returncode == 2, r.stderr
     error = json.loads(r.stdout)["error"]["message"]
     assert "ZKINFER_API_KEYS" in error and "--dev" in error
@@ -104,37 +112,13 @@ def test_serve_without_keys_is_a_usage_error() -> None:
 
 def test_serve_refuses_a_chain_id_that_zkinfer_chain_id_would_refuse() -> None:
     # the settings are copied with the command line's choices, unvalidated: the option checks
-    env = {
-        **KEYLESS,
-        "PYTHONPATH": str(REPO),
-        "ZKINFER_DATABASE_URL": "postgresql://x@127.0.0.1:1/x",
-    }
-    r = subprocess.run(
-        [sys.executable, "-m", "prover", "serve", "--dev", "--chain-id", "0"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    r = _serve_fails("--dev", "--chain-id", "0", database_url="postgresql://x@127.0.0.1:1/x")
     assert r.returncode == 2, r.stderr
     assert "--chain-id" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_an_unreachable_database_is_an_environment_error_naming_the_server() -> None:
-    env = {
-        **KEYLESS,
-        "PYTHONPATH": str(REPO),
-        "ZKINFER_DATABASE_URL": "postgresql://svc:s3cret-pw@127.0.0.1:1/zk",
-    }
-    r = subprocess.run(
-        [sys.executable, "-m", "prover", "serve", "--dev", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    r = _serve_fails("--dev", "--json", database_url="postgresql://svc:s3cret-pw@127.0.0.1:1/zk")
     assert r.returncode == 3, r.stderr
     error = json.loads(r.stdout)["error"]
     assert error["type"] == "DatabaseUnavailable"
