@@ -97,6 +97,12 @@ class ChildProcess:
         """The child's process id while one runs."""
         return None if self._proc is None else self._proc.pid
 
+    def start(self) -> None:
+        """Start the child now, unless one runs: it imports ezkl while the caller does other work
+        (checking digests), instead of on the first step."""
+        if self._proc is None:
+            self._start()
+
     def _start(self) -> None:
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
