@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -121,3 +122,23 @@ def test_steps_of_one_block_share_one_child_and_a_crash_restarts_it(tmp_path: Pa
         ezkl_backend.gen_settings(onnx_path, tmp_path / "ok2.json", ezkl_backend.RunArgs())
         assert child.pid == first is not None
     assert (tmp_path / "ok2.json").is_file()
+
+
+def test_a_child_started_early_and_never_used_is_killed_at_close_and_one_used_exits(
+    tmp_path: Path,
+) -> None:
+    idle = isolation.ChildProcess(limit=None)
+    idle.start()
+    process = idle._proc
+    assert process is not None and process.poll() is None
+    idle.close()  # a refused bundle or input: the child that was loading ezkl is not waited for
+    assert process.returncode == -signal.SIGKILL
+    used = isolation.ChildProcess(limit=None)
+    used.start()
+    onnx_path, _, _ = model_files("breast_cancer_mlp")
+    with isolation.isolated(used):
+        ezkl_backend.gen_settings(onnx_path, tmp_path / "s.json", ezkl_backend.RunArgs())
+    process = used._proc
+    assert process is not None
+    used.close()  # a child that ran steps ends by itself when its request pipe closes
+    assert process.returncode == 0

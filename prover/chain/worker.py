@@ -30,6 +30,7 @@ from prover.chain.market import (
 )
 from prover.chain.worker_policy import WorkerPolicy, decide, fulfil_gas_estimate
 from prover.core import bundle as b
+from prover.core import isolation
 from prover.core.progress import NullProgress, Progress
 from prover.errors import (
     ArtifactError,
@@ -362,6 +363,24 @@ def serve_requests(
         report(outcome)
 
     stop = stop or threading.Event()
+    # one ezkl child (with its memory limit) proves every request: its start-up is paid once
+    with (
+        isolation.ChildProcess(isolation.memory_limit()) as ezkl_child,
+        isolation.isolated(ezkl_child),
+    ):
+        return _poll_until_stopped(worker, cursor, keep, outcomes, stop, once, poll_s, progress)
+
+
+def _poll_until_stopped(
+    worker: _Worker,
+    cursor: _Cursor,
+    keep: Reporter,
+    outcomes: list[WorkerOutcome],
+    stop: threading.Event,
+    once: bool,
+    poll_s: float,
+    progress: Progress,
+) -> list[WorkerOutcome]:
     said = ""  # the last state reported: each is said once, not at every poll
     while True:
         try:

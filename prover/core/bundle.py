@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prover.core import ezkl_backend
-from prover.core.hashing import sha256_file
+from prover.core.hashing import sha256_file_once
 from prover.core.jsonio import loads_bounded
 from prover.core.manifest import Manifest
 from prover.core.manifest_check import check_manifest
 from prover.errors import ArtifactError, UsageError
 from prover.version import BUNDLE_FORMAT, EZKL_VERSION
 
-__all__ = ["FILES", "Bundle", "load_bundle"]
+__all__ = ["FILES", "Bundle", "check_files", "load_bundle"]
 
 ONNX = "network.onnx"
 SETTINGS = "settings.json"
@@ -33,6 +33,9 @@ FILES = (ONNX, SETTINGS, COMPILED, VK, PK, SRS, SOLIDITY, VERIFIER_JSON)
 #: proof length that verify enforces).
 VERIFY_FILES = (ONNX, SETTINGS, VK, SRS, SOLIDITY)
 PROVE_FILES = (ONNX, SETTINGS, COMPILED, VK, PK, SRS, SOLIDITY)
+#: What proving reads before the proof itself: ``pk.key``, the largest file by far, is needed by
+#: ezkl's prove step only, so it can be checked while the witness is made.
+WITNESS_FILES = tuple(name for name in PROVE_FILES if name != PK)
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,13 @@ class Bundle:
         return self.manifest.digest
 
     def check(self, names: tuple[str, ...]) -> None:
-        """Check that each named file exists and matches its recorded digest."""
+        """Check that each named file exists and matches its recorded digest.
+
+        A file is read once per process while its identity (device, inode, size, mtime, ctime)
+        is unchanged (:func:`~prover.core.hashing.sha256_file_once`): a long-running prover
+        checks every file before each use, but hashes a proving key again only when it was
+        replaced or written.
+        """
         recorded = self.manifest.files
         for name in names:
             path = self.path(name)
@@ -77,13 +86,20 @@ class Bundle:
                 raise ArtifactError(
                     f"{path}: missing from the bundle; recompile with `zkinfer compile`"
                 )
-            actual = sha256_file(path)
+            actual = sha256_file_once(path)
             if actual != recorded[name]:
                 raise ArtifactError(
                     f"{path}: digest mismatch (manifest {recorded[name][:16]}..., file "
                     f"{actual[:16]}...): the file was changed or corrupted after compile; "
                     "restore it or recompile the bundle"
                 )
+
+
+def check_files(bundle: Bundle, names: tuple[str, ...]) -> None:
+    """Check more files of a loaded bundle, exactly as :func:`load_bundle` checks ``check``:
+    each file's digest, then the manifest fields derived from it."""
+    bundle.check(names)
+    check_manifest(bundle.manifest, bundle.root / MANIFEST, root=bundle.root, checked=names)
 
 
 def _not_a_folder(path: Path) -> str:
@@ -125,6 +141,5 @@ def load_bundle(root: Path, check: tuple[str, ...] = ()) -> Bundle:
     ezkl_backend.check_ezkl_version()
     manifest = Manifest.from_json(raw, manifest_path)
     bundle = Bundle(root=root, manifest=manifest)
-    bundle.check(check)
-    check_manifest(manifest, manifest_path, root=root, checked=check)
+    check_files(bundle, check)
     return bundle

@@ -8,11 +8,12 @@ scale, and ezkl truncates a fraction silently (3.6 becomes 3) and panics on a bo
 
 from __future__ import annotations
 
-from typing import Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Literal
 
 from prover.errors import CircuitError, InputError, ZkinferError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "MAX_EXACT_INTEGER",
@@ -32,19 +33,20 @@ MAX_EXACT_INTEGER = 2**53
 
 _ONNX_INTEGER = {"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"}
 _EZKL_KINDS: dict[str, Kind] = {"Int": "integer", "TDim": "integer", "Bool": "boolean"}
-_ORT_DTYPES: dict[str, type[np.generic]] = {
-    "tensor(float)": np.float32,
-    "tensor(double)": np.float64,
-    "tensor(float16)": np.float16,
-    "tensor(bool)": np.bool_,
-    "tensor(int8)": np.int8,
-    "tensor(int16)": np.int16,
-    "tensor(int32)": np.int32,
-    "tensor(int64)": np.int64,
-    "tensor(uint8)": np.uint8,
-    "tensor(uint16)": np.uint16,
-    "tensor(uint32)": np.uint32,
-    "tensor(uint64)": np.uint64,
+# numpy's names, not its types: checking an input's kinds (verify) needs no numpy
+_ORT_DTYPES: dict[str, str] = {
+    "tensor(float)": "float32",
+    "tensor(double)": "float64",
+    "tensor(float16)": "float16",
+    "tensor(bool)": "bool_",
+    "tensor(int8)": "int8",
+    "tensor(int16)": "int16",
+    "tensor(int32)": "int32",
+    "tensor(int64)": "int64",
+    "tensor(uint8)": "uint8",
+    "tensor(uint16)": "uint16",
+    "tensor(uint32)": "uint32",
+    "tensor(uint64)": "uint64",
 }
 
 
@@ -62,7 +64,10 @@ def kind_of_ezkl_type(input_type: str) -> Kind:
 
 def numpy_dtype_of_ort_type(ort_type: str) -> type[np.generic]:
     """The numpy dtype ONNX Runtime expects for an input it reports as ``ort_type``."""
-    return _ORT_DTYPES.get(ort_type, np.float32)
+    import numpy as np
+
+    dtype: type[np.generic] = getattr(np, _ORT_DTYPES.get(ort_type, "float32"))
+    return dtype
 
 
 def check_kinds(values: list[list[float]], kinds: list[Kind], names: list[str], where: str) -> None:

@@ -85,6 +85,7 @@ class ChildProcess:
         self._requests: IO[str] | None = None
         self._responses: IO[str] | None = None
         self._log: IO[bytes] | None = None
+        self._idle = True  # started but never asked to run a step
 
     def __enter__(self) -> ChildProcess:
         return self
@@ -96,6 +97,12 @@ class ChildProcess:
     def pid(self) -> int | None:
         """The child's process id while one runs."""
         return None if self._proc is None else self._proc.pid
+
+    def start(self) -> None:
+        """Start the child now, unless one runs: it imports ezkl while the caller does other work
+        (checking digests), instead of on the first step."""
+        if self._proc is None:
+            self._start()
 
     def _start(self) -> None:
         req_r, req_w = os.pipe()
@@ -130,6 +137,7 @@ class ChildProcess:
         """Run ``step`` in the child; a dead child becomes a :class:`CircuitError`."""
         if self._proc is None:
             self._start()
+        self._idle = False
         assert self._requests is not None and self._responses is not None and self._log
         start = self._log.seek(0, os.SEEK_END)
         try:
@@ -184,6 +192,8 @@ class ChildProcess:
                 with contextlib.suppress(OSError):
                     stream.close()
         if self._proc is not None:
+            if self._idle:  # started early but not needed (the bundle or input was refused)
+                self._proc.kill()
             try:
                 self._proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -192,6 +202,7 @@ class ChildProcess:
         if self._log is not None:
             self._log.close()
         self._proc = self._requests = self._responses = self._log = None
+        self._idle = True
 
 
 _RUNNER: ContextVar[StepRunner | None] = ContextVar("zkinfer_step_runner", default=None)

@@ -23,6 +23,7 @@ from typing import Any
 
 from prover.core.jsonio import loads_bounded
 from prover.core.manifest import Manifest
+from prover.core.onnx_wire import onnx_signature
 from prover.errors import ArtifactError
 
 __all__ = ["check_manifest", "settings_visibility", "verifier_proof_length"]
@@ -96,21 +97,6 @@ def _check_binding(run_args: dict[str, Any], where: Path) -> None:
             )
 
 
-def _onnx_signature(data: bytes) -> dict[str, Any]:
-    import onnx
-
-    model = onnx.load_model_from_string(data)
-    initializers = {t.name for t in model.graph.initializer}
-    return {
-        "opset": max(
-            (o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0
-        ),
-        "ops": sorted({n.op_type for n in model.graph.node}),
-        "inputs": [v.name for v in model.graph.input if v.name not in initializers],
-        "outputs": [v.name for v in model.graph.output],
-    }
-
-
 def _derived(
     m: Manifest, root: Path, checked: tuple[str, ...], settings: dict[str, Any] | None
 ) -> dict[str, tuple[Any, Any, str]]:
@@ -142,7 +128,7 @@ def _derived(
         for key, recorded in m.verifier.to_json().items():
             out[f"verifier.{key}"] = (recorded, contract.get(key), "verifier.json")
     if "network.onnx" in checked:
-        signature = _onnx_signature((root / "network.onnx").read_bytes())
+        signature = onnx_signature((root / "network.onnx").read_bytes())
         out["onnx.opset"] = (m.onnx.opset, signature["opset"], "network.onnx")
         out["onnx.ops"] = (list(m.onnx.ops), signature["ops"], "network.onnx")
         plan = reference_plan(signature["opset"]).to_json()

@@ -59,13 +59,16 @@ def reference_model(data: bytes) -> tuple[bytes, ReferencePlan]:
 
     Raises :class:`ModelError` when the model needs converting and onnx's converter cannot.
     """
+    from prover.core.onnx_wire import onnx_signature
+
+    # reading the opset needs no onnx import: only an old model, to be converted, does
+    plan = reference_plan(onnx_signature(data)["opset"])
+    if not plan.converted:
+        return data, plan
     import onnx
     from onnx import version_converter
 
     model = onnx.load_model_from_string(data)
-    plan = reference_plan(default_opset(model))
-    if not plan.converted:
-        return data, plan
     try:
         converted = version_converter.convert_version(model, plan.reference_opset)
         onnx.checker.check_model(converted)

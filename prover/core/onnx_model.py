@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from prover.core.hashing import FileIdentity
 from prover.errors import ModelError
 
 __all__ = ["MAX_NODES", "MAX_ONNX_BYTES", "OnnxInfo", "inspect_onnx", "run_onnxruntime"]
@@ -149,6 +153,44 @@ def inspect_onnx(path: Path, *, max_bytes: int = MAX_ONNX_BYTES) -> OnnxInfo:
     )
 
 
+#: ONNX Runtime sessions kept per model file identity: a long-running prover builds one per
+#: bundle, not one per proof. Bounded, oldest dropped first.
+_SESSIONS: OrderedDict[tuple[str, FileIdentity], tuple[Any, dict[str, Any]]] = OrderedDict()
+_SESSIONS_KEPT = 4
+_SESSIONS_LOCK = threading.Lock()
+
+
+def _session(model_path: Path) -> tuple[Any, dict[str, Any]]:
+    """An ONNX Runtime session for the model file and the numpy dtype each input declares.
+
+    Reused while the file keeps its identity (a replaced or rewritten model gets a new session).
+    """
+    import onnxruntime as ort
+
+    from prover.core.dtypes import numpy_dtype_of_ort_type
+    from prover.core.onnx_convert import reference_model
+
+    before = FileIdentity.of(model_path)
+    key = (str(Path(model_path).absolute()), before)
+    with _SESSIONS_LOCK:
+        if key in _SESSIONS:
+            _SESSIONS.move_to_end(key)
+            return _SESSIONS[key]
+    started = time.time_ns()
+    data, _ = reference_model(Path(model_path).read_bytes())
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.log_severity_level = 3
+    session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
+    declared = {i.name: numpy_dtype_of_ort_type(i.type) for i in session.get_inputs()}
+    if FileIdentity.of(model_path) == before and before.settled_at(started):
+        with _SESSIONS_LOCK:
+            _SESSIONS[key] = (session, declared)
+            while len(_SESSIONS) > _SESSIONS_KEPT:
+                _SESSIONS.popitem(last=False)
+    return session, declared
+
+
 def run_onnxruntime(
     model_path: Path, arrays: list[np.ndarray], input_names: list[str]
 ) -> list[np.ndarray]:
@@ -156,25 +198,18 @@ def run_onnxruntime(
 
     Each input is fed with the element type the model declares (``int64`` token ids stay
     integers); a model older than ONNX Runtime implements runs as a converted copy
-    (:func:`~prover.core.onnx_convert.reference_model`).
+    (:func:`~prover.core.onnx_convert.reference_model`). The session is kept for the next call
+    while the model file keeps its identity.
     """
-    import onnxruntime as ort
-
-    from prover.core.dtypes import numpy_dtype_of_ort_type
-    from prover.core.onnx_convert import reference_model
-
-    data, _ = reference_model(Path(model_path).read_bytes())
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.log_severity_level = 3
     try:
-        session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
-        declared = {i.name: numpy_dtype_of_ort_type(i.type) for i in session.get_inputs()}
+        session, declared = _session(model_path)
         feeds = {
             name: arr.astype(declared.get(name, np.float32))
             for name, arr in zip(input_names, arrays, strict=True)
         }
         outs = session.run(None, feeds)
+    except (ModelError, OSError):  # a conversion that failed, an unreadable file: as they are
+        raise
     except Exception as exc:  # onnxruntime raises its own untyped errors
         raise ModelError(f"{model_path}: ONNX Runtime cannot run the model: {exc}") from None
     return [np.asarray(o, dtype=np.float64) for o in outs]

@@ -10,6 +10,7 @@ import json
 import os
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,12 @@ from prover.core.expected import (
 )
 from prover.core.progress import Progress, StepTimer
 from prover.core.witness import (
-    check_against_onnxruntime,
+    compare_with_reference,
     decode_outputs,
     fidelity_problem,
     hashed_part,
     instance_part,
+    onnxruntime_reference,
 )
 from prover.errors import CircuitError, UsageError
 
@@ -85,11 +87,19 @@ class ProveResult(Proven):
         return {"proof": str(self.proof_path), **self.summary()}
 
 
-def _open(bundle_or_dir: b.Bundle | Path, timer: StepTimer) -> b.Bundle:
+def _open(bundle_or_dir: b.Bundle | Path, timer: StepTimer) -> tuple[b.Bundle, tuple[str, ...]]:
+    """The bundle, and the files still to check before ezkl's prove step reads them."""
     if isinstance(bundle_or_dir, b.Bundle):
-        return bundle_or_dir
-    with timer.step("check bundle", "digests of keys, circuit and SRS"):
-        return b.load_bundle(Path(bundle_or_dir), check=b.PROVE_FILES)
+        return bundle_or_dir, ()
+    with timer.step("check bundle", "digests of circuit, verifying key and SRS"):
+        return b.load_bundle(Path(bundle_or_dir), check=b.WITNESS_FILES), (b.PK,)
+
+
+def _boot(runner: isolation.StepRunner) -> None:
+    """Start the child that will run ezkl now: it imports ezkl while this process checks the
+    bundle's digests and the input, instead of after them."""
+    if isinstance(runner, isolation.ChildProcess):
+        runner.start()
 
 
 def prove_values(
@@ -109,9 +119,11 @@ def prove_values(
     returned: a proof that does not verify is never handed out.
     """
     timer = StepTimer(progress)
-    bundle = _open(bundle_or_dir, timer)
-    flat = check_bundle_inputs(bundle, values, allow_out_of_range=allow_out_of_range)
-    return _prove(bundle, flat, timer)
+    with isolation.isolated() as runner:  # witness and proof in one child with a memory limit
+        _boot(runner)
+        bundle, pending = _open(bundle_or_dir, timer)
+        flat = check_bundle_inputs(bundle, values, allow_out_of_range=allow_out_of_range)
+        return _prove(bundle, flat, timer, pending)
 
 
 def prove(
@@ -136,9 +148,11 @@ def prove(
         )
     if out.resolve().parent == Path(bundle_dir).resolve():
         raise UsageError(f"{out} is inside the bundle", field="out", hint="write proofs elsewhere")
-    bundle = _open(Path(bundle_dir), timer)
-    values = load_bundle_inputs(bundle, input_path, allow_out_of_range=allow_out_of_range)
-    proven = _prove(bundle, values, timer)
+    with isolation.isolated() as runner:  # witness and proof in one child with a memory limit
+        _boot(runner)
+        bundle, pending = _open(Path(bundle_dir), timer)
+        values = load_bundle_inputs(bundle, input_path, allow_out_of_range=allow_out_of_range)
+        proven = _prove(bundle, values, timer, pending)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
@@ -149,13 +163,24 @@ def prove(
     return ProveResult(proof_path=out, **proven.__dict__)
 
 
-def _prove(bundle: b.Bundle, values: list[list[float]], timer: StepTimer) -> Proven:
-    """Witness, proof and self-check for checked ``values``; the document in memory."""
+def _prove(
+    bundle: b.Bundle, values: list[list[float]], timer: StepTimer, pending: tuple[str, ...]
+) -> Proven:
+    """Witness, proof and self-check for checked ``values``; the document in memory.
+
+    The ``pending`` files (``pk.key``) are checked, and ONNX Runtime computes the reference
+    outputs, on threads of this process while the child makes the witness: this process would
+    only wait for it. The proving key's check ends before ezkl's prove step reads it.
+    """
     m = bundle.manifest
+    names, shapes = [i.name for i in m.inputs], [i.shape for i in m.inputs]
     with (
         tempfile.TemporaryDirectory(prefix="zkinfer-prove-") as tmp_name,
-        isolation.isolated(),  # witness and proof in one child process with a memory limit
+        isolation.isolated(),  # the caller's child, or one of its own
+        ThreadPoolExecutor(max_workers=2, thread_name_prefix="zkinfer-prove") as pool,
     ):
+        key_check = pool.submit(b.check_files, bundle, pending)
+        reference = pool.submit(onnxruntime_reference, bundle.path(b.ONNX), names, shapes, values)
         tmp = Path(tmp_name)
         data = tmp / "input.json"
         data.write_text(json.dumps({"input_data": values}))
@@ -171,16 +196,8 @@ def _prove(bundle: b.Bundle, values: list[list[float]], timer: StepTimer) -> Pro
             except CircuitError as exc:
                 kinds = [kind_of_ezkl_type(t) for t in m.circuit.input_types]
                 raise explain_witness_failure(exc, kinds, [i.name for i in m.inputs]) from None
-            settings = json.loads(bundle.path(b.SETTINGS).read_text())
-            fidelity = check_against_onnxruntime(
-                bundle.path(b.ONNX),
-                [i.name for i in m.inputs],
-                [i.shape for i in m.inputs],
-                values,
-                witness,
-                settings,
-            )
         with timer.step("prove", f"logrows {m.circuit.logrows}"):
+            key_check.result()  # a digest mismatch raises here, before ezkl reads pk.key
             doc = ezkl_backend.prove(
                 tmp / "witness.json",
                 bundle.path(b.COMPILED),
@@ -188,6 +205,8 @@ def _prove(bundle: b.Bundle, values: list[list[float]], timer: StepTimer) -> Pro
                 tmp / "proof.json",
                 bundle.path(b.SRS),
             )
+        # the circuit's output scales were checked against settings.json when it was loaded
+        fidelity = compare_with_reference(reference.result(), witness, m.circuit.output_scales)
         with timer.step("verify"):
             ok, why = ezkl_backend.verify(
                 tmp / "proof.json", bundle.path(b.SETTINGS), bundle.path(b.VK), bundle.path(b.SRS)

@@ -5,14 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from prover.core.fields import felt_from_hex, felt_to_signed, signed_to_float
 from prover.core.manifest import InstancePart, Manifest, PartName, Tensor
-from prover.core.onnx_model import run_onnxruntime
 
 __all__ = [
     "check_against_onnxruntime",
+    "compare_with_reference",
     "decode_inputs",
     "decode_outputs",
     "felts_to_floats",
@@ -20,6 +18,7 @@ __all__ = [
     "hashed_part",
     "instance_layout",
     "instance_part",
+    "onnxruntime_reference",
 ]
 
 
@@ -110,6 +109,47 @@ def decode_inputs(instances: list[str], manifest: Manifest) -> list[list[float]]
     )
 
 
+def onnxruntime_reference(
+    onnx_path: Path,
+    input_names: list[str],
+    shapes: list[tuple[int, ...]],
+    values: list[list[float]],
+) -> list[list[float]]:
+    """ONNX Runtime's outputs for the input, one flat list per output (what the witness is
+    compared with by :func:`compare_with_reference`)."""
+    import numpy as np  # only proving and compiling run the reference: verify needs neither
+
+    from prover.core.onnx_model import run_onnxruntime
+
+    # float64 holds every integer input exactly; run_onnxruntime casts to the declared types
+    arrays = [
+        np.asarray(v, dtype=np.float64).reshape(s) for v, s in zip(values, shapes, strict=True)
+    ]
+    reference = run_onnxruntime(onnx_path, arrays, input_names)
+    return [r.reshape(-1).tolist() for r in reference]
+
+
+def compare_with_reference(
+    reference: list[list[float]], witness: dict[str, Any], output_scales: tuple[int, ...]
+) -> dict[str, Any]:
+    """The witness outputs decoded at ``output_scales`` beside ONNX Runtime's ``reference``, and
+    the largest difference."""
+    circuit = [
+        felts_to_floats(group, scale)
+        for group, scale in zip(witness["outputs"], output_scales, strict=True)
+    ]
+    diffs = [
+        abs(a - c)
+        for r, w in zip(reference, circuit, strict=True)
+        for a, c in zip(r, w, strict=True)
+    ]
+    return {
+        "onnxruntime": reference,
+        "circuit": circuit,
+        "max_abs_diff": max(diffs) if diffs else 0.0,
+    }
+
+
 def check_against_onnxruntime(
     onnx_path: Path,
     input_names: list[str],
@@ -119,23 +159,5 @@ def check_against_onnxruntime(
     settings: dict[str, Any],
 ) -> dict[str, Any]:
     """Run the same input through ONNX Runtime and compare with the witness outputs."""
-    # float64 holds every integer input exactly; run_onnxruntime casts to the declared types
-    arrays = [
-        np.asarray(v, dtype=np.float64).reshape(s) for v, s in zip(values, shapes, strict=True)
-    ]
-    reference = run_onnxruntime(onnx_path, arrays, input_names)
-    circuit = [
-        felts_to_floats(group, scale)
-        for group, scale in zip(witness["outputs"], settings["model_output_scales"], strict=True)
-    ]
-    ref_flat = [r.reshape(-1).tolist() for r in reference]
-    diffs = [
-        abs(a - c)
-        for r, w in zip(ref_flat, circuit, strict=True)
-        for a, c in zip(r, w, strict=True)
-    ]
-    return {
-        "onnxruntime": ref_flat,
-        "circuit": circuit,
-        "max_abs_diff": max(diffs) if diffs else 0.0,
-    }
+    reference = onnxruntime_reference(onnx_path, input_names, shapes, values)
+    return compare_with_reference(reference, witness, tuple(settings["model_output_scales"]))

@@ -97,9 +97,23 @@ def _serve(conn: multiprocessing.connection.Connection, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    from prover.core import isolation
     from prover.core.prove import prove_values  # heavy (ezkl, onnxruntime): only in the child
 
-    conn.send(("ready",))
+    # one ezkl child (with its memory limit) for every job: started now, restarted after a crash
+    with (
+        isolation.ChildProcess(isolation.memory_limit()) as ezkl_child,
+        isolation.isolated(ezkl_child),
+    ):
+        ezkl_child.start()
+        conn.send(("ready",))
+        _serve_jobs(conn, prove_values)
+
+
+def _serve_jobs(
+    conn: multiprocessing.connection.Connection, prove_values: Callable[..., Any]
+) -> None:
+    """Answer jobs until the parent closes the pipe."""
     while True:
         try:
             job = conn.recv()
