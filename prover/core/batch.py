@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from prover.core import bundle as b
+from prover.core import isolation
 from prover.core.expected import InputValues
 from prover.core.progress import Progress, StepTimer
-from prover.core.prove import Proven, _open, _prove
+from prover.core.prove import Proven, _boot, _open, _prove
 from prover.core.slots import batch_values, check_slot_inputs, require_slots, slot_outputs
 from prover.errors import UsageError
 
@@ -61,27 +62,29 @@ def prove_batch(
     Bundle` must have been loaded with ``check=PROVE_FILES``.
     """
     timer = StepTimer(progress)
-    bundle = _open(bundle_or_dir, timer)
-    m = bundle.manifest
-    layout = require_slots(m)
-    if len(slots) > layout.count:
-        raise UsageError(
-            f"{len(slots)} inputs for a bundle of {layout.count} slot(s)",
-            hint="prove at most one input per slot",
-        )
-    if all(values is None for values in slots):
-        raise UsageError("no slot holds an input: a batch of padding proves nothing")
-    checked = [
-        None
-        if values is None
-        else check_slot_inputs(
-            bundle, values, where=f"input of slot {s}", allow_out_of_range=allow_out_of_range
-        )
-        for s, values in enumerate(slots)
-    ]
-    checked += [None] * (layout.count - len(checked))
-    padding = tuple(s for s, values in enumerate(checked) if values is None)
-    proven = _prove(bundle, batch_values(m, checked), timer)
+    with isolation.isolated() as runner:  # witness and proof in one child with a memory limit
+        _boot(runner)
+        bundle, pending = _open(bundle_or_dir, timer)
+        m = bundle.manifest
+        layout = require_slots(m)
+        if len(slots) > layout.count:
+            raise UsageError(
+                f"{len(slots)} inputs for a bundle of {layout.count} slot(s)",
+                hint="prove at most one input per slot",
+            )
+        if all(values is None for values in slots):
+            raise UsageError("no slot holds an input: a batch of padding proves nothing")
+        checked = [
+            None
+            if values is None
+            else check_slot_inputs(
+                bundle, values, where=f"input of slot {s}", allow_out_of_range=allow_out_of_range
+            )
+            for s, values in enumerate(slots)
+        ]
+        checked += [None] * (layout.count - len(checked))
+        padding = tuple(s for s, values in enumerate(checked) if values is None)
+        proven = _prove(bundle, batch_values(m, checked), timer, pending)
     proven.document["zkinfer"]["padding"] = list(padding)
     instances: list[str] = proven.document["instances"][0]
     return ProvenBatch(
