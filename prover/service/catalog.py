@@ -42,16 +42,19 @@ class Catalog:
         bundle_dir: str | None = None,
         bundle_digest: str | None = None,
         manifest: dict[str, Any] | None = None,
+        slots: int = 1,
     ) -> Row:
-        """Create or replace a model's record."""
+        """Create or replace a model's record; ``slots``: requests one proof serves (the bundle's
+        slot count; 1 unless it was compiled with ``--batch N`` and has a usable slot layout)."""
         async with self.pool.connection() as conn:
             cur = await conn.execute(
                 "INSERT INTO models"
-                " (id, status, owner, reason, bundle_dir, bundle_digest, manifest)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET"
+                " (id, status, owner, reason, bundle_dir, bundle_digest, manifest, slots)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET"
                 " status = EXCLUDED.status, reason = EXCLUDED.reason,"
                 " bundle_dir = EXCLUDED.bundle_dir, bundle_digest = EXCLUDED.bundle_digest,"
-                " manifest = EXCLUDED.manifest, updated_at = now() RETURNING *",
+                " manifest = EXCLUDED.manifest, slots = EXCLUDED.slots, updated_at = now()"
+                " RETURNING *",
                 (
                     model_id,
                     status,
@@ -60,6 +63,7 @@ class Catalog:
                     bundle_dir,
                     bundle_digest,
                     None if manifest is None else Jsonb(manifest),
+                    slots,
                 ),
             )
             row = await cur.fetchone()
