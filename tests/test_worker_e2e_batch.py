@@ -24,24 +24,15 @@ from tests.helpers.e2e import (
     worker_process,
 )
 from tests.helpers.service import CLIENT_A, CLIENT_B, PROVIDER, count_rows, temporary_database
-from tests.helpers.tiny import tiny_input, tiny_row
+from tests.helpers.tiny import tiny_input, tiny_outputs
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-
-WEIGHTS = [[0.5, -0.25], [0.125, 0.75], [-0.5, 0.25]]
-BIAS = [0.1, -0.1]
 
 
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
     with temporary_database() as url:
         yield url
-
-
-def _expected(i: int) -> list[float]:
-    """The tiny model in floating point: x @ W + b."""
-    x = tiny_row(i)
-    return [sum(x[k] * WEIGHTS[k][j] for k in range(3)) + BIAS[j] for j in range(2)]
 
 
 def test_a_worker_proves_one_clients_requests_as_one_batch_and_each_gets_its_outputs(
@@ -74,7 +65,7 @@ def test_a_worker_proves_one_clients_requests_as_one_batch_and_each_gets_its_out
     assert done[theirs]["proof"] != done[mine[0]]["proof"]
     for k, inference_id in enumerate([*mine, theirs]):
         got = done[inference_id]["outputs"][0]
-        assert got == pytest.approx(_expected(k), abs=0.05), (k, got)
+        assert got == pytest.approx(tiny_outputs(k), abs=0.05), (k, got)
     leases = count_rows(
         pg_url,
         "SELECT count(DISTINCT lease_id) FROM attempts a JOIN inferences i"
