@@ -68,7 +68,7 @@ def test_a_worker_proves_one_clients_requests_as_one_batch_and_each_gets_its_out
         assert got == pytest.approx(tiny_outputs(k), abs=0.05), (k, got)
     leases = count_rows(
         pg_url,
-        "SELECT count(DISTINCT lease_id) FROM attempts a JOIN inferences i"
+        "SELECT count(DISTINCT a.lease_id) FROM attempts a JOIN inferences i"
         " ON i.id = a.inference_id WHERE i.model_id = %s AND a.outcome = 'accepted'",
         model_id,
     )

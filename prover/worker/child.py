@@ -100,7 +100,8 @@ def _serve(conn: multiprocessing.connection.Connection, parent: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     # heavy (ezkl, onnxruntime): only in the child
-    from prover.core.prove import prove_batch, prove_values
+    from prover.core.batch import prove_batch
+    from prover.core.prove import prove_values
 
     conn.send(("ready",))
     while True:
@@ -117,7 +118,7 @@ def _serve(conn: multiprocessing.connection.Connection, parent: int) -> None:
                 result = prove_values(Path(bundle_dir), values, progress=progress)
             else:
                 made = prove_batch(Path(bundle_dir), slots, progress=progress)
-                result, per_slot = made.proven, made.slot_outputs
+                result, per_slot = made, made.slot_outputs
             elapsed = round(time.perf_counter() - t0, 3)
             conn.send(("ok", result.document, result.outputs, elapsed, per_slot))
         except Exception as exc:  # every failure is reported to the service, none kills the child

@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from prover.core.prove import prove_batch, prove_values
+from prover.core.batch import prove_batch
+from prover.core.prove import prove_values
 from prover.service.models import register_bundle
 from prover.service.store import Claimed, Store
 from prover.service.tasks import run_verification
@@ -29,9 +30,7 @@ T = TypeVar("T")
 WAIT = timedelta(seconds=2)
 
 
-def _run(
-    pg_url: str, bundle: Path, scenario: Callable[[Store, str], Awaitable[T]]
-) -> T:
+def _run(pg_url: str, bundle: Path, scenario: Callable[[Store, str], Awaitable[T]]) -> T:
     async def main() -> T:
         store = Store(pg_url, max_size=4)
         await store.pool.open()
@@ -80,10 +79,8 @@ async def _submit(store: Store, claimed: Claimed, proof: dict[str, Any]) -> list
 
 
 def _batch_proof(compiled: Compiled, slots: list[int | None]) -> dict[str, Any]:
-    made = prove_batch(
-        compiled.bundle.root, [None if i is None else tiny_input(i) for i in slots]
-    )
-    return made.proven.document
+    made = prove_batch(compiled.bundle.root, [None if i is None else tiny_input(i) for i in slots])
+    return made.document
 
 
 def test_an_accepted_batch_gives_each_request_its_own_outputs_and_slot(
