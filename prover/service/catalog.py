@@ -110,12 +110,14 @@ class Catalog:
         async with self.pool.connection() as conn:
             by_status = await self.counts()
             cur = await conn.execute(
-                "SELECT outcome, reason, count(*) AS n FROM attempts"
+                # one per proof: the attempts of a batch share their lease
+                "SELECT outcome, reason, count(DISTINCT lease_id) AS n FROM attempts"
                 " WHERE outcome IN ('accepted', 'rejected', 'submitted') GROUP BY outcome, reason"
             )
             attempts = [(r["outcome"], r["reason"], int(r["n"])) for r in await cur.fetchall()]
             cur = await conn.execute(
-                "SELECT prove_s FROM attempts WHERE outcome = 'accepted' AND prove_s IS NOT NULL"
+                "SELECT prove_s FROM (SELECT DISTINCT ON (lease_id) lease_id, prove_s, closed_at"
+                " FROM attempts WHERE outcome = 'accepted' AND prove_s IS NOT NULL) p"
                 " ORDER BY closed_at DESC LIMIT 10000"
             )
             prove = [float(r["prove_s"]) for r in await cur.fetchall()]
@@ -124,9 +126,13 @@ class Catalog:
                 " WHERE status = 'done' ORDER BY finished_at DESC LIMIT 10000"
             )
             e2e = [float(r["s"]) for r in await cur.fetchall()]
+            cur = await conn.execute(
+                "SELECT count(DISTINCT lease_id) AS n FROM inferences WHERE status = 'proving'"
+            )
+            leased = await cur.fetchone()
         return {
             "by_status": by_status,
-            "active_leases": by_status.get("proving", 0),
+            "active_leases": 0 if leased is None else int(leased["n"]),
             "attempts": attempts,
             "jobs": await self.queue_jobs(),
             "prove": prove,
