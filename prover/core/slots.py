@@ -30,6 +30,7 @@ __all__ = [
     "padding_values",
     "require_slots",
     "slot_input_shapes",
+    "slot_inputs",
     "slot_outputs",
 ]
 
@@ -102,13 +103,29 @@ def batch_values(
     layout = require_slots(manifest)
     if len(slots) != layout.count:
         raise UsageError(
-            f"{len(slots)} given for a bundle of {layout.count} slot(s): pass one per slot",
-            field="slots",
+            f"{len(slots)} slot inputs given for a bundle of {layout.count} slot(s): pass one "
+            "per slot",
         )
     padding = padding_values(manifest)
     rows = [padding if values is None else values for values in slots]
     # row-major with the batch leading: each tensor is its slots' rows one after the other
     return [[v for row in rows for v in row[t]] for t in range(len(manifest.inputs))]
+
+
+def slot_inputs(
+    instances: Sequence[str], manifest: Manifest, slot: int
+) -> list[list[float]] | None:
+    """Slot ``slot``'s (quantized) inputs decoded from a proof's instances, one flat list per
+    input; ``None`` when inputs are hashed (a batch of 1 only). Raises
+    :class:`~prover.errors.UsageError` for a slot out of range or a bundle without slots."""
+    layout = require_slots(manifest)
+    segments = layout.input[layout.check_slot(slot)]
+    if manifest.instances.input.visibility != "public":
+        return None
+    scales = manifest.circuit.input_scales
+    return [
+        felts_to_floats(seg.of(instances), sc) for seg, sc in zip(segments, scales, strict=True)
+    ]
 
 
 def slot_outputs(

@@ -52,6 +52,20 @@ def write_tiny_model(folder: Path, *, batch: int | None = None) -> tuple[Path, P
     return onnx_path, sample, calibration
 
 
+def write_two_output_model(folder: Path, batch: int) -> tuple[Path, Path, Path]:
+    """The tiny Gemm ``y`` beside a second output ``z = x / 2``, both with a symbolic leading
+    ``batch`` axis: a batch model whose slots are not one run of instances each."""
+    onnx_path, sample, calibration = write_tiny_model(folder, batch=batch)
+    model = onnx.load(onnx_path)
+    half = numpy_helper.from_array(np.array(0.5, dtype=np.float32), "half")
+    model.graph.initializer.append(half)
+    model.graph.node.append(helper.make_node("Mul", ["x", "half"], ["z"]))
+    model.graph.output.append(helper.make_tensor_value_info("z", TensorProto.FLOAT, ["batch", 3]))
+    onnx.checker.check_model(model)
+    onnx.save(model, onnx_path)
+    return onnx_path, sample, calibration
+
+
 def tiny_row(i: int) -> list[float]:
     """The values of :func:`tiny_input` ``i``."""
     return [round(((i * 7) % 19) / 10 - 0.9, 2), 0.1, -0.3]
