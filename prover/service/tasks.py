@@ -69,7 +69,8 @@ async def run_verification(
     manifest = model_manifest(model)
     batched = sub.batch_size > 1
     if batched:
-        by_slot = {r.slot: r.values for r in sub.requests}
+        # every request the lease covered is in the proof, a request canceled since included
+        by_slot = {r.slot: r.values for r in sub.covered}
         values = batch_values(manifest, [by_slot.get(s) for s in range(sub.batch_size)])
     else:
         values = sub.requests[0].values

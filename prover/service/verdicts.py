@@ -31,7 +31,9 @@ class SlotRequest:
 @dataclass(frozen=True)
 class Submission:
     """A lease whose proof awaits (``pending``) or had its verdict, with what verifying needs:
-    the proof, the model's bundle and each request still awaiting the verdict, in slot order."""
+    the proof, the model's bundle, every request the lease covered (``covered``: what the proof
+    must hold, even for a request canceled since) and those still awaiting the verdict
+    (``requests``), in slot order."""
 
     lease_id: str
     pending: bool
@@ -43,6 +45,7 @@ class Submission:
     batch_size: int
     padding: tuple[int, ...]
     requests: tuple[SlotRequest, ...]
+    covered: tuple[SlotRequest, ...]
 
 
 class Verdicts(Inferences):
@@ -78,6 +81,9 @@ class Verdicts(Inferences):
             requests=tuple(
                 SlotRequest(r["slot"], r["inference_id"], r["input"]["input_data"])
                 for r in submitted
+            ),
+            covered=tuple(
+                SlotRequest(r["slot"], r["inference_id"], r["input"]["input_data"]) for r in rows
             ),
         )
 

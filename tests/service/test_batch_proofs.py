@@ -136,3 +136,21 @@ def test_a_batch_proof_with_other_data_in_a_padding_slot_is_rejected(
         assert "not about the input given" in rows[0]["reason"]
 
     _run(pg_url, tiny_batch.bundle.root, scenario)
+
+
+def test_a_request_canceled_during_its_batch_proof_leaves_the_others_accepted(
+    pg_url: str, tiny_batch: Compiled
+) -> None:
+    # the proof holds the canceled request's input (the lease gave it): not a padding slot
+    proof = _batch_proof(tiny_batch, [6, 7, None, None])
+
+    async def scenario(store: Store, model_id: str) -> None:
+        claimed = await _lease(store, model_id, [6, 7])
+        await store.cancel(claimed.rows[0]["id"], "client-a")
+        rows = await _submit(store, claimed, proof)
+        assert [(r["id"], r["status"], r["slot"]) for r in rows] == [
+            (claimed.rows[1]["id"], "done", 1)
+        ]
+        assert (await store.provider("prover"))["rejected"] == 0
+
+    _run(pg_url, tiny_batch.bundle.root, scenario)
