@@ -5,13 +5,14 @@ slots): one client's requests share one proof, another client's get a proof of t
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from prover.core.slots import batch_values, slot_input_shapes
+from prover.core.slots import batch_values
 from prover.core.verify import verify_values
 from tests.conftest import Compiled
 from tests.helpers.e2e import (
@@ -53,6 +54,10 @@ def test_a_worker_proves_one_clients_requests_as_one_batch_and_each_gets_its_out
         ) as worker:
             done = {i: a.wait(i, TERMINAL, 300) for i in mine}
             done[theirs] = b.wait(theirs, TERMINAL, 300)
+            # the worker reports a lease once its submission is answered, after the verdict
+            give_up = time.monotonic() + 60
+            while len(worker.lines) < 2 and time.monotonic() < give_up:
+                time.sleep(0.2)
         lines = worker.lines
 
     assert {d["status"] for d in done.values()} == {"done"}, worker.stderr()
@@ -85,13 +90,16 @@ def test_a_worker_proves_one_clients_requests_as_one_batch_and_each_gets_its_out
     assert sorted(x for x in batch_line["batch"] if x) == sorted(mine)
     assert batch_line["batch"][3] is None  # the padding slot
 
-    # a client checks the shared proof itself: its own copy of the bundle, the whole batch's
-    # input (the other slots' inputs are in the proof, and padding is the bundle's own)
-    m = tiny_batch.bundle.manifest
-    assert slot_input_shapes(m) == [(1, 3)]
-    slots = [tiny_input(i)["input_data"] for i in (0, 1, 2)]
-    ordered = sorted(mine, key=lambda i: done[i]["slot"])
-    inputs = {inference_id: slots[mine.index(inference_id)] for inference_id in mine}
-    whole = batch_values(m, [inputs[i] for i in ordered] + [None])
-    verdict = verify_values(done[mine[0]]["proof"], tiny_batch.bundle.root, values=whole)
-    assert verdict.valid, verdict.reason
+    # each client checks the shared proof itself, against its own copy of the bundle: its slot
+    # holds its input, and the outputs the service gave it are that slot's
+    for k, inference_id in enumerate([*mine, theirs]):
+        doc = done[inference_id]
+        verdict = verify_values(
+            doc["proof"], tiny_batch.bundle.root, slot=doc["slot"], values=tiny_input(k)
+        )
+        assert verdict.valid, verdict.reason
+        assert verdict.outputs == doc["outputs"]
+    # and the whole batch: the requests' inputs in their slots, the bundle's padding in slot 3
+    by_slot = {done[i]["slot"]: tiny_input(k)["input_data"] for k, i in enumerate(mine)}
+    whole = batch_values(tiny_batch.bundle.manifest, [by_slot[0], by_slot[1], by_slot[2], None])
+    assert verify_values(done[mine[0]]["proof"], tiny_batch.bundle.root, values=whole).valid
