@@ -167,3 +167,26 @@ def test_expire_refuses_before_the_deadline() -> None:
 def test_quarantine_threshold() -> None:
     assert not lm.is_quarantined(2, 3)
     assert lm.is_quarantined(3, 3)
+
+
+def test_a_batch_lease_holds_its_live_requests_and_drops_canceled_or_past_deadline_ones() -> None:
+    # a claim caps each request's lease at its own deadline
+    end = T0 + timedelta(seconds=10)
+    short = lm.Request(Status.PROVING, 1, end, lm.Lease("lease1", "hash1", "provider1", end))
+    batch = [proving(), lm.cancel(proving()), short, proving()]
+    later = T0 + timedelta(seconds=20)  # past the short request's deadline, within the lease
+    assert lm.held(batch, "lease1", "hash1", now=later) == [True, False, False, True]
+
+
+def test_a_batch_lease_lost_for_one_request_is_lost_for_all() -> None:
+    requeued = lm.reap(proving(), now=T0 + TTL, max_attempts=3)
+    assert requeued is not None
+    with pytest.raises(LeaseLost):
+        lm.held([proving(), requeued], "lease1", "hash1", now=T0)
+    with pytest.raises(LeaseLost):
+        lm.held([proving(), proving()], "lease1", "forged", now=T0)
+
+
+def test_a_batch_lease_whose_requests_are_all_gone_says_so() -> None:
+    with pytest.raises(RequestGone):
+        lm.held([lm.cancel(proving()), lm.cancel(proving())], "lease1", "hash1", now=T0)
