@@ -24,6 +24,7 @@ from prover.core.expected import (
     load_bundle_inputs,
 )
 from prover.core.progress import Progress, StepTimer
+from prover.core.slot_graph import circuit_input
 from prover.core.witness import (
     check_against_onnxruntime,
     decode_outputs,
@@ -158,7 +159,7 @@ def _prove(bundle: b.Bundle, values: list[list[float]], timer: StepTimer) -> Pro
     ):
         tmp = Path(tmp_name)
         data = tmp / "input.json"
-        data.write_text(json.dumps({"input_data": values}))
+        data.write_text(json.dumps({"input_data": circuit_input(m, values)}))
         with timer.step("witness"):
             try:
                 witness = ezkl_backend.gen_witness(
