@@ -273,3 +273,27 @@ def test_the_bundle_records_the_models_own_onnx_and_is_reused_for_it(
         ),
     )
     assert again.reused and again.bundle.model_id == hashed_batch.model_id
+
+
+def test_every_manifest_field_of_a_hashed_batch_is_refused_when_edited_or_is_harmless(
+    hashed_batch: b.Bundle, padded: ProvenBatch, tmp_path: Path
+) -> None:
+    from tests.test_manifest_fields import _edit, _harmless, _leaves, _linked_copy, _rewrite
+
+    root = hashed_batch.root
+    manifest = json.loads((root / b.MANIFEST).read_text())
+    copy = _linked_copy(root, tmp_path / "bundle")
+    proof = write_json(tmp_path / "proof.json", padded.document)
+    accepted = []
+    for path in _leaves(manifest):
+        _rewrite(copy, _edit(manifest, path))
+        try:
+            b.load_bundle(copy, check=b.FILES)
+        except ArtifactError:
+            continue
+        if not _harmless(path):
+            accepted.append(".".join(map(str, path)))
+            continue
+        result = verify_values(padded.document, copy, values=tiny_input(6), slot=2)
+        assert result.valid and verify(proof, copy).valid, path
+    assert accepted == [], f"edited fields that nothing refuses: {accepted}"

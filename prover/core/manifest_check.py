@@ -5,13 +5,13 @@ from one, and checked against it whenever that file is read: scales, logrows, vi
 instance layout and circuit figures against ``settings.json``; the proof length against the
 generated verifier (which refuses any other length on chain); the SRS size and provenance against
 ``kzg.srs`` and the published digests; file sizes, verifier size and compiler against the files;
-ONNX opset, operators and tensor names against ``network.onnx``. The model id is the digest of the
-ONNX digest, run arguments, calibration digest and the digest of every bundle file, so a bundle
-whose files were swapped consistently is another model. A bundle compiled from the slotted graph
-(``slotted_inputs``) has N graph inputs per input in settings.json, which the checks expect. The
-few fields left are records for people (timings, creation time, the sample's fidelity) or a
-guard of ``prove`` (calibrated input ranges); none of them enters a verdict. A manifest that
-fails any check is an artifact error, never a different verdict.
+ONNX opset, operators, tensor names and shapes against ``network.onnx``. The model id is the digest
+of the ONNX digest, run arguments, calibration digest and the digest of every bundle file, so a
+bundle whose files were swapped consistently is another model. A bundle compiled from the slotted
+graph (``slotted_inputs``) has N graph inputs per input in settings.json, which the checks expect.
+The few fields left are records for people (timings, creation time, the sample's fidelity) or a
+guard of ``prove`` (calibrated input ranges); none of them enters a verdict. A manifest that fails
+any check is an artifact error, never a different verdict.
 """
 
 from __future__ import annotations
@@ -100,9 +100,15 @@ def _check_binding(run_args: dict[str, Any], where: Path) -> None:
 def _onnx_signature(data: bytes) -> dict[str, Any]:
     import onnx
 
+    from prover.core.onnx_model import value_dims
+
     model = onnx.load_model_from_string(data)
     initializers = {t.name for t in model.graph.initializer}
+    inputs = [v for v in model.graph.input if v.name not in initializers]
     return {
+        # symbolic dimensions by name (ezkl fixes them with the recorded variables)
+        "input dims": [value_dims(v) for v in inputs],
+        "output dims": [value_dims(v) for v in model.graph.output],
         "opset": max(
             (o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0
         ),
@@ -110,6 +116,14 @@ def _onnx_signature(data: bytes) -> dict[str, Any]:
         "inputs": [v.name for v in model.graph.input if v.name not in initializers],
         "outputs": [v.name for v in model.graph.output],
     }
+
+
+def _resolved(dims: list[tuple[int | str, ...]], variables: dict[str, int]) -> list[list[int]]:
+    """Shapes with the symbolic dimensions fixed as compile fixed them
+    (:meth:`~prover.core.onnx_model.TensorSpec.resolved`)."""
+    from prover.core.onnx_model import TensorSpec
+
+    return [list(TensorSpec("", "", shape).resolved(variables)) for shape in dims]
 
 
 def _derived(
@@ -148,9 +162,13 @@ def _derived(
         out["onnx.ops"] = (list(m.onnx.ops), signature["ops"], "network.onnx")
         plan = reference_plan(signature["opset"]).to_json()
         out["onnx.onnxruntime"] = (m.onnx.onnxruntime.to_json(), plan, "network.onnx")
+        fixed = dict(m.variables)
         for kind, tensors in (("inputs", m.inputs), ("outputs", m.outputs)):
             names = [t.name for t in tensors]
             out[f"{kind} names"] = (names, signature[kind], "network.onnx")
+            # hashed tensors have no shapes in settings.json: the ONNX and variables fix them
+            shapes = _resolved(signature[f"{kind[:-1]} dims"], fixed)
+            out[f"{kind} shapes"] = ([list(t.shape) for t in tensors], shapes, "network.onnx")
     if settings is not None:
         s_args = settings["run_args"]
         variables = [list(v) for v in m.variables]
