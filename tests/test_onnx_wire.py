@@ -10,6 +10,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from prover.core.onnx_convert import default_opset
+from prover.core.onnx_model import value_dims
 from prover.core.onnx_wire import onnx_signature
 from tests.helpers import REPO
 
@@ -17,11 +18,14 @@ from tests.helpers import REPO
 def _by_onnx(data: bytes) -> dict[str, Any]:
     model = onnx.load_model_from_string(data)
     initializers = {t.name for t in model.graph.initializer}
+    inputs = [v for v in model.graph.input if v.name not in initializers]
     return {
         "opset": default_opset(model),
         "ops": sorted({n.op_type for n in model.graph.node}),
         "inputs": [v.name for v in model.graph.input if v.name not in initializers],
         "outputs": [v.name for v in model.graph.output],
+        "input dims": [value_dims(v) for v in inputs],
+        "output dims": [value_dims(v) for v in model.graph.output],
     }
 
 
@@ -32,9 +36,9 @@ def test_reference_models_read_as_onnx_reads_them(path: Path) -> None:
 
 
 def _model(opset: int) -> onnx.ModelProto:
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 2])
     w = helper.make_tensor("w", TensorProto.FLOAT, [2, 2], [1.0, 0.0, 0.0, 1.0])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 2])  # neither value nor name
     graph = helper.make_graph(
         [helper.make_node("MatMul", ["x", "w"], ["h"]), helper.make_node("Relu", ["h"], ["y"])],
         "g",
@@ -58,6 +62,8 @@ def test_initializers_listed_as_inputs_other_domains_and_merged_graphs_read_as_o
             "ops": ["MatMul", "Relu"],
             "inputs": ["x"],
             "outputs": ["y"],
+            "input dims": [("batch", 2)],
+            "output dims": [("unk", 2)],
         }
     )
     # protobuf merges a singular message given twice, and the last opset entry of a field wins

@@ -377,7 +377,7 @@ def serve_requests(
 
 def _poll_until_stopped(
     worker: _Worker,
-    cursor: _Cursor,
+    cursor: WorkerCursor,
     keep: Reporter,
     outcomes: list[WorkerOutcome],
     stop: threading.Event,

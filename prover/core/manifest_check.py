@@ -5,12 +5,13 @@ from one, and checked against it whenever that file is read: scales, logrows, vi
 instance layout and circuit figures against ``settings.json``; the proof length against the
 generated verifier (which refuses any other length on chain); the SRS size and provenance against
 ``kzg.srs`` and the published digests; file sizes, verifier size and compiler against the files;
-ONNX opset, operators and tensor names against ``network.onnx``. The model id is the digest of the
-ONNX digest, run arguments, calibration digest and the digest of every bundle file, so a bundle
-whose files were swapped consistently is another model. The few fields left are records for
-people (timings, creation time, the sample's fidelity) or a guard of ``prove`` (calibrated input
-ranges); none of them enters a verdict. A manifest that fails any check is an artifact error,
-never a different verdict.
+ONNX opset, operators, tensor names and shapes against ``network.onnx``. The model id is the digest
+of the ONNX digest, run arguments, calibration digest and the digest of every bundle file, so a
+bundle whose files were swapped consistently is another model. A bundle compiled from the slotted
+graph (``slotted_inputs``) has N graph inputs per input in settings.json, which the checks expect.
+The few fields left are records for people (timings, creation time, the sample's fidelity) or a
+guard of ``prove`` (calibrated input ranges); none of them enters a verdict. A manifest that fails
+any check is an artifact error, never a different verdict.
 """
 
 from __future__ import annotations
@@ -56,8 +57,8 @@ def _expected_layout(m: Manifest, settings: dict[str, Any]) -> dict[str, Any]:
             if mine != [list(t.shape) for t in tensors]:
                 raise ArtifactError(f"the {part} shapes disagree with settings.json")
             count = sum(math.prod(s) for s in mine)
-        else:
-            count = len(tensors)
+        else:  # one hash per tensor; per tensor and slot for the slotted graph
+            count = len(tensors) * (m.batch_size if m.slotted_inputs and part == "input" else 1)
         parts[part] = {"visibility": vis, "offset": offset, "count": count}
         offset += count
     parts["total"] = offset
@@ -97,6 +98,14 @@ def _check_binding(run_args: dict[str, Any], where: Path) -> None:
             )
 
 
+def _resolved(dims: list[tuple[int | str, ...]], variables: dict[str, int]) -> list[list[int]]:
+    """Shapes with the symbolic dimensions fixed as compile fixed them
+    (:meth:`~prover.core.onnx_model.TensorSpec.resolved`)."""
+    from prover.core.onnx_model import TensorSpec
+
+    return [list(TensorSpec("", "", shape).resolved(variables)) for shape in dims]
+
+
 def _derived(
     m: Manifest, root: Path, checked: tuple[str, ...], settings: dict[str, Any] | None
 ) -> dict[str, tuple[Any, Any, str]]:
@@ -133,9 +142,13 @@ def _derived(
         out["onnx.ops"] = (list(m.onnx.ops), signature["ops"], "network.onnx")
         plan = reference_plan(signature["opset"]).to_json()
         out["onnx.onnxruntime"] = (m.onnx.onnxruntime.to_json(), plan, "network.onnx")
+        fixed = dict(m.variables)
         for kind, tensors in (("inputs", m.inputs), ("outputs", m.outputs)):
             names = [t.name for t in tensors]
             out[f"{kind} names"] = (names, signature[kind], "network.onnx")
+            # hashed tensors have no shapes in settings.json: the ONNX and variables fix them
+            shapes = _resolved(signature[f"{kind[:-1]} dims"], fixed)
+            out[f"{kind} shapes"] = ([list(t.shape) for t in tensors], shapes, "network.onnx")
     if settings is not None:
         s_args = settings["run_args"]
         variables = [list(v) for v in m.variables]
@@ -186,10 +199,12 @@ def check_manifest(m: Manifest, where: Path, *, root: Path, checked: tuple[str, 
     run_args = settings["run_args"]
     _check_binding(run_args, where)
     circuit = m.circuit
+    # the slotted graph has N copies of each input, slot-major; the manifest names each once
+    copies = m.batch_size if m.slotted_inputs else 1
     checks = {
-        "input types": (list(circuit.input_types), settings.get("input_types")),
+        "input types": (list(circuit.input_types) * copies, settings.get("input_types")),
         "logrows": (circuit.logrows, run_args.get("logrows")),
-        "input scales": (list(circuit.input_scales), settings.get("model_input_scales")),
+        "input scales": (list(circuit.input_scales) * copies, settings.get("model_input_scales")),
         "output scales": (list(circuit.output_scales), settings.get("model_output_scales")),
         "param visibility": (
             m.run_args.param_visibility,

@@ -49,7 +49,8 @@ class OnnxInfo:
     symbolic_dims: tuple[str, ...]
 
 
-def _dims(value_info: Any) -> tuple[int | str, ...]:
+def value_dims(value_info: Any) -> tuple[int | str, ...]:
+    """A graph input's or output's dimensions: ints, or the symbolic name (``unk`` if none)."""
     dims: list[int | str] = []
     for d in value_info.type.tensor_type.shape.dim:
         if d.HasField("dim_value"):
@@ -131,12 +132,16 @@ def inspect_onnx(path: Path, *, max_bytes: int = MAX_ONNX_BYTES) -> OnnxInfo:
         )
     initializers = {t.name for t in model.graph.initializer}
     inputs = tuple(
-        TensorSpec(v.name, onnx.TensorProto.DataType.Name(v.type.tensor_type.elem_type), _dims(v))
+        TensorSpec(
+            v.name, onnx.TensorProto.DataType.Name(v.type.tensor_type.elem_type), value_dims(v)
+        )
         for v in model.graph.input
         if v.name not in initializers
     )
     outputs = tuple(
-        TensorSpec(v.name, onnx.TensorProto.DataType.Name(v.type.tensor_type.elem_type), _dims(v))
+        TensorSpec(
+            v.name, onnx.TensorProto.DataType.Name(v.type.tensor_type.elem_type), value_dims(v)
+        )
         for v in model.graph.output
     )
     if not inputs:

@@ -23,6 +23,8 @@ _MODEL_GRAPH, _MODEL_OPSET = 7, 8
 _OPSET_DOMAIN, _OPSET_VERSION = 1, 2
 _GRAPH_NODE, _GRAPH_INITIALIZER, _GRAPH_INPUT, _GRAPH_OUTPUT = 1, 5, 11, 12
 _NODE_OP_TYPE, _TENSOR_NAME, _VALUE_INFO_NAME = 4, 8, 1
+_VALUE_INFO_TYPE, _TYPE_TENSOR, _TENSOR_TYPE_SHAPE, _SHAPE_DIM = 2, 1, 2, 1
+_DIM_VALUE, _DIM_PARAM = 1, 2
 
 
 def _varint(data: memoryview, pos: int) -> tuple[int, int]:
@@ -80,12 +82,37 @@ def _string(data: memoryview, number: int) -> str:
     return value
 
 
+def _messages(data: memoryview, number: int) -> Iterator[memoryview]:
+    """Every occurrence of message field ``number`` (protobuf merges them in order)."""
+    for n, wire, v in _fields(data):
+        if n == number and wire == _LEN:
+            yield v
+
+
+def _dims(value_info: memoryview) -> tuple[int | str, ...]:
+    """A tensor's dimensions: ints, or the symbolic name (``unk`` if it has neither), as
+    :func:`prover.core.onnx_model.value_dims` reads them with ``onnx``."""
+    dims: list[int | str] = []
+    for kind in _messages(value_info, _VALUE_INFO_TYPE):
+        for tensor in _messages(kind, _TYPE_TENSOR):
+            for shape in _messages(tensor, _TENSOR_TYPE_SHAPE):
+                for dim in _messages(shape, _SHAPE_DIM):
+                    value: int | str = "unk"
+                    for n, wire, v in _fields(dim):  # a oneof: the last one set wins
+                        if n == _DIM_VALUE and wire == _VARINT:
+                            value = v - (1 << 64) if v >> 63 else v
+                        elif n == _DIM_PARAM and wire == _LEN:
+                            value = bytes(v).decode("utf-8", "replace") or "unk"
+                    dims.append(value)
+    return tuple(dims)
+
+
 @dataclass
 class _Graph:
     ops: set[str] = field(default_factory=set)
     initializers: set[str] = field(default_factory=set)
-    inputs: list[str] = field(default_factory=list)
-    outputs: list[str] = field(default_factory=list)
+    inputs: list[tuple[str, tuple[int | str, ...]]] = field(default_factory=list)
+    outputs: list[tuple[str, tuple[int | str, ...]]] = field(default_factory=list)
 
     def read(self, data: memoryview) -> None:
         for n, wire, v in _fields(data):
@@ -96,9 +123,9 @@ class _Graph:
             elif n == _GRAPH_INITIALIZER:
                 self.initializers.add(_string(v, _TENSOR_NAME))
             elif n == _GRAPH_INPUT:
-                self.inputs.append(_string(v, _VALUE_INFO_NAME))
+                self.inputs.append((_string(v, _VALUE_INFO_NAME), _dims(v)))
             elif n == _GRAPH_OUTPUT:
-                self.outputs.append(_string(v, _VALUE_INFO_NAME))
+                self.outputs.append((_string(v, _VALUE_INFO_NAME), _dims(v)))
 
 
 def _opset(data: memoryview) -> tuple[str, int]:
@@ -112,8 +139,9 @@ def _opset(data: memoryview) -> tuple[str, int]:
 
 
 def onnx_signature(data: bytes) -> dict[str, Any]:
-    """The model's default-domain opset, its sorted operator types, and the names of its graph
-    inputs (initializers excluded) and outputs, as ``onnx`` would read them from ``data``."""
+    """The model's default-domain opset, its sorted operator types, and the names and dimensions
+    of its graph inputs (initializers excluded) and outputs, as ``onnx`` would read them from
+    ``data``."""
     view = memoryview(data)
     graph = _Graph()
     opsets: list[tuple[str, int]] = []
@@ -124,9 +152,13 @@ def onnx_signature(data: bytes) -> dict[str, Any]:
             graph.read(v)
         elif n == _MODEL_OPSET:
             opsets.append(_opset(v))
+    inputs = [(name, dims) for name, dims in graph.inputs if name not in graph.initializers]
     return {
         "opset": max((ver for dom, ver in opsets if dom in ("", "ai.onnx")), default=0),
         "ops": sorted(graph.ops),
-        "inputs": [name for name in graph.inputs if name not in graph.initializers],
-        "outputs": graph.outputs,
+        "inputs": [name for name, _ in inputs],
+        "outputs": [name for name, _ in graph.outputs],
+        # symbolic dimensions by name (ezkl fixes them with the recorded variables)
+        "input dims": [dims for _, dims in inputs],
+        "output dims": [dims for _, dims in graph.outputs],
     }
