@@ -24,13 +24,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from prover.core.progress import StepTimer
 from prover.errors import ServiceError
 from prover.settings import DEV_CLIENT_KEY, DEV_PROVIDER_KEY
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["ServiceRow", "measure_service"]
 
@@ -170,6 +171,8 @@ def measure_service(
 ) -> tuple[list[ServiceRow], str | None]:
     """Each bundle ({requests per proof: bundle}) served with each worker count; the rows, and
     why batched serving was not measured (None when it was, or when no batch bundle was given)."""
+    import httpx  # the service extra: only this section needs it
+
     from prover.http_demo import dev_service
 
     inputs = [rows[i % len(rows)] for i in range(requests)]
