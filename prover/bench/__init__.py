@@ -62,7 +62,7 @@ class BenchOptions:
     batch_sizes: tuple[int, ...] = (1, 8, 16, 64)
     gas_batches: tuple[int, ...] = (4, 16, 64)
     verify_counts: tuple[int, ...] = (1, 100)
-    service_requests: int = 32
+    service_requests: int = 16
     service_workers: tuple[int, ...] = (1, 2)
     service_batch: int = 8
     in_process: bool = True
