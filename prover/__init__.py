@@ -10,6 +10,9 @@ The typed Python API mirrors the CLI::
     doc = json.loads(Path("input.json").read_text())
     proven = prove_values(Path("bundle"), doc)
     verdict = verify_values(proven.document, Path("bundle"), values=doc)
+    # a bundle compiled with batch N: up to N inputs, one proof; each client checks its slot
+    batch = prove_batch(Path("batch-bundle"), [doc_a, doc_b])  # slots 2.. are padding
+    verdict = verify_values(batch.document, Path("batch-bundle"), values=doc_b, slot=1)
 
 Every deliberate failure is a :class:`ZkinferError`. Heavy modules load on first use, so
 ``import prover`` stays cheap.
@@ -43,15 +46,23 @@ __all__ = [
     "ProofInvalid",
     "ProveResult",
     "Proven",
+    "ProvenBatch",
+    "SlotLayout",
     "SrsError",
     "ToolchainError",
     "UsageError",
     "VerifyResult",
     "ZkinferError",
     "__version__",
+    "batch_values",
+    "check_slot_inputs",
     "compile_model",
+    "padding_values",
     "prove",
+    "prove_batch",
     "prove_values",
+    "slot_input_shapes",
+    "slot_outputs",
     "verify",
     "verify_values",
 ]
@@ -64,14 +75,31 @@ _LAZY = {
     "prove": "prover.core.prove",
     "Proven": "prover.core.prove",
     "prove_values": "prover.core.prove",
+    "ProvenBatch": "prover.core.batch",
+    "prove_batch": "prover.core.batch",
+    "SlotLayout": "prover.core.slots",
+    "batch_values": "prover.core.slots",
+    "check_slot_inputs": "prover.core.slots",
+    "padding_values": "prover.core.slots",
+    "slot_input_shapes": "prover.core.slots",
+    "slot_outputs": "prover.core.slots",
     "VerifyResult": "prover.core.verify",
     "verify": "prover.core.verify",
     "verify_values": "prover.core.verify",
 }
 
 if TYPE_CHECKING:
+    from prover.core.batch import ProvenBatch, prove_batch
     from prover.core.compile import CompileOptions, CompileResult, compile_model
     from prover.core.prove import Proven, ProveResult, prove, prove_values
+    from prover.core.slots import (
+        SlotLayout,
+        batch_values,
+        check_slot_inputs,
+        padding_values,
+        slot_input_shapes,
+        slot_outputs,
+    )
     from prover.core.verify import VerifyResult, verify, verify_values
 
 

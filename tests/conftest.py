@@ -108,3 +108,23 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Compiled:
     proof = work / "proof.json"
     prove(work / "bundle", sample, proof)
     return Compiled("tiny", result.bundle, sample, proof)
+
+
+@pytest.fixture(scope="session")
+def tiny_batch(tmp_path_factory: pytest.TempPathFactory) -> Compiled:
+    """The tiny model with a symbolic batch axis compiled for 4 slots (``TINY_BATCH``), public
+    inputs and outputs, logrows 12 at most; ``sample`` fills every slot (tiny_input 0 to 3)."""
+    from tests.helpers.tiny import TINY_BATCH, TINY_MAX_LOGROWS, write_tiny_model
+
+    work = tmp_path_factory.mktemp("tiny-batch")
+    onnx, sample, calibration = write_tiny_model(work / "model", batch=TINY_BATCH)
+    result = compile_model(
+        onnx,
+        sample,
+        work / "bundle",
+        calibration=calibration,
+        options=CompileOptions(dev_srs=True, max_logrows=TINY_MAX_LOGROWS, batch_size=TINY_BATCH),
+    )
+    proof = work / "proof.json"
+    prove(work / "bundle", sample, proof)
+    return Compiled("tiny_batch", result.bundle, sample, proof)

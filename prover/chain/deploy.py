@@ -19,6 +19,7 @@ from prover.chain.abi_types import MARKET, MarketContract, ModelConfig
 from prover.chain.client import ChainClient, TxResult
 from prover.chain.contracts import Artifact, load_artifact, verifier_artifact
 from prover.chain.deployments import Deployments
+from prover.chain.slots import market_slots
 from prover.core import bundle as b
 from prover.core.progress import Progress, StepTimer
 from prover.core.srs import CEREMONY
@@ -107,7 +108,11 @@ def _single_scale(scales: list[int], side: str) -> int:
 
 def model_config(bundle: b.Bundle, verifier: str, options: DeployOptions) -> ModelConfig:
     """The ``InferenceMarket.ModelConfig`` for ``bundle`` served by ``verifier`` (``as_abi()`` is
-    what ``registerModel`` takes)."""
+    what ``registerModel`` takes).
+
+    A bundle with market slots (:func:`~prover.chain.slots.market_slots`) is registered with one
+    slot per batch row, the counts those of one slot; any other with one slot covering every
+    input and output instance."""
     m = bundle.manifest
     layout = m.instances
     if layout.output.visibility != "public":
@@ -115,16 +120,27 @@ def model_config(bundle: b.Bundle, verifier: str, options: DeployOptions) -> Mod
             "the market hands proven outputs to consumers, but this bundle hashes its outputs",
             hint="recompile with {output_visibility} public to use it on chain",
         )
+    # (input offset, input count, output offset, output count) of slot 0, and the slot count
+    runs = (layout.input.offset, layout.input.count, layout.output.offset, layout.output.count)
+    count = 1
+    slots = market_slots(m)
+    if slots is not None and slots.output is not None:  # outputs are public: always so here
+        first_in, first_out = slots.input[0][0], slots.output[0][0]
+        runs = (
+            first_in.offset, slots.per_slot_input_count,
+            first_out.offset, slots.per_slot_output_count,
+        )  # fmt: skip
+        count = slots.count
     return ModelConfig(
         verifier=verifier,
         vk_digest=bytes.fromhex(m.files[b.VK]),
         settings_digest=bytes.fromhex(m.files[b.SETTINGS]),
         instance_count=layout.total,
-        input_offset=layout.input.offset,
-        input_count=layout.input.count,
-        output_offset=layout.output.offset,
-        output_count=layout.output.count,
-        batch_size=m.batch_size,
+        input_offset=runs[0],
+        input_count=runs[1],
+        output_offset=runs[2],
+        output_count=runs[3],
+        batch_size=count,
         input_scale=_single_scale(list(m.circuit.input_scales), "input"),
         output_scale=_single_scale(list(m.circuit.output_scales), "output"),
         min_lock_stake=options.min_lock_stake_wei,

@@ -194,13 +194,17 @@ def _wait_until_ready(proc: subprocess.Popen[bytes], url: str, log_hint: str) ->
 
 
 @contextmanager
-def temporary_anvil(chain_id: int = DEVNET_CHAIN_ID) -> Iterator[str]:
+def temporary_anvil(
+    chain_id: int = DEVNET_CHAIN_ID, *, unlimited_code_size: bool = False
+) -> Iterator[str]:
     """A throwaway anvil (no state) on a free localhost port; yields its RPC URL and stops it,
-    with everything it started, on exit. For tests and measurements."""
+    with everything it started, on exit. For tests and measurements. ``unlimited_code_size``
+    lifts EIP-170's 24,576-byte limit on deployed code (no public chain does)."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
+    args = ["--port", str(port), "--chain-id", str(chain_id), "--silent"]
     proc = _spawn(
-        ["--port", str(port), "--chain-id", str(chain_id), "--silent"], subprocess.DEVNULL
+        [*args, "--disable-code-size-limit"] if unlimited_code_size else args, subprocess.DEVNULL
     )
     try:
         _wait_until_ready(proc, url, "")

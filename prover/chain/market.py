@@ -3,7 +3,8 @@
 A request carries two things about its input: the commitment the contract checks a proof against
 (keccak256 of the input instances, i.e. of the quantized inputs or of their Poseidon hash) and
 ``inputData``, which the contract never reads: ``abi.encode(int256[][])``, the quantized inputs
-(value × 2^scale) of each model input, from which a provider rebuilds the exact input.
+(value × 2^scale) of each model input, from which a provider rebuilds the exact input. For a
+bundle the market settles by slots (:mod:`prover.chain.slots`) both are of ONE slot's input.
 """
 
 from __future__ import annotations
@@ -21,8 +22,15 @@ from prover.chain.abi_types import MARKET, MarketContract, Status
 from prover.chain.client import ZERO_ADDRESS, ChainClient, TxResult, events_of
 from prover.chain.contracts import load_artifact
 from prover.chain.deploy import check_registration, resolve_registration
+from prover.chain.slots import (
+    load_request_input,
+    market_slots,
+    prove_slots,
+    request_input_instances,
+    request_input_sizes,
+)
 from prover.core import bundle as b
-from prover.core.expected import expected_input_instances, input_felts, load_bundle_inputs
+from prover.core.expected import expected_input_instances, input_felts
 from prover.core.fields import felt_from_hex, felt_to_signed, signed_to_float
 from prover.core.progress import Progress
 from prover.core.proofs import MalformedProof, parse_proof, read_proof_file
@@ -39,11 +47,14 @@ __all__ = [
     "fulfill_request",
     "input_commitment",
     "input_data_length",
+    "proof_call_args",
     "proof_commitment",
     "prove_request",
     "read_request",
     "request_inference",
+    "request_values",
     "require_open",
+    "settleable_request",
 ]
 
 
@@ -53,7 +64,9 @@ def input_commitment(instances: list[int]) -> bytes:
 
 
 def encode_request_input(bundle: b.Bundle, values: list[list[float]]) -> tuple[bytes, bytes]:
-    """The commitment and ``inputData`` of a request for ``values`` (already validated)."""
+    """The commitment and ``inputData`` of a request for ``values`` (already validated: one
+    slot's input for a bundle with market slots, see :func:`~prover.chain.slots.
+    load_request_input`)."""
     quantized = [[felt_to_signed(felt_from_hex(h)) for h in g] for g in input_felts(bundle, values)]
     instances = [felt_from_hex(h) for h in expected_input_instances(bundle, values)]
     return input_commitment(instances), abi_encode(["int256[][]"], [quantized])
@@ -68,13 +81,14 @@ def input_data_length(sizes: list[int]) -> int:
 def decode_input_data(bundle: b.Bundle, data: bytes) -> list[list[float]]:
     """Rebuild a request's input values from its ``inputData``; :class:`InputError` if malformed.
 
-    Only the canonical encoding for the model's input sizes is accepted, and its exact length is
+    Only the canonical encoding for the sizes of one request's input (one slot's for a bundle
+    with market slots) is accepted, and its exact length is
     checked before anything is read: ABI offsets may alias, so a general decoder turns a little
     calldata into gigabytes of values (a request is untrusted, and a worker re-reads it after a
     restart). Every value is then read once, in place.
     """
     m = bundle.manifest
-    sizes = [i.size for i in m.inputs]
+    sizes = request_input_sizes(m)
     want = input_data_length(sizes)
     if len(data) != want:
         raise InputError(
@@ -189,7 +203,7 @@ def request_inference(
     if reward_wei <= 0:
         raise UsageError("must be more than zero", field="reward_wei")
     bundle = b.load_bundle(Path(bundle_dir), check=(b.VERIFIER_JSON,))
-    values = load_bundle_inputs(bundle, Path(input_path))
+    values = load_request_input(bundle, Path(input_path))
     registration = resolve_registration(client, bundle, registrant)
     check_registration(client, market, bundle, registration)
     if consumer is not None and client.code_hash(consumer) == keccak(b""):
@@ -281,16 +295,29 @@ def require_open(client: ChainClient, request: OnChainRequest) -> None:
         raise UsageError(f"request {rid} is past its deadline: it can only be refunded now")
 
 
-def prove_request(
-    bundle_dir: Path, request: OnChainRequest, out: Path, progress: Progress | None = None
-) -> Path:
-    """Prove the request's input; refuse when its data does not match its commitment."""
-    bundle = b.load_bundle(Path(bundle_dir))
+def _check_model(bundle: b.Bundle, request: OnChainRequest) -> None:
     if bundle.model_id != request.model_id:
         raise UsageError(
             f"request {request.request_id} is for model {request.model_id[:16]}…, the bundle "
             f"holds {bundle.model_id[:16]}…"
         )
+
+
+def settleable_request(
+    client: ChainClient, market: str, bundle: b.Bundle, request_id: int
+) -> OnChainRequest:
+    """Request ``request_id`` (without its event's ``inputData``) if it is open, not expired and
+    of the bundle's model; else :class:`UsageError`."""
+    request = read_request(client, market, request_id, input_data=b"")  # no event search
+    require_open(client, request)
+    _check_model(bundle, request)
+    return request
+
+
+def request_values(bundle: b.Bundle, request: OnChainRequest) -> list[list[float]]:
+    """The request's input rebuilt from its ``inputData``; :class:`UsageError` when it is for
+    another model, :class:`InputError` when its data does not match its commitment."""
+    _check_model(bundle, request)
     values = decode_input_data(bundle, request.input_data)
     commitment, _ = encode_request_input(bundle, values)
     if commitment != request.commitment:
@@ -298,6 +325,18 @@ def prove_request(
             f"request {request.request_id}: its inputData does not match its input commitment, "
             "so no proof can settle it"
         )
+    return values
+
+
+def prove_request(
+    bundle_dir: Path, request: OnChainRequest, out: Path, progress: Progress | None = None
+) -> Path:
+    """Prove the request's input (at slot 0, the other slots padding, for a bundle with market
+    slots); refuse when its data does not match its commitment."""
+    bundle = b.load_bundle(Path(bundle_dir))
+    values = request_values(bundle, request)
+    if market_slots(bundle.manifest) is not None:
+        return prove_slots(bundle, [values], out, progress)
     with tempfile.TemporaryDirectory(prefix="zkinfer-request-") as tmp:
         data = Path(tmp) / "input.json"
         data.write_text(json.dumps({"input_data": values}))
@@ -305,16 +344,17 @@ def prove_request(
     return out
 
 
-def _input_commitment_of(bundle: b.Bundle, instances: list[int]) -> bytes:
-    return input_commitment(bundle.manifest.instances.input.of(instances))
+def _input_commitment_of(bundle: b.Bundle, instances: list[int], slot: int = 0) -> bytes:
+    return input_commitment(request_input_instances(bundle.manifest, instances, slot))
 
 
-def proof_commitment(bundle: b.Bundle, proof_path: Path) -> bytes:
-    """The input commitment a proof file's instances make: the one its request must carry."""
-    return _input_commitment_of(bundle, _proof_call_args(bundle, proof_path)[1])
+def proof_commitment(bundle: b.Bundle, proof_path: Path, slot: int = 0) -> bytes:
+    """The input commitment a proof file's instances make at ``slot``: the one a request settled
+    there must carry (the whole input part for a bundle without market slots)."""
+    return _input_commitment_of(bundle, proof_call_args(bundle, proof_path)[1], slot)
 
 
-def _proof_call_args(bundle: b.Bundle, proof_path: Path) -> tuple[bytes, list[int]]:
+def proof_call_args(bundle: b.Bundle, proof_path: Path) -> tuple[bytes, list[int]]:
     m = bundle.manifest
     try:
         parsed = parse_proof(
@@ -330,16 +370,11 @@ def _proof_call_args(bundle: b.Bundle, proof_path: Path) -> tuple[bytes, list[in
 def fulfill_request(
     client: ChainClient, market: str, bundle_dir: Path, request_id: int, proof_path: Path
 ) -> FulfillResult:
-    """Submit a proof for ``request_id``; the market checks it with the pinned verifier."""
+    """Submit a proof for ``request_id`` (settled as slot 0 of a batch proof); the market checks
+    it with the pinned verifier."""
     bundle = b.load_bundle(Path(bundle_dir))
-    proof, instances = _proof_call_args(bundle, proof_path)
-    request = read_request(client, market, request_id, input_data=b"")  # no event search
-    require_open(client, request)
-    if request.model_id != bundle.model_id:
-        raise UsageError(
-            f"request {request_id} is for model {request.model_id[:16]}…, the bundle holds "
-            f"{bundle.model_id[:16]}…"
-        )
+    proof, instances = proof_call_args(bundle, proof_path)
+    request = settleable_request(client, market, bundle, request_id)
     if _input_commitment_of(bundle, instances) != request.commitment:
         raise UsageError(
             f"{proof_path} proves another input than request {request_id} committed to"

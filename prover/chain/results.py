@@ -19,8 +19,8 @@ from prover.chain.client import ZERO_ADDRESS, ChainClient, TxResult
 from prover.chain.contracts import load_artifact, verifier_artifact
 from prover.chain.deploy import layout_hash, registration_id
 from prover.chain.market import encode_request_input
+from prover.chain.slots import load_request_input, market_slots
 from prover.core import bundle as b
-from prover.core.expected import load_bundle_inputs
 from prover.core.fields import signed_to_float
 from prover.errors import ChainError, InputError, UsageError
 
@@ -175,9 +175,10 @@ def encode_request(
     """Everything a consumer contract passes to ``requestInference`` for this input, and what it
     pins for this bundle and registrant; nothing is sent."""
     bundle = b.load_bundle(Path(bundle_dir), check=(b.VERIFIER_JSON,))
-    values = load_bundle_inputs(bundle, Path(input_path))
+    values = load_request_input(bundle, Path(input_path))
     commitment, data = encode_request_input(bundle, values)
     m = bundle.manifest
+    slots = market_slots(m)
     return {
         "model_id": "0x" + bundle.model_id,
         "registrant": registrant,
@@ -191,5 +192,8 @@ def encode_request(
         "input_scales": list(m.circuit.input_scales),
         "output_scales": list(m.circuit.output_scales),
         "instances": m.instances.to_json(),
+        # a request of a bundle with market slots is one slot's input: the market settles
+        # up to this many in one proof
+        "slots": 1 if slots is None else slots.count,
         "srs_provenance": bundle.srs_provenance,
     }

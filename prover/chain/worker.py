@@ -4,18 +4,19 @@ The chain is the source of truth: every poll reads ``InferenceRequested`` events
 asks the market for each request's current state, so a worker killed at any point (even during a
 proof) picks the same open requests up again on restart, and a request that someone else settled
 meanwhile is simply skipped. The cursor only moves past blocks whose requests are all settled,
-expired or given up on; it lives in ``$ZKINFER_HOME/worker/``.
+expired or given up on; it lives in ``$ZKINFER_HOME/worker/``. Requests of a registration with
+several slots (a batch bundle) are settled up to that many at a time with one proof
+(:mod:`prover.chain.worker_batch`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 from prover.chain.abi_types import MarketContract
 from prover.chain.client import ZERO_ADDRESS, ChainClient, TxResult
@@ -28,7 +29,9 @@ from prover.chain.market import (
     prove_request,
     read_request,
 )
+from prover.chain.worker_batch import handle_batch
 from prover.chain.worker_policy import WorkerPolicy, decide, fulfil_gas_estimate
+from prover.chain.worker_state import Reporter, WorkerCursor, WorkerOutcome
 from prover.core import bundle as b
 from prover.core.progress import NullProgress, Progress
 from prover.errors import (
@@ -39,11 +42,9 @@ from prover.errors import (
     UsageError,
     ZkinferError,
 )
-from prover.settings import get_settings
 
 __all__ = ["WorkerLimits", "WorkerOutcome", "serve_requests"]
 
-Reporter = Callable[["WorkerOutcome"], None]
 #: Reverts after which the request can never be served by this worker; any other is retried.
 _FINAL_REVERTS = frozenset(
     f"InferenceMarket{name}"
@@ -56,55 +57,6 @@ _FINAL_REVERTS = frozenset(
         "UnknownModel",
     )
 )
-
-
-@dataclass(frozen=True)
-class WorkerOutcome:
-    """What the worker did with one request."""
-
-    request_id: int
-    model_id: str
-    # fulfilled | skipped | failed (given up) | retry (tried again at the next poll) | waiting
-    # (skipped while the reward does not cover the gas, looked at again while the request is open)
-    status: str
-    detail: str = ""
-    outputs: list[float] | None = None
-    transactions: dict[str, TxResult] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        """The outcome as the worker prints it (one JSON line each with --json)."""
-        return {
-            "request_id": self.request_id,
-            "model_id": self.model_id,
-            "status": self.status,
-            "detail": self.detail,
-            "outputs": self.outputs,
-            "transactions": {k: v.to_json() for k, v in self.transactions.items()},
-        }
-
-
-class _Cursor:
-    """The first block that may still hold an open request for this worker, on this chain.
-
-    It remembers the chain's genesis hash: a devnet started afresh reuses chain id and market
-    address, and its requests must not be skipped because an old cursor is past them.
-    """
-
-    def __init__(self, chain_id: int, market: str, genesis: str) -> None:
-        self.path = get_settings().worker_state_dir / f"{chain_id}-{market.lower()}.json"
-        self.genesis = genesis
-        try:
-            doc = json.loads(self.path.read_text())
-            self.block = int(doc["from_block"]) if doc.get("genesis") == genesis else 0
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            self.block = 0
-
-    def save(self, block: int) -> None:
-        self.block = block
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"from_block": block, "genesis": self.genesis}))
-        tmp.replace(self.path)
 
 
 @dataclass(frozen=True)
@@ -140,6 +92,7 @@ class _Worker:
         self.waiting: set[int] = set()  # skipped as unprofitable for now, already reported
         self.fulfil_gas: dict[str, int] = {}  # model id -> gas of the last fulfil measured
         self.served: dict[str, str | None] = {}  # registration id -> model id, None: not served
+        self.slot_count: dict[str, int] = {}  # registration id -> slots it settles separately
 
     def _proof(self, request: OnChainRequest) -> Path:
         """The request's proof: made once and kept for retries, reused only while it proves the
@@ -156,7 +109,7 @@ class _Worker:
         )
         return prove_request(bundle_dir, request, proof, self.progress)
 
-    def _lock(self, request: OnChainRequest) -> TxResult | str:
+    def lock_request(self, request: OnChainRequest) -> TxResult | str:
         """Lock the request, or say why it would put the stake at risk."""
         config = self.market_reader.get_model(bytes.fromhex(request.registration_id)).config
         stake, duration = config.min_lock_stake, config.lock_duration
@@ -189,6 +142,26 @@ class _Worker:
             decision.reason,
         )  # fmt: skip
 
+    def triage(
+        self, request: OnChainRequest, *, check_profit: bool = True
+    ) -> tuple[bool, WorkerOutcome | None]:
+        """Whether to serve the request now; if not, its outcome (skipped when settled or
+        expired, waiting or skipped when it does not pay for its gas, ``None`` while someone else
+        holds a lock on it: look again when the lock may have lapsed)."""
+        rid, model = request.request_id, request.model_id
+        if request.status is not Status.OPEN:
+            return False, WorkerOutcome(
+                rid, model, "skipped", f"already {request.status.name.lower()}"
+            )
+        now = self.client.now()
+        if now > request.deadline:
+            return False, WorkerOutcome(rid, model, "skipped", "deadline passed")
+        holder = request.locked_by
+        if holder not in (ZERO_ADDRESS, self.client.address) and request.lock_deadline >= now:
+            return False, None
+        unprofitable = self._worth_it(request) if check_profit else None
+        return unprofitable is None, unprofitable
+
     def handle(self, request_id: int, input_data: bytes) -> WorkerOutcome | None:
         """Serve one request; ``None`` means "not now, look again at the next poll".
 
@@ -197,25 +170,15 @@ class _Worker:
         """
         request = read_request(self.client, self.market, request_id, input_data)
         model = request.model_id
-        if request.status is not Status.OPEN:
-            return WorkerOutcome(
-                request_id, model, "skipped", f"already {request.status.name.lower()}"
-            )
-        now = self.client.now()
-        if now > request.deadline:
-            return WorkerOutcome(request_id, model, "skipped", "deadline passed")
-        me = self.client.address
-        if request.locked_by not in (ZERO_ADDRESS, me) and request.lock_deadline >= now:
-            return None  # someone else holds it; look again when the lock may have lapsed
-        unprofitable = self._worth_it(request)
-        if unprofitable is not None:
-            return unprofitable
+        serve, outcome = self.triage(request)
+        if not serve:
+            return outcome
         proof = self._proof(request)
         txs: dict[str, TxResult] = {}
-        if self.lock and request.locked_by != me:
+        if self.lock and request.locked_by != self.client.address:
             # locking only now, right before fulfilling: the fulfil transaction cannot be copied
             # from the mempool, and no stake is at risk while proving
-            locked = self._lock(request)
+            locked = self.lock_request(request)
             if isinstance(locked, str):
                 return WorkerOutcome(request_id, model, "skipped", locked)
             txs["lock"] = locked
@@ -244,14 +207,17 @@ class _Worker:
                 except ArtifactError as exc:  # not as the bundle: final
                     self.progress.note(f"not serving registration 0x{key[:16]}…: {exc}")
             self.served[key] = served
+            if served is not None:
+                config = self.market_reader.get_model(bytes(registration)).config
+                self.slot_count[key] = config.batch_size
         return self.served[key]
 
-    def _retry(self, request_id: int, model: str, why: str, report: Reporter) -> None:
+    def retry(self, request_id: int, model: str, why: str, report: Reporter) -> None:
         if self.retrying.get(request_id) != why:  # say it once per reason, not every poll
             self.retrying[request_id] = why
             report(WorkerOutcome(request_id, model, "retry", why))
 
-    def poll(self, cursor: _Cursor, report: Reporter) -> bool:
+    def poll(self, cursor: WorkerCursor, report: Reporter) -> bool:
         """Serve what the blocks since the cursor hold; ``False`` when there was nothing to do
         (no new block, or no request for this worker's models): idle, not an error."""
         latest = int(
@@ -265,44 +231,82 @@ class _Worker:
                 from_block=cursor.block, to_block=latest
             ),
         )
-        pending_from: int | None = None
+        pending: list[int] = []  # blocks of requests to look at again
         busy = False
+        batches: dict[str, list[tuple[int, bytes, int]]] = {}  # registration -> requests
         for log in logs:
             request_id = int(log["args"]["requestId"])
-            model = self.model_for(log["args"]["registrationId"])
+            registration = bytes(log["args"]["registrationId"])
+            model = self.model_for(registration)
             if request_id in self.done or model is None:
                 continue
             busy = True
-            outcome: WorkerOutcome | None
-            try:
-                outcome = self.handle(request_id, bytes(log["args"]["inputData"]))
-            except RpcUnavailable:
-                raise  # the RPC is gone: nothing more can be done this poll
-            except TransactionReverted as exc:
-                if exc.error_name not in _FINAL_REVERTS:  # a lock race, a pause: try again later
-                    self._retry(request_id, model, str(exc), report)
-                    outcome = None
-                else:
-                    outcome = WorkerOutcome(request_id, model, "failed", str(exc))
-            except ChainError as exc:  # refused by the RPC: try again later
-                self._retry(request_id, model, str(exc)[:300], report)
-                outcome = None
-            except ZkinferError as exc:  # bad input data, unprovable: report, do not retry
-                outcome = WorkerOutcome(request_id, model, "failed", str(exc))
+            item = (request_id, bytes(log["args"]["inputData"]), int(log["blockNumber"]))
+            if self.slot_count[registration.hex()] > 1:
+                batches.setdefault(registration.hex(), []).append(item)
+                continue
+            one = partial(self._serve_one, request_id, item[1])
+            outcomes = self._attempt([request_id], model, one, report)
+            pending += self._record(outcomes, {request_id: item[2]}, report)
+        for key, items in batches.items():
+            model, size = str(self.served[key]), self.slot_count[key]
+            for at in range(0, len(items), size):
+                chunk = items[at : at + size]
+                batch = partial(handle_batch, self, model, [i[:2] for i in chunk], report)
+                outcomes = self._attempt([i[0] for i in chunk], model, batch, report)
+                pending += self._record(outcomes, {i[0]: i[2] for i in chunk}, report)
+        cursor.save(min(pending) if pending else latest + 1)
+        return busy
+
+    def _serve_one(self, request_id: int, input_data: bytes) -> dict[int, WorkerOutcome | None]:
+        return {request_id: self.handle(request_id, input_data)}
+
+    def _attempt(
+        self,
+        request_ids: list[int],
+        model: str,
+        serve: Callable[[], dict[int, WorkerOutcome | None]],
+        report: Reporter,
+    ) -> dict[int, WorkerOutcome | None]:
+        """``serve()``'s outcomes; an error it raises decides every request of ``request_ids``:
+        retried at the next poll (RPC refusals, reverts that may pass later) or given up."""
+        try:
+            return serve()
+        except RpcUnavailable:
+            raise  # the RPC is gone: nothing more can be done this poll
+        except TransactionReverted as exc:
+            if exc.error_name not in _FINAL_REVERTS:  # a lock race, a pause: try again later
+                for rid in request_ids:
+                    self.retry(rid, model, str(exc), report)
+                return dict.fromkeys(request_ids)
+            return {rid: WorkerOutcome(rid, model, "failed", str(exc)) for rid in request_ids}
+        except ChainError as exc:  # refused by the RPC: try again later
+            for rid in request_ids:
+                self.retry(rid, model, str(exc)[:300], report)
+            return dict.fromkeys(request_ids)
+        except ZkinferError as exc:  # bad input data, unprovable: report, do not retry
+            return {rid: WorkerOutcome(rid, model, "failed", str(exc)) for rid in request_ids}
+
+    def _record(
+        self, outcomes: dict[int, WorkerOutcome | None], blocks: dict[int, int], report: Reporter
+    ) -> list[int]:
+        """Report final outcomes once; the blocks of the requests to look at again."""
+        pending: list[int] = []
+        for request_id, outcome in outcomes.items():
             if outcome is not None and outcome.status == "waiting":
                 if request_id not in self.waiting:  # once per request, not every poll
                     self.waiting.add(request_id)
                     report(outcome)
-                outcome = None
+                pending.append(blocks[request_id])
+                continue
             if outcome is None:
-                pending_from = pending_from if pending_from is not None else int(log["blockNumber"])
+                pending.append(blocks[request_id])
                 continue
             self.done.add(request_id)
             self.retrying.pop(request_id, None)
             self.waiting.discard(request_id)
             report(outcome)
-        cursor.save(pending_from if pending_from is not None else latest + 1)
-        return busy
+        return pending
 
 
 def _held_bundles(bundle_dirs: list[Path]) -> dict[str, Path]:
@@ -345,7 +349,7 @@ def serve_requests(
     workdir.mkdir(parents=True, exist_ok=True)
     worker = _Worker(client, market, bundles, workdir, lock, limits or WorkerLimits(), progress)
     genesis = client.rpc("read the genesis block", lambda: client.w3.eth.get_block(0))["hash"]
-    cursor = _Cursor(client.chain_id, market, bytes(genesis).hex())
+    cursor = WorkerCursor(client.chain_id, market, bytes(genesis).hex())
     if from_block is not None:
         cursor.save(from_block)
     if not lock and not client.is_local_devnet:

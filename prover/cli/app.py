@@ -205,6 +205,13 @@ def verify_cmd(
     input: Annotated[
         Path | None, typer.Option("--input", help="Also require each proof to be about this input.")
     ] = None,
+    slot: Annotated[
+        int | None,
+        typer.Option(
+            help="A slot of a batch bundle (0 to N-1): report that slot's outputs; with --input "
+            "(ONE slot's input), also require that slot to hold it.",
+        ),
+    ] = None,
     bundle_digest: Annotated[
         str | None,
         typer.Option(
@@ -262,6 +269,7 @@ def verify_cmd(
                 selection.paths,
                 bundle,
                 input_path=input,
+                slot=slot,
                 bundle_digest=bundle_digest,
                 progress=progress,
                 on_outcome=many.outcome_printer(as_json),
@@ -273,6 +281,7 @@ def verify_cmd(
                 selection.paths[0],
                 bundle,
                 input_path=input,
+                slot=slot,
                 bundle_digest=bundle_digest,
                 progress=progress,
                 checker=checker,
@@ -290,7 +299,8 @@ def _print_verdict(c: Console, result: VerifyResult) -> None:
     if result.valid:
         c.print(f"[bold green]VALID[/bold green] {name} for model {result.model_id[:16]}…")
         if result.outputs is not None:
-            c.print(f"proven outputs {format_outputs(result.outputs)}")
+            where = "" if result.slot is None else f" of slot {result.slot}"
+            c.print(f"proven outputs{where} {format_outputs(result.outputs)}")
         _print_hashes(c, result.input_hash, result.output_hash)
     else:
         c.print(f"[bold red]INVALID[/bold red] {name}: {escape(result.reason)}")

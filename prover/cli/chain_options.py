@@ -43,4 +43,11 @@ LabelsOpt = Annotated[
 MarketOpt = Annotated[
     str | None, typer.Option(help="InferenceMarket address (default: the one deploy recorded).")
 ]
-InputOpt = Annotated[Path, typer.Option("--input", help="The input (ezkl JSON format).")]
+InputOpt = Annotated[
+    Path,
+    typer.Option(
+        "--input",
+        help="The input (ezkl JSON format); for a batch bundle the market settles by slots, ONE "
+        "slot's input (one row of each input).",
+    ),
+]

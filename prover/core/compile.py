@@ -296,6 +296,8 @@ def compile_model(
         manifest["sizes"] = {name: (work / name).stat().st_size for name in b.FILES}
         manifest["calibration_sha256"] = calibration_sha
         manifest["model_id"] = model_id_for(*source, manifest["files"])
+        slots = Manifest.from_json(manifest, work / b.MANIFEST).slots
+        manifest["slots"] = None if slots is None else slots.to_json()
         written = Manifest.from_json(manifest, work / b.MANIFEST).to_json()
         (work / b.MANIFEST).write_text(json.dumps(written, indent=2, sort_keys=True) + "\n")
         _move_into_place(work, out)

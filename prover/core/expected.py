@@ -9,10 +9,12 @@ from prover.core import bundle as b
 from prover.core import ezkl_backend
 from prover.core.dtypes import check_kinds, kind_of_ezkl_type
 from prover.core.inputs import inputs_from_document, read_input_document, validate_inputs
+from prover.core.manifest import Manifest
 
 __all__ = [
     "InputValues",
     "check_bundle_inputs",
+    "check_values",
     "expected_input_instances",
     "input_felts",
     "load_bundle_inputs",
@@ -48,13 +50,26 @@ def check_bundle_inputs(
     Format, shape, NaN/infinity, calibrated range (unless ``allow_out_of_range``) and element
     kinds; errors are :class:`~prover.errors.InputError` naming ``where``.
     """
-    inputs = bundle.manifest.inputs
-    shapes = [i.shape for i in inputs]
-    flat = inputs_from_document(values, where, len(inputs), shapes)
-    ranges = None if allow_out_of_range else bundle.manifest.input_ranges
+    m = bundle.manifest
+    shapes = [i.shape for i in m.inputs]
+    return check_values(m, values, shapes, where=where, allow_out_of_range=allow_out_of_range)
+
+
+def check_values(
+    manifest: Manifest,
+    values: InputValues,
+    shapes: list[tuple[int, ...]],
+    *,
+    where: str,
+    allow_out_of_range: bool,
+) -> list[list[float]]:
+    """Check input values of the given ``shapes`` (the whole batch's, or one slot's) against the
+    manifest's ranges and kinds; the flat inputs, or :class:`~prover.errors.InputError`."""
+    flat = inputs_from_document(values, where, len(manifest.inputs), shapes)
+    ranges = None if allow_out_of_range else manifest.input_ranges
     validate_inputs(flat, shapes, ranges, where)
-    kinds = [kind_of_ezkl_type(t) for t in bundle.manifest.circuit.input_types]
-    check_kinds(flat, kinds, [i.name for i in inputs], where)
+    kinds = [kind_of_ezkl_type(t) for t in manifest.circuit.input_types]
+    check_kinds(flat, kinds, [i.name for i in manifest.inputs], where)
     return flat
 
 

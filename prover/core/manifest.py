@@ -32,6 +32,7 @@ from prover.core.manifest_parts import (
     VerifierRecord,
     Visibility,
 )
+from prover.core.slot_layout import SlotLayout, compute_slots, read_slots
 from prover.errors import ArtifactError
 from prover.version import BUNDLE_FORMAT
 
@@ -45,6 +46,7 @@ __all__ = [
     "OnnxRecord",
     "PartName",
     "ReferenceRecord",
+    "SlotRecord",
     "SrsRecord",
     "Tensor",
     "VerifierRecord",
@@ -105,6 +107,14 @@ def model_id_for(
 
 
 @dataclass(frozen=True, slots=True)
+class SlotRecord:
+    """The manifest's ``slots`` field as recorded by ``compile`` (``layout`` ``None``: recorded as
+    having no slot layout). Bundles compiled before the field existed have no record."""
+
+    layout: SlotLayout | None
+
+
+@dataclass(frozen=True, slots=True)
 class Manifest:
     """``manifest.json``: what a bundle holds, how it was compiled, and the digest of each file."""
 
@@ -130,6 +140,8 @@ class Manifest:
     timings: Mapping[str, float]
     files: Mapping[str, str]
     sizes: Mapping[str, int]
+    #: ``None`` for bundles compiled before slots were recorded; never trusted: see :attr:`slots`
+    slot_record: SlotRecord | None = None
 
     @classmethod
     def from_json(cls, raw: Any, where: Path | str = "manifest.json") -> Manifest:
@@ -189,7 +201,21 @@ class Manifest:
             "sizes": dict(self.sizes),
             "calibration_sha256": self.calibration_sha256,
             "model_id": self.model_id,
+            **({} if self.slot_record is None else {"slots": self._slots_json()}),
         }
+
+    def _slots_json(self) -> dict[str, Any] | None:
+        layout = None if self.slot_record is None else self.slot_record.layout
+        return None if layout is None else layout.to_json()
+
+    @property
+    def slots(self) -> SlotLayout | None:
+        """Where each slot of the batch sits in the instances, computed from the shapes and the
+        instance layout (a recorded ``slots`` must equal it: see
+        :func:`~prover.core.manifest_check.check_manifest`); ``None`` when no slot can be
+        checked on its own (hashed inputs with a batch above 1, a tensor without the batch as its
+        leading dimension). A batch of 1 has one slot covering every instance."""
+        return compute_slots(self.inputs, self.outputs, self.instances, self.batch_size)
 
     @property
     def input_ranges(self) -> list[InputRange]:
@@ -445,4 +471,16 @@ class _Reader:
             timings=self.table("timings", _NUMBER),
             files=self.table("files", str),
             sizes=self.table("sizes", int),
+            slot_record=self.slot_record(),
         )
+
+    def slot_record(self) -> SlotRecord | None:
+        """The optional ``slots`` field (absent in bundles compiled before it)."""
+        if "slots" not in self.raw:
+            return None
+        try:
+            return SlotRecord(read_slots(self.raw["slots"]))
+        except ValueError as exc:
+            raise ArtifactError(
+                f"{self.where}: field slots is malformed ({exc}); recompile the bundle"
+            ) from None

@@ -159,6 +159,19 @@ def _derived(
     return out
 
 
+def _check_slots(m: Manifest, where: Path) -> None:
+    """A recorded slot layout must be the one the shapes and instance layout imply (the record
+    is for readers of the file: :attr:`Manifest.slots` always computes it)."""
+    if m.slot_record is None:
+        return
+    if m.slot_record.layout != m.slots:
+        computed = None if m.slots is None else m.slots.to_json()
+        raise ArtifactError(
+            f"{where}: slots {json.dumps(m.to_json()['slots'])[:80]} disagree with the shapes and "
+            f"the instance layout ({json.dumps(computed)[:80]}); recompile the bundle"
+        )
+
+
 def check_manifest(m: Manifest, where: Path, *, root: Path, checked: tuple[str, ...]) -> None:
     """Raise :class:`ArtifactError` unless the manifest (already checked in itself by
     :meth:`Manifest.from_json`) agrees with the bundle's files.
@@ -168,6 +181,7 @@ def check_manifest(m: Manifest, where: Path, *, root: Path, checked: tuple[str, 
     """
     if "kzg.srs" in checked:
         _check_provenance(m, where)
+    _check_slots(m, where)
     settings = None
     if "settings.json" in checked:
         settings = loads_bounded((root / "settings.json").read_text())

@@ -6,18 +6,13 @@ import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 from prover.core import bundle as b
 from prover.core import ezkl_backend
-from prover.core.expected import (
-    InputValues,
-    check_bundle_inputs,
-    expected_input_instances,
-    load_bundle_inputs,
-)
+from prover.core.expected import InputValues
+from prover.core.expected_input import ExpectedInput
 from prover.core.progress import Progress, StepTimer
 from prover.core.proofs import (
     MalformedProof,
@@ -26,6 +21,7 @@ from prover.core.proofs import (
     parse_proof,
     read_proof_file,
 )
+from prover.core.slots import require_slots, slot_inputs, slot_outputs
 from prover.core.srs import DEV_UNSAFE
 from prover.core.witness import decode_inputs, decode_outputs, hashed_part, instance_part
 from prover.errors import ArtifactError, UsageError
@@ -82,6 +78,8 @@ class VerifyResult:
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     checked_by: str = "ezkl"
+    #: the slot of a batch proof asked about: then ``outputs`` and ``inputs`` are that slot's
+    slot: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The verdict as printed by ``zkinfer verify --json``."""
@@ -98,6 +96,7 @@ class VerifyResult:
             "warnings": self.warnings,
             "timings": self.timings,
             "checked_by": self.checked_by,
+            "slot": self.slot,
         }
 
 
@@ -142,42 +141,13 @@ def bundle_warnings(bundle: b.Bundle) -> list[str]:
     return []
 
 
-class ExpectedInput:
-    """The input a proof must be about: loaded and checked against the bundle on first use only.
-
-    Loading lazily keeps the order of checks of :func:`verify` (a malformed proof is invalid
-    before the input is read); :func:`instances` can be called early to fail fast instead.
-    """
-
-    def __init__(
-        self, bundle: b.Bundle, path: Path | None = None, *, values: InputValues | None = None
-    ) -> None:
-        """The input in the file at ``path``, or given as ``values`` (one of the two)."""
-        self.bundle = bundle
-        self.path = None if path is None else Path(path)
-        self._instances: list[str] | None = None
-        self._load: Callable[[], list[list[float]]]
-        if self.path is not None and values is None:
-            self._load = partial(load_bundle_inputs, bundle, self.path, allow_out_of_range=True)
-        elif self.path is None and values is not None:
-            self._load = partial(check_bundle_inputs, bundle, values, allow_out_of_range=True)
-        else:
-            raise TypeError("ExpectedInput takes the input's path or its values, not both")
-
-    @property
-    def described(self) -> str:
-        """How a verdict names this input."""
-        return "the input given" if self.path is None else f"the input in {self.path}"
-
-    def instances(self) -> list[str]:
-        """The input instances a proof over this input carries; raises ``InputError`` if bad."""
-        if self._instances is None:
-            self._instances = expected_input_instances(self.bundle, self._load())
-        return self._instances
-
-
 def _invalid(
-    bundle: b.Bundle, proof_path: Path | None, reason: str, timer: StepTimer, checked_by: str
+    bundle: b.Bundle,
+    proof_path: Path | None,
+    reason: str,
+    timer: StepTimer,
+    checked_by: str,
+    slot: int | None = None,
 ) -> VerifyResult:
     return VerifyResult(
         valid=False,
@@ -188,6 +158,7 @@ def _invalid(
         warnings=bundle_warnings(bundle),
         timings=timer.timings,
         checked_by=checked_by,
+        slot=slot,
     )
 
 
@@ -199,6 +170,7 @@ def verify_proof(
     timer: StepTimer | None = None,
     check: ProofCheck | None = None,
     checked_by: str = "ezkl",
+    slot: int | None = None,
 ) -> VerifyResult:
     """The verdict on one proof file for a bundle already opened with :func:`open_bundle`.
 
@@ -213,7 +185,7 @@ def verify_proof(
     try:
         document = read_proof_file(proof_path)
     except MalformedProof as exc:
-        return _invalid(bundle, proof_path, f"malformed proof: {exc}", timer, checked_by)
+        return _invalid(bundle, proof_path, f"malformed proof: {exc}", timer, checked_by, slot)
     return verify_document(
         bundle,
         document,
@@ -222,6 +194,7 @@ def verify_proof(
         check=check,
         checked_by=checked_by,
         proof_path=proof_path,
+        slot=slot,
     )
 
 
@@ -234,6 +207,7 @@ def verify_document(
     check: ProofCheck | None = None,
     checked_by: str = "ezkl",
     proof_path: Path | None = None,
+    slot: int | None = None,
 ) -> VerifyResult:
     """The verdict on a parsed proof document for a bundle already opened with :func:`open_bundle`.
 
@@ -241,16 +215,25 @@ def verify_document(
     claims and input have passed; ``checked_by`` names it in the result, ``proof_path`` (if the
     document came from a file) too.
 
+    With ``slot`` (a slot of a batch bundle), the result's ``outputs`` and ``inputs`` are that
+    slot's, and ``expected_input`` (made with the same ``slot``) is one slot's input that the
+    slot's input instances must carry; the proof is checked as a whole either way.
+
     Returns a verdict for anything about the proof itself (malformed, another model, tampered,
     another input). Raises :class:`~prover.errors.InputError` when ``expected_input`` is not a
-    usable input for the bundle.
+    usable input for the bundle, :class:`~prover.errors.UsageError` (field ``slot``) for a slot
+    the bundle does not have.
     """
     timer = timer or StepTimer()
     m = bundle.manifest
     warnings = bundle_warnings(bundle)
+    if slot is not None:
+        require_slots(m).check_slot(slot)
+    if expected_input is not None and expected_input.slot != slot:
+        raise TypeError("expected_input must be made for the slot verified")
 
     def invalid(reason: str) -> VerifyResult:
-        return _invalid(bundle, proof_path, reason, timer, checked_by)
+        return _invalid(bundle, proof_path, reason, timer, checked_by, slot)
 
     try:
         parsed = parse_proof(
@@ -282,7 +265,7 @@ def verify_document(
     if problem:
         return invalid(f"inconsistent proof document: {problem}")
     if expected_input is not None and (
-        instance_part(parsed.instances, m, "input") != expected_input.instances()
+        _input_instances(parsed.instances, bundle, slot) != expected_input.instances()
     ):
         return invalid(f"the proof is not about {expected_input.described}")
 
@@ -290,19 +273,32 @@ def verify_document(
         ok, why = (check or ezkl_check(bundle))(parsed)
     if not ok:
         return invalid(why or "the proof does not verify")
+    if slot is not None:
+        outputs = slot_outputs(parsed.instances, m, slot)
     return VerifyResult(
         valid=True,
         proof_path=proof_path,
         model_id=bundle.model_id,
         outputs=outputs,
-        inputs=decode_inputs(parsed.instances, m),
+        inputs=decode_inputs(parsed.instances, m)
+        if slot is None
+        else slot_inputs(parsed.instances, m, slot),
         input_hash=input_hash,
         output_hash=output_hash,
         srs_provenance=bundle.srs_provenance,
         warnings=warnings,
         timings=timer.timings,
         checked_by=checked_by,
+        slot=slot,
     )
+
+
+def _input_instances(instances: list[str], bundle: b.Bundle, slot: int | None) -> list[str]:
+    """The input instances of the whole proof, or of one slot."""
+    m = bundle.manifest
+    if slot is None:
+        return instance_part(instances, m, "input")
+    return require_slots(m).input_instances(instances, slot)
 
 
 def verify(
@@ -310,14 +306,18 @@ def verify(
     bundle_dir: Path,
     *,
     input_path: Path | None = None,
+    slot: int | None = None,
     bundle_digest: str | None = None,
     progress: Progress | None = None,
     checker: tuple[str, CheckerFactory] | None = None,
 ) -> VerifyResult:
     """Check ``proof_path`` against the bundle; with ``input_path``, also that it proves that input.
 
-    ``bundle_digest`` pins the whole bundle (see :func:`open_bundle`). ``checker`` replaces the
-    local ezkl check with a named factory (the on-chain verifier of the chain layer).
+    With ``slot`` (a slot of a batch bundle), the result reports that slot's inputs and outputs,
+    and ``input_path`` holds ONE slot's input that must be in that slot; a slot the bundle does
+    not have is a :class:`~prover.errors.UsageError`. ``bundle_digest`` pins the whole bundle
+    (see :func:`open_bundle`). ``checker`` replaces the local ezkl check with a named factory
+    (the on-chain verifier of the chain layer).
 
     Returns a verdict for anything about the proof itself (malformed, another model, tampered).
     Raises :class:`~prover.errors.ArtifactError` when the bundle or proof file cannot be used at
@@ -325,10 +325,18 @@ def verify(
     """
     timer = StepTimer(progress)
     bundle = open_bundle(Path(bundle_dir), bundle_digest=bundle_digest, timer=timer)
-    expected = None if input_path is None else ExpectedInput(bundle, Path(input_path))
+    if slot is not None:
+        require_slots(bundle.manifest).check_slot(slot)
+    expected = None if input_path is None else ExpectedInput(bundle, Path(input_path), slot=slot)
     name, check = ("ezkl", None) if checker is None else (checker[0], checker[1](bundle))
     return verify_proof(
-        bundle, Path(proof_path), expected_input=expected, timer=timer, check=check, checked_by=name
+        bundle,
+        Path(proof_path),
+        expected_input=expected,
+        timer=timer,
+        check=check,
+        checked_by=name,
+        slot=slot,
     )
 
 
@@ -337,12 +345,14 @@ def verify_values(
     bundle_dir: Path,
     *,
     values: InputValues | None = None,
+    slot: int | None = None,
     bundle_digest: str | None = None,
     progress: Progress | None = None,
     checker: tuple[str, CheckerFactory] | None = None,
 ) -> VerifyResult:
     """Check a proof document (parsed JSON) against the bundle; with ``values``, also that it
-    proves that input (given as for :func:`~prover.core.prove.prove_values`).
+    proves that input (given as for :func:`~prover.core.prove.prove_values`); with ``slot``,
+    that ``values`` (ONE slot's input) is in that slot of a batch proof, as for :func:`verify`.
 
     The same checks and verdicts as :func:`verify`, without files: ``values`` is checked as an
     input file is (an :class:`~prover.errors.InputError` names ``input``) once the document has
@@ -351,8 +361,16 @@ def verify_values(
     """
     timer = StepTimer(progress)
     bundle = open_bundle(Path(bundle_dir), bundle_digest=bundle_digest, timer=timer)
-    expected = None if values is None else ExpectedInput(bundle, values=values)
+    if slot is not None:
+        require_slots(bundle.manifest).check_slot(slot)
+    expected = None if values is None else ExpectedInput(bundle, values=values, slot=slot)
     name, check = ("ezkl", None) if checker is None else (checker[0], checker[1](bundle))
     return verify_document(
-        bundle, document, expected_input=expected, timer=timer, check=check, checked_by=name
+        bundle,
+        document,
+        expected_input=expected,
+        timer=timer,
+        check=check,
+        checked_by=name,
+        slot=slot,
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from prover.core.progress import Progress, StepTimer
+from prover.core.slots import require_slots
 from prover.core.verify import (
     CheckerFactory,
     ExpectedInput,
@@ -303,6 +304,7 @@ def verify_many(
     bundle_dir: Path,
     *,
     input_path: Path | None = None,
+    slot: int | None = None,
     bundle_digest: str | None = None,
     progress: Progress | None = None,
     on_outcome: Callable[[ProofOutcome], None] | None = None,
@@ -311,21 +313,25 @@ def verify_many(
     """Verify every proof against one bundle, opened and checked once.
 
     With ``input_path`` every proof must be about that input; the input file is checked before
-    any proof, so a bad one raises ``InputError`` (exit 2) at once. Raises ``ArtifactError``
+    any proof, so a bad one raises ``InputError`` (exit 2) at once. With ``slot``, each verdict
+    is about that slot of a batch proof (see :func:`~prover.core.verify.verify`); a slot the
+    bundle lacks is a ``UsageError`` before any proof. Raises ``ArtifactError``
     when the bundle cannot be used (missing, tampered, not the pinned digest).
     """
     timer = StepTimer(progress)
     bundle = open_bundle(Path(bundle_dir), bundle_digest=bundle_digest, timer=timer)
     expected = None
+    if slot is not None:
+        require_slots(bundle.manifest).check_slot(slot)
     if input_path is not None:
-        expected = ExpectedInput(bundle, Path(input_path))
+        expected = ExpectedInput(bundle, Path(input_path), slot=slot)
         expected.instances()
 
     name, proof_check = ("ezkl", None) if checker is None else (checker[0], checker[1](bundle))
 
     def check(path: Path) -> VerifyResult:
         return verify_proof(
-            bundle, path, expected_input=expected, check=proof_check, checked_by=name
+            bundle, path, expected_input=expected, check=proof_check, checked_by=name, slot=slot
         )
 
     outcomes = check_each(proof_paths, check, on_outcome=on_outcome)

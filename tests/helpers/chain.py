@@ -56,9 +56,10 @@ class Anvil:
 
 
 @contextmanager
-def run_anvil(chain_id: int = 31337) -> Iterator[Anvil]:
-    """A throwaway anvil node (no state file), stopped afterwards."""
-    with temporary_anvil(chain_id) as url:
+def run_anvil(chain_id: int = 31337, *, unlimited_code_size: bool = False) -> Iterator[Anvil]:
+    """A throwaway anvil node (no state file), stopped afterwards; ``unlimited_code_size`` lifts
+    EIP-170's limit on deployed code, as no public chain does."""
+    with temporary_anvil(chain_id, unlimited_code_size=unlimited_code_size) as url:
         yield Anvil(url, chain_id)
 
 

@@ -10,7 +10,8 @@ import {IInferenceConsumer} from "./interfaces/IInferenceConsumer.sol";
 /// @notice An escrow market for zero-knowledge proofs of ML inference. A requester escrows a reward
 ///         for running a registered model on committed inputs; a provider (optionally after locking
 ///         the request with a stake) settles it with an ezkl proof checked by the verifier pinned for
-///         that model, and is paid through pull payments.
+///         that model, and is paid through pull payments. A model compiled for a batch has `batchSize`
+///         slots: one proof can settle up to that many requests (`fulfillBatch`), one per slot.
 /// @dev Invariant: `address(this).balance == totalEscrowed + totalOwed`. A request settles at most
 ///      once (status leaves `Open` exactly once), never keyed on proof bytes.
 contract InferenceMarket is ReentrancyGuard {
@@ -20,11 +21,13 @@ contract InferenceMarket is ReentrancyGuard {
         bytes32 vkDigest; // sha256 of the bundle's vk.key
         bytes32 settingsDigest; // sha256 of the bundle's settings.json
         uint32 instanceCount; // total public instances
-        uint32 inputOffset; // where the input commitment instances are
-        uint32 inputCount;
-        uint32 outputOffset; // where the outputs are
-        uint32 outputCount;
-        uint32 batchSize;
+        // Slot s (0 <= s < batchSize) has inputs instances[inputOffset + s*inputCount ..][:inputCount]
+        // and outputs instances[outputOffset + s*outputCount ..][:outputCount].
+        uint32 inputOffset; // where slot 0's input commitment instances are
+        uint32 inputCount; // input instances of ONE slot
+        uint32 outputOffset; // where slot 0's outputs are
+        uint32 outputCount; // output instances of ONE slot
+        uint32 batchSize; // slots settled separately (>= 1); 1: a request covers every instance
         uint8 inputScale; // fixed-point scales (value = int / 2**scale)
         uint8 outputScale;
         uint96 minLockStake; // stake a provider must post to lock a request (> 0)
@@ -49,7 +52,7 @@ contract InferenceMarket is ReentrancyGuard {
         Refunded
     }
 
-    /// @notice A request for one (possibly batched) inference.
+    /// @notice A request for one inference: one slot of its model's proof.
     /// @dev The lock fields describe the current lock and are cleared when it is slashed or the
     ///      request leaves `Open`; `lockStake` is escrowed while `lockedBy != address(0)`.
     struct Request {
@@ -85,7 +88,9 @@ contract InferenceMarket is ReentrancyGuard {
 
     mapping(bytes32 registrationId => Model) private _models;
     mapping(uint256 requestId => Request) private _requests;
-    mapping(uint256 requestId => int256[]) private _outputs;
+    /// @dev A fulfilled request's outputs, `outputCount` of its model: no length word is stored
+    ///      (the model has it), which saves a fresh storage slot per settled request.
+    mapping(uint256 requestId => mapping(uint256 index => int256)) private _outputs;
     mapping(address account => uint256) private _owed;
 
     /// @notice The id the next request will get (ids start at 1).
@@ -204,6 +209,16 @@ contract InferenceMarket is ReentrancyGuard {
     error InferenceMarketBadLockTerms();
     /// @notice The verifier address holds no code.
     error InferenceMarketNoVerifierCode(address verifier);
+    /// @notice A batch must settle at least one request.
+    error InferenceMarketEmptyBatch();
+    /// @notice `requestIds` and `slots` differ in length.
+    error InferenceMarketBatchLengthMismatch(uint256 requestIds, uint256 slots);
+    /// @notice A slot is not below the model's `batchSize`.
+    error InferenceMarketSlotOutOfRange(uint256 slot, uint256 batchSize);
+    /// @notice Two requests of a batch name the same slot.
+    error InferenceMarketDuplicateSlot(uint256 slot);
+    /// @notice A request of the batch belongs to another registration than the batch's first request.
+    error InferenceMarketModelMismatch(uint256 requestId, bytes32 registrationId);
 
     /// @notice Registers a model and pins its verifier (address and code hash); the caller owns it.
     /// @dev Permissionless, and namespaced by registrant: the registration's id is
@@ -324,10 +339,11 @@ contract InferenceMarket is ReentrancyGuard {
     /// @notice Settles a request with a proof checked by the model's pinned verifier, credits the
     ///         reward (and the caller's own lock stake) to the caller, then calls the consumer back
     ///         with exactly `CALLBACK_GAS_LIMIT` gas.
-    /// @dev Reverts unless the instances' input part hashes to the request's commitment. A lapsed
-    ///      lock held by someone else is slashed to the requester. Fails closed: a verifier revert,
-    ///      empty or short return data, or `false` all revert with `InferenceMarketProofRejected`.
-    ///      Works on a paused model: pausing only stops new requests and locks.
+    /// @dev The request is settled as slot 0: reverts unless slot 0's input instances hash to the
+    ///      request's commitment; the other slots of a batch model are padding. A lapsed lock held by
+    ///      someone else is slashed to the requester. Fails closed: a verifier revert, empty or
+    ///      short return data, or `false` all revert with `InferenceMarketProofRejected`. Works on a
+    ///      paused model: pausing only stops new requests and locks.
     /// @param requestId An open request, not past its deadline.
     /// @param proof The proof bytes (ezkl's `hex_proof`).
     /// @param instances All public instances of the proof, in circuit order.
@@ -336,11 +352,14 @@ contract InferenceMarket is ReentrancyGuard {
         bytes32 registrationId = request.registrationId;
         // Not `_activeModel`: an open request's model exists, and a pause must not block it.
         Model storage model = _models[registrationId];
-        _checkFulfilment(requestId, request, model.config, instances);
+        ModelConfig storage config = model.config;
+        _checkTerms(requestId, request);
+        _checkInstanceCount(config, instances);
+        _checkSlotInputs(requestId, request, config, 0, instances);
         _verify(requestId, model, proof, instances);
 
         uint256 reward = _settle(requestId, request);
-        int256[] memory outputs = _storeOutputs(requestId, model.config, instances);
+        int256[] memory outputs = _storeOutputs(requestId, config.outputOffset, config.outputCount, instances);
         emit InferenceFulfilled(requestId, registrationId, msg.sender, reward, outputs);
 
         // Interactions last: the request is already settled and paid.
@@ -348,6 +367,43 @@ contract InferenceMarket is ReentrancyGuard {
         if (consumer != address(0)) {
             _callConsumer(requestId, consumer, registrationId, outputs, model.config.outputScale);
         }
+    }
+
+    /// @notice Settles up to `batchSize` open requests of one registration with ONE proof: request
+    ///         `requestIds[i]` is slot `slots[i]` of the proof. Credits every reward (and the
+    ///         caller's own lock stakes) to the caller, then calls each consumer back with exactly
+    ///         `CALLBACK_GAS_LIMIT` gas, in list order.
+    /// @dev All or nothing. Every request must be open, of the first request's registration, not
+    ///      past its deadline and not under another provider's active lock, and its commitment
+    ///      must equal its slot's input instances; slots must be distinct and below `batchSize`.
+    ///      Slots not listed are padding and are not checked. Checks, then the single verifier call,
+    ///      then the effects (a request id listed twice reverts there, with
+    ///      `InferenceMarketRequestNotOpen`), then the callbacks. A lapsed lock held by someone else
+    ///      is slashed to the requester. Fails closed like `fulfill`; `InferenceMarketProofRejected`
+    ///      names the first request. Works on a paused model. Emits `InferenceFulfilled` per request.
+    /// @param requestIds The requests to settle (at least one).
+    /// @param slots Each request's slot in the proof, same length as `requestIds`.
+    /// @param proof The proof bytes (ezkl's `hex_proof`).
+    /// @param instances All public instances of the proof, in circuit order.
+    function fulfillBatch(
+        uint256[] calldata requestIds,
+        uint256[] calldata slots,
+        bytes calldata proof,
+        uint256[] calldata instances
+    ) external nonReentrant {
+        uint256 count = requestIds.length;
+        if (count == 0) revert InferenceMarketEmptyBatch();
+        if (slots.length != count) revert InferenceMarketBatchLengthMismatch(count, slots.length);
+        bytes32 registrationId = _openRequest(requestIds[0]).registrationId;
+        ModelConfig storage config = _models[registrationId].config;
+        _checkInstanceCount(config, instances);
+        _checkBatch(registrationId, config, requestIds, slots, instances);
+        _verify(requestIds[0], _models[registrationId], proof, instances);
+
+        int256[][] memory outputs = _settleBatch(requestIds, slots, instances);
+
+        // Interactions last: every request is already settled and paid.
+        _callConsumers(registrationId, config.outputScale, requestIds, outputs);
     }
 
     /// @notice After the deadline of a request still open, credits its reward (and any lapsed lock's
@@ -448,9 +504,15 @@ contract InferenceMarket is ReentrancyGuard {
     /// @notice The proven outputs of a fulfilled request (empty otherwise), signed fixed point
     ///         with the model's `outputScale`.
     /// @param requestId The request.
-    /// @return The outputs.
-    function outputsOf(uint256 requestId) external view returns (int256[] memory) {
-        return _outputs[requestId];
+    /// @return outputs The outputs, `outputCount` of the request's model.
+    function outputsOf(uint256 requestId) external view returns (int256[] memory outputs) {
+        Request storage request = _requests[requestId];
+        if (request.status != Status.Fulfilled) return outputs;
+        outputs = new int256[](_models[request.registrationId].config.outputCount);
+        mapping(uint256 => int256) storage stored = _outputs[requestId];
+        for (uint256 i; i < outputs.length; ++i) {
+            outputs[i] = stored[i];
+        }
     }
 
     /// @notice What an account can withdraw.
@@ -461,9 +523,10 @@ contract InferenceMarket is ReentrancyGuard {
     }
 
     function _checkLayout(ModelConfig calldata config) private pure {
-        // uint256 sums: uint32 offsets + counts cannot overflow.
-        uint256 inputEnd = uint256(config.inputOffset) + config.inputCount;
-        uint256 outputEnd = uint256(config.outputOffset) + config.outputCount;
+        // The regions of all `batchSize` slots; uint256 arithmetic: uint32 operands cannot overflow.
+        uint256 slots = config.batchSize;
+        uint256 inputEnd = uint256(config.inputOffset) + slots * config.inputCount;
+        uint256 outputEnd = uint256(config.outputOffset) + slots * config.outputCount;
         bool disjoint = inputEnd <= config.outputOffset || outputEnd <= config.inputOffset;
         if (
             config.inputCount == 0 || config.outputCount == 0 || config.batchSize == 0
@@ -515,12 +578,9 @@ contract InferenceMarket is ReentrancyGuard {
         totalOwed += stake;
     }
 
-    function _checkFulfilment(
-        uint256 requestId,
-        Request storage request,
-        ModelConfig storage config,
-        uint256[] calldata instances
-    ) private view {
+    /// @dev A request may be fulfilled now by the caller: not past its deadline, and not under
+    ///      another provider's active lock.
+    function _checkTerms(uint256 requestId, Request storage request) private view {
         if (block.timestamp > request.deadline) {
             revert InferenceMarketDeadlinePassed(requestId);
         }
@@ -528,13 +588,117 @@ contract InferenceMarket is ReentrancyGuard {
         if (lockedBy != address(0) && lockedBy != msg.sender && block.timestamp <= request.lockDeadline) {
             revert InferenceMarketRequestLocked(requestId, lockedBy);
         }
+    }
+
+    function _checkInstanceCount(ModelConfig storage config, uint256[] calldata instances) private view {
         if (instances.length != config.instanceCount) {
             revert InferenceMarketInstanceCount(config.instanceCount, instances.length);
         }
-        uint256 inputOffset = config.inputOffset;
-        if (inputCommitmentOf(instances[inputOffset:inputOffset + config.inputCount]) != request.inputCommitment) {
+    }
+
+    /// @dev `slot`'s input instances hash to the request's commitment (`slot < batchSize` and the
+    ///      instance count are checked by the caller).
+    function _checkSlotInputs(
+        uint256 requestId,
+        Request storage request,
+        ModelConfig storage config,
+        uint256 slot,
+        uint256[] calldata instances
+    ) private view {
+        uint256 inputCount = config.inputCount;
+        uint256 start = config.inputOffset + slot * inputCount;
+        if (inputCommitmentOf(instances[start:start + inputCount]) != request.inputCommitment) {
             revert InferenceMarketInputMismatch(requestId);
         }
+    }
+
+    /// @dev Every check of `fulfillBatch` before the proof: see its NatSpec.
+    function _checkBatch(
+        bytes32 registrationId,
+        ModelConfig storage config,
+        uint256[] calldata requestIds,
+        uint256[] calldata slots,
+        uint256[] calldata instances
+    ) private view {
+        // One bit per slot: distinct slots in any order, in linear time.
+        uint256[] memory used = new uint256[]((uint256(config.batchSize) + 255) >> 8);
+        for (uint256 i; i < requestIds.length; ++i) {
+            uint256 requestId = requestIds[i];
+            Request storage request = _openRequest(requestId);
+            if (request.registrationId != registrationId) {
+                revert InferenceMarketModelMismatch(requestId, request.registrationId);
+            }
+            _checkTerms(requestId, request);
+            uint256 slot = slots[i];
+            _claimSlot(used, slot, config.batchSize);
+            _checkSlotInputs(requestId, request, config, slot, instances);
+        }
+    }
+
+    /// @dev Marks `slot` used in the bitmap `used`; reverts if it is out of range or already used.
+    function _claimSlot(uint256[] memory used, uint256 slot, uint256 batchSize) private pure {
+        if (slot >= batchSize) revert InferenceMarketSlotOutOfRange(slot, batchSize);
+        // forge-lint: disable-next-line(incorrect-shift) one bit at position slot % 256
+        uint256 bit = 1 << (slot & 255);
+        uint256 word = used[slot >> 8];
+        if (word & bit != 0) revert InferenceMarketDuplicateSlot(slot);
+        used[slot >> 8] = word | bit;
+    }
+
+    /// @dev The effects of `fulfillBatch`: settles each request (`_settleInBatch`), then credits the
+    ///      caller and moves the escrow in one write each.
+    function _settleBatch(uint256[] calldata requestIds, uint256[] calldata slots, uint256[] calldata instances)
+        private
+        returns (int256[][] memory outputs)
+    {
+        outputs = new int256[][](requestIds.length);
+        uint256 payout; // rewards and own stakes, credited to the caller
+        uint256 released; // rewards and every stake leaving escrow
+        for (uint256 i; i < requestIds.length; ++i) {
+            (uint256 credited, uint256 freed, int256[] memory slotOutputs) =
+                _settleInBatch(requestIds[i], slots[i], instances);
+            payout += credited;
+            released += freed;
+            outputs[i] = slotOutputs;
+        }
+        _owed[msg.sender] += payout;
+        totalEscrowed -= released;
+        totalOwed += released;
+    }
+
+    /// @dev Marks one request of a batch fulfilled (re-checking it is still open, so an id listed
+    ///      twice reverts), releases its lock, stores and emits its outputs. Returns what the caller
+    ///      is to be credited and what leaves escrow; a lapsed foreign lock's stake goes to the
+    ///      requester here.
+    function _settleInBatch(uint256 requestId, uint256 slot, uint256[] calldata instances)
+        private
+        returns (uint256 credited, uint256 released, int256[] memory outputs)
+    {
+        Request storage request = _openRequest(requestId);
+        request.status = Status.Fulfilled;
+        uint256 reward = request.reward;
+        credited = reward;
+        released = reward;
+        address lockedBy = request.lockedBy;
+        if (lockedBy != address(0)) {
+            uint256 stake = request.lockStake;
+            delete request.lockedBy;
+            delete request.lockDeadline;
+            delete request.lockStake;
+            released += stake;
+            if (lockedBy == msg.sender) {
+                credited += stake;
+            } else {
+                _owed[request.requester] += stake;
+                emit LockSlashed(requestId, lockedBy, stake);
+            }
+        }
+        // Warm reads: the checks already loaded the request and the model.
+        bytes32 registrationId = request.registrationId;
+        ModelConfig storage config = _models[registrationId].config;
+        uint256 outputCount = config.outputCount;
+        outputs = _storeOutputs(requestId, config.outputOffset + slot * outputCount, outputCount, instances);
+        emit InferenceFulfilled(requestId, registrationId, msg.sender, reward, outputs);
     }
 
     /// @dev Marks the request fulfilled and credits the caller the reward, plus its own lock stake;
@@ -568,14 +732,12 @@ contract InferenceMarket is ReentrancyGuard {
         if (!valid) revert InferenceMarketProofRejected(requestId);
     }
 
-    function _storeOutputs(uint256 requestId, ModelConfig storage config, uint256[] calldata instances)
+    function _storeOutputs(uint256 requestId, uint256 offset, uint256 count, uint256[] calldata instances)
         private
         returns (int256[] memory outputs)
     {
-        uint256 offset = config.outputOffset;
-        uint256 count = config.outputCount;
         outputs = new int256[](count);
-        int256[] storage stored = _outputs[requestId];
+        mapping(uint256 => int256) storage stored = _outputs[requestId];
         for (uint256 i; i < count; ++i) {
             // The verifier checked every instance is below FIELD_MODULUS; the upper half of the
             // field encodes negative numbers.
@@ -583,7 +745,21 @@ contract InferenceMarket is ReentrancyGuard {
             // forge-lint: disable-next-line(unsafe-typecast) both operands are below 2**254
             int256 value = felt > (FIELD_MODULUS - 1) / 2 ? -int256(FIELD_MODULUS - felt) : int256(felt);
             outputs[i] = value;
-            stored.push(value);
+            // A zero output costs no fresh slot.
+            if (value != 0) stored[i] = value;
+        }
+    }
+
+    function _callConsumers(
+        bytes32 registrationId,
+        uint8 outputScale,
+        uint256[] calldata requestIds,
+        int256[][] memory outputs
+    ) private {
+        for (uint256 i; i < requestIds.length; ++i) {
+            uint256 requestId = requestIds[i];
+            address consumer = _requests[requestId].consumer;
+            if (consumer != address(0)) _callConsumer(requestId, consumer, registrationId, outputs[i], outputScale);
         }
     }
 

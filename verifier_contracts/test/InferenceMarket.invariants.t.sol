@@ -8,17 +8,24 @@ import {MockVerifier} from "./utils/Mocks.sol";
 import {Test} from "./utils/Test.sol";
 
 /// @notice Drives the market with random requests, locks, fulfilments (real MLP proofs and an
-///         accept-all verifier), refunds, slashes, withdrawals and time jumps, from a few actors.
+///         accept-all verifier), batch fulfilments (a 4-slot accept-all model, sometimes listing a
+///         request twice), refunds, slashes, withdrawals and time jumps, from a few actors.
 contract MarketHandler is Test {
     uint256 internal constant ACTORS = 4;
     uint256 internal constant FUNDS = 1_000 ether;
+    /// @dev The batch model's layout: SLOTS slots of IN inputs, then their OUT outputs each.
+    uint256 internal constant SLOTS = 4;
+    uint256 internal constant IN = 3;
+    uint256 internal constant OUT = 2;
 
     InferenceMarket public immutable market;
     bytes32 public immutable realModel;
     bytes32 public immutable mockModel;
+    bytes32 public immutable batchModel;
 
     address[] internal _actors;
     uint256[] internal _requestIds;
+    uint256[] internal _batchIds;
     mapping(uint256 requestId => uint256) internal _inputSeed;
 
     /// @notice Successful settlements (fulfil or refund) per request id.
@@ -26,10 +33,11 @@ contract MarketHandler is Test {
     uint256 public doubleSettlements;
     uint256 public fulfilments;
 
-    constructor(InferenceMarket market_, bytes32 realModel_, bytes32 mockModel_) {
+    constructor(InferenceMarket market_, bytes32 realModel_, bytes32 mockModel_, bytes32 batchModel_) {
         market = market_;
         realModel = realModel_;
         mockModel = mockModel_;
+        batchModel = batchModel_;
         string[ACTORS] memory names = ["alice", "bob", "carol", "dave"];
         for (uint256 i; i < ACTORS; ++i) {
             address actor = makeAddr(names[i]);
@@ -53,6 +61,49 @@ contract MarketHandler is Test {
         uint256 id = market.requestInference{value: reward}(registrationId, commitment, "", deadline, address(0));
         _requestIds.push(id);
         _inputSeed[id] = inputSeed;
+    }
+
+    function requestBatch(uint256 actorSeed, uint256 reward, uint256 ttl, uint256 inputSeed) external {
+        address actor = _actor(actorSeed);
+        reward = bound(reward, 1, 1 ether);
+        ttl = bound(ttl, 1, 2 hours);
+        inputSeed = bound(inputSeed, 1, 1_000);
+        // forge-lint: disable-next-line(unsafe-typecast) timestamps fit in 64 bits
+        uint64 deadline = uint64(block.timestamp + ttl);
+        vm.prank(actor);
+        uint256 id = market.requestInference{value: reward}(
+            batchModel, keccak256(abi.encodePacked(_slotInputs(inputSeed))), "", deadline, address(0)
+        );
+        _requestIds.push(id);
+        _batchIds.push(id);
+        _inputSeed[id] = inputSeed;
+    }
+
+    /// @dev `count` batch requests picked with stride `stride` (a stride of 0 lists one id several
+    ///      times, which must revert), each at its own slot.
+    function fulfillBatch(uint256 actorSeed, uint256 idSeed, uint256 count, uint256 stride) external {
+        if (_batchIds.length == 0) return;
+        count = bound(count, 1, SLOTS);
+        stride = bound(stride, 0, 3);
+        uint256[] memory ids = new uint256[](count);
+        uint256[] memory slots = new uint256[](count);
+        uint256[] memory instances = new uint256[](SLOTS * (IN + OUT));
+        for (uint256 k; k < count; ++k) {
+            uint256 id = _batchIds[(idSeed + k * stride) % _batchIds.length];
+            ids[k] = id;
+            slots[k] = SLOTS - 1 - k;
+            uint256[] memory inputs = _slotInputs(_inputSeed[id]);
+            for (uint256 i; i < IN; ++i) {
+                instances[slots[k] * IN + i] = inputs[i];
+            }
+        }
+        vm.prank(_actor(actorSeed));
+        try market.fulfillBatch(ids, slots, "", instances) {
+            for (uint256 k; k < count; ++k) {
+                _settled(ids[k]);
+            }
+            fulfilments += count;
+        } catch {}
     }
 
     function lock(uint256 actorSeed, uint256 idSeed, uint256 stake) external {
@@ -135,6 +186,13 @@ contract MarketHandler is Test {
         if (seed != 0) instances[0] = seed;
     }
 
+    function _slotInputs(uint256 seed) internal pure returns (uint256[] memory inputs) {
+        inputs = new uint256[](IN);
+        for (uint256 i; i < IN; ++i) {
+            inputs[i] = seed * 1000 + i;
+        }
+    }
+
     function _inputs(uint256[] memory instances) internal pure returns (uint256[] memory inputs) {
         inputs = new uint256[](MlpFixture.INPUT_COUNT);
         for (uint256 i; i < inputs.length; ++i) {
@@ -150,7 +208,12 @@ contract InferenceMarketInvariantTest is MarketTest {
     function setUp() public override {
         super.setUp();
         bytes32 mock = keccak256("accept-all mock");
-        handler = new MarketHandler(market, MLP, registerMock(mock, MockVerifier.Mode.Accept));
+        InferenceMarket.ModelConfig memory config = mlpConfig(address(new MockVerifier(MockVerifier.Mode.Accept)));
+        (config.instanceCount, config.inputOffset, config.inputCount) = (20, 0, 3);
+        (config.outputOffset, config.outputCount, config.batchSize) = (12, 2, 4);
+        vm.prank(modelOwner);
+        bytes32 batch = market.registerModel(keccak256("accept-all batch mock"), config);
+        handler = new MarketHandler(market, MLP, registerMock(mock, MockVerifier.Mode.Accept), batch);
     }
 
     /// @dev Read by forge: only the handler is called.

@@ -257,7 +257,8 @@ contract ScreeningConsumerTest is MarketTest {
             (config.inputCount, config.outputOffset) = (config.inputCount - delta, config.outputOffset - delta);
         }
         if (field == 4) config.outputCount = 1;
-        if (field == 5) config.batchSize += delta;
+        // Two slots of 15 inputs and 1 output each still fill the 32 instances.
+        if (field == 5) (config.batchSize, config.inputCount, config.outputCount) = (2, 15, 1);
         if (field == 6) config.inputScale += delta;
         if (field == 7) config.outputScale += delta;
         bytes32 other = market.registerModel(keccak256("squatted mlp"), config);

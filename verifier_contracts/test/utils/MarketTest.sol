@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {IHalo2Verifier} from "../../src/interfaces/IHalo2Verifier.sol";
 import {InferenceMarket} from "../../src/InferenceMarket.sol";
 import {CnnFixture} from "../fixtures/CnnFixture.sol";
+import {MlpBatchFixture} from "../fixtures/MlpBatchFixture.sol";
 import {MlpFixture} from "../fixtures/MlpFixture.sol";
 import {MockVerifier} from "./Mocks.sol";
 import {Test} from "./Test.sol";
@@ -81,6 +82,35 @@ abstract contract MarketTest is Test {
             minLockStake: MIN_STAKE,
             lockDuration: LOCK_DURATION
         });
+    }
+
+    /// @notice The batch-16 MLP (16 slots of 30 inputs and 2 outputs).
+    function mlpBatchConfig(address verifier) internal pure returns (InferenceMarket.ModelConfig memory) {
+        return InferenceMarket.ModelConfig({
+            verifier: verifier,
+            vkDigest: MlpBatchFixture.VK_SHA256,
+            settingsDigest: MlpBatchFixture.SETTINGS_SHA256,
+            instanceCount: MlpBatchFixture.INSTANCE_COUNT,
+            inputOffset: MlpBatchFixture.INPUT_OFFSET,
+            inputCount: MlpBatchFixture.INPUT_COUNT,
+            outputOffset: MlpBatchFixture.OUTPUT_OFFSET,
+            outputCount: MlpBatchFixture.OUTPUT_COUNT,
+            batchSize: MlpBatchFixture.BATCH_SIZE,
+            inputScale: MlpBatchFixture.INPUT_SCALE,
+            outputScale: MlpBatchFixture.OUTPUT_SCALE,
+            minLockStake: MIN_STAKE,
+            lockDuration: LOCK_DURATION
+        });
+    }
+
+    /// @notice Installs the batch-16 MLP verifier and registers it as `modelOwner`.
+    /// @dev ezkl's batch-16 verifier is 25,164 bytes, over EIP-170's 24,576, so it cannot be
+    ///      deployed: its runtime code is etched.
+    function registerMlpBatch() internal returns (bytes32 registrationId, address verifier) {
+        verifier = makeAddr("MlpBatchVerifier");
+        vm.etch(verifier, vm.getDeployedCode("MlpBatchVerifier.sol:MlpBatchVerifier"));
+        vm.prank(modelOwner);
+        registrationId = market.registerModel(MlpBatchFixture.MODEL_ID, mlpBatchConfig(verifier));
     }
 
     /// @notice The documented `layoutHashOf` encoding of a config's layout and scales.

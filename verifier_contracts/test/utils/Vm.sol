@@ -4,6 +4,14 @@ pragma solidity ^0.8.24;
 /// @notice The subset of Foundry's cheatcodes these tests use (forge-std's npm copy is stale, so the
 ///         interface is declared here; signatures follow forge 1.x).
 interface Vm {
+    struct Gas {
+        uint64 gasLimit;
+        uint64 gasTotalUsed;
+        uint64 gasMemoryUsed;
+        int64 gasRefunded;
+        uint64 gasRemaining;
+    }
+
     struct Log {
         bytes32[] topics;
         bytes data;
@@ -20,7 +28,9 @@ interface Vm {
     function addr(uint256 privateKey) external pure returns (address);
     function label(address account, string calldata name) external;
     function deployCode(string calldata artifactPath) external returns (address);
+    function getDeployedCode(string calldata artifactPath) external view returns (bytes memory runtimeBytecode);
     function snapshotState() external returns (uint256 snapshotId);
+    function lastCallGas() external view returns (Gas memory gas);
     function revertToState(uint256 snapshotId) external returns (bool success);
 
     // Expectations
