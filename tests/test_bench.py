@@ -32,9 +32,9 @@ def test_sections_keep_their_canonical_order() -> None:
 
 def test_largest_batch_under_the_cap_follows_the_measured_line() -> None:
     rows = [
-        GasRow("fulfill", 1, 700_000, 700_000, 3_500),
-        GasRow("fulfillBatch", 4, 1_000_000, 250_000, 6_000),
-        GasRow("fulfillBatch", 16, 1_600_000, 100_000, 12_000),
+        GasRow("fulfill", 1, 700_000, 700_000, 3_500, 13_000),
+        GasRow("fulfillBatch", 4, 1_000_000, 250_000, 6_000, 25_000),
+        GasRow("fulfillBatch", 16, 1_600_000, 100_000, 12_000, 25_000),
     ]
     # 50,000 gas per slot on top of 800,000: the cap is reached at (cap - 800,000) / 50,000
     assert largest_batch_under_cap(rows) == (TX_GAS_CAP - 800_000) // 50_000

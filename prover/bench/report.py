@@ -9,6 +9,7 @@ from pathlib import Path
 
 from prover.bench import BenchResult
 from prover.bench.gas import TX_GAS_CAP
+from prover.core.solidity import EIP170_LIMIT
 
 __all__ = ["render_sections", "write_report"]
 
@@ -61,15 +62,23 @@ def _gas(result: BenchResult) -> str:
     if gas is None:
         return ""
     lines = [
-        "| settlement | requests | gas (calldata included) | gas per inference | calldata |",
-        "|---|---|---|---|---|",
+        "| settlement | requests | gas (calldata included) | gas per inference | calldata "
+        "| verifier runtime code |",
+        "|---|---|---|---|---|---|",
     ]
     for r in gas.rows:
+        over = " (over EIP-170)" if r.verifier_bytes > EIP170_LIMIT else ""
         lines.append(
             f"| `{r.method}` | {r.requests} | {r.gas:,} | {r.gas_per_inference:,} "
-            f"| {r.calldata_bytes:,} B |"
+            f"| {r.calldata_bytes:,} B | {r.verifier_bytes:,} B{over} |"
         )
     notes = []
+    if any(r.verifier_bytes > EIP170_LIMIT for r in gas.rows):
+        notes.append(
+            f"A verifier over EIP-170's {EIP170_LIMIT:,}-byte limit on deployed code cannot be "
+            "deployed on Ethereum mainnet; its gas was measured on an anvil started with "
+            "`--disable-code-size-limit`."
+        )
     if gas.largest_batch_under_cap is not None:
         notes.append(
             f"Largest batch under the {TX_GAS_CAP:,} gas per-transaction cap, extrapolated from "
