@@ -6,7 +6,10 @@ and the HTTP worker (``prover.worker``) sends and reads them, so neither imports
 The protocol, all under ``/v1`` with ``Authorization: Bearer <provider key>``:
 
 ``POST /v1/leases`` (:class:`ClaimRequest`) long-polls for work for at most ``wait_s`` seconds:
-    200 :class:`Lease`, or 204 when nothing is queued for this provider.
+    200 :class:`Lease`, or 204 when nothing is queued for this provider. For a model compiled
+    with ``--batch N`` the lease carries a :class:`LeaseBatch` (up to N requests of one client,
+    each with its slot); everything below applies to the whole batch: one token, one renew, one
+    proof of the whole batch, one failure report.
 ``POST /v1/leases/{lease_id}/renew`` (:class:`LeaseToken`): 200 :class:`LeaseRenewed`;
     409 the lease was lost (expired and handed to another provider), 410 the request was
     canceled or expired: the worker stops proving and drops the lease.
@@ -40,10 +43,12 @@ __all__ = [
     "FailureReport",
     "InputDocument",
     "Lease",
+    "LeaseBatch",
     "LeaseClosed",
     "LeaseRenewed",
     "LeaseToken",
     "LeasedInference",
+    "LeasedSlot",
     "Problem",
     "ProofSubmission",
     "SubmissionVerdict",
@@ -80,8 +85,27 @@ class LeasedInference(_Wire):
     input: InputDocument
 
 
+class LeasedSlot(_Wire):
+    """One request of a batch lease and the slot its input fills (``input`` is ONE slot's)."""
+
+    slot: int = Field(ge=0)
+    inference: LeasedInference
+
+
+class LeaseBatch(_Wire):
+    """The requests of a lease on a model compiled with ``--batch N`` (``size`` = N slots), one
+    per slot from slot 0; every slot in ``padding`` is proven with the bundle's fixed padding
+    input. One proof of the whole batch answers them all."""
+
+    size: int = Field(ge=1)
+    slots: list[LeasedSlot]
+    padding: list[int]
+
+
 class Lease(_Wire):
-    """Exclusive right to prove one request until ``expires_at`` (renewable with ``token``)."""
+    """Exclusive right to prove one request (or, with ``batch``, a batch of requests proven
+    together) until ``expires_at``, renewable with ``token``. ``inference`` is the request in
+    slot 0; ``batch`` is null for a model whose proof serves one request."""
 
     lease_id: str
     token: str
@@ -89,6 +113,7 @@ class Lease(_Wire):
     ttl_s: float
     attempt: int
     inference: LeasedInference
+    batch: LeaseBatch | None = None
 
 
 class LeaseToken(_Wire):

@@ -162,6 +162,12 @@ class Settings(BaseSettings):
     max_attempts: int = Field(
         default=3, ge=1, le=100, description="leases per request before it fails"
     )
+    batch_wait_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=3600,
+        description="how long the oldest queued request of a batch model waits for a full batch",
+    )
     quarantine_after: int = Field(
         default=3, ge=1, description="rejected proofs after which a provider may not lease work"
     )

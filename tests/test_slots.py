@@ -291,3 +291,7 @@ def test_verify_slot_on_the_command_line(
 
     human = zkinfer("verify", proof, "--bundle", root, "--slot", "0", "--input", mine)
     assert human.code == 0 and "proven outputs of slot 0" in human.stderr + human.stdout
+
+    again = write_json(tmp_path / "again.json", padded.document)
+    many = zkinfer("verify", proof, again, "--bundle", root, "--slot", "2", "--input", mine)
+    assert many.code == 1 and many.stdout.count("in slot 2") + many.stderr.count("in slot 2") == 2

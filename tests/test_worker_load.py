@@ -1,7 +1,9 @@
 """Load: hundreds of requests from concurrent clients, proven by two ``zkinfer worker`` processes
-through a real ``zkinfer serve`` over PostgreSQL. Every request must reach a terminal state, none
-lost, none proven twice. Throughput and API latency are measured and reported, never asserted
-(set ZKINFER_LOAD_REPORT=FILE to keep them as JSON; ZKINFER_LOAD_REQUESTS changes the count)."""
+through a real ``zkinfer serve`` over PostgreSQL, on the ``tiny_batch`` model (4 slots: one
+proof answers up to 4 requests). Every request must reach a terminal state with its own correct
+outputs, none lost, none proven twice. Throughput and API latency are measured and reported,
+never asserted (set ZKINFER_LOAD_REPORT=FILE to keep them as JSON; ZKINFER_LOAD_REQUESTS changes
+the count)."""
 
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from tests.helpers.e2e import (
     worker_process,
 )
 from tests.helpers.service import PROVIDER, count_rows, temporary_database
-from tests.helpers.tiny import tiny_input
+from tests.helpers.tiny import tiny_input, tiny_outputs
 
 pytestmark = [
     pytest.mark.postgres,
@@ -57,9 +59,10 @@ def _quantiles(values: list[float]) -> dict[str, float]:
     }
 
 
-def _post_all(url: str, model_id: str, n: int) -> tuple[list[str], list[float]]:
-    """``n`` requests from ``CLIENTS`` concurrent clients; their ids and POST latencies."""
-    ids: list[str] = []
+def _post_all(url: str, model_id: str, n: int) -> tuple[dict[str, int], list[float]]:
+    """``n`` requests from ``CLIENTS`` concurrent clients (of one API key, so batches fill):
+    each id with its input number, and the POST latencies."""
+    ids: dict[str, int] = {}
     latencies: list[float] = []
     lock = threading.Lock()
     errors: list[BaseException] = []
@@ -72,7 +75,7 @@ def _post_all(url: str, model_id: str, n: int) -> tuple[list[str], list[float]]:
                 inference_id = c.request(model_id, tiny_input(i))
                 elapsed = time.perf_counter() - t0
                 with lock:
-                    ids.append(inference_id)
+                    ids[inference_id] = i
                     latencies.append(elapsed)
         except BaseException as exc:
             errors.append(exc)
@@ -87,9 +90,9 @@ def _post_all(url: str, model_id: str, n: int) -> tuple[list[str], list[float]]:
     return ids, latencies
 
 
-def _statuses(client: Client, model_id: str, latencies: list[float]) -> dict[str, str]:
-    """Every request of the model and its status, read page by page like a client would."""
-    seen: dict[str, str] = {}
+def _statuses(client: Client, model_id: str, latencies: list[float]) -> dict[str, dict[str, Any]]:
+    """Every request of the model as the client sees it, read page by page like a client would."""
+    seen: dict[str, dict[str, Any]] = {}
     after: str | None = None
     while True:
         params: dict[str, Any] = {"model_id": model_id, "limit": 100}
@@ -100,18 +103,18 @@ def _statuses(client: Client, model_id: str, latencies: list[float]) -> dict[str
         latencies.append(time.perf_counter() - t0)
         assert r.status_code == 200, r.text
         page = r.json()
-        seen.update({item["id"]: item["status"] for item in page["items"]})
+        seen.update({item["id"]: item for item in page["items"]})
         after = page["next_after"]
         if not after:
             return seen
 
 
 def test_hundreds_of_concurrent_requests_with_two_workers_all_finish_exactly_once(
-    pg_url: str, tiny: Compiled, tmp_path: Path
+    pg_url: str, tiny_batch: Compiled, tmp_path: Path
 ) -> None:
     env = service_env(pg_url, tmp_path / "home", ZKINFER_LEASE_TTL_S="30")
     model_id = f"tiny-load-{uuid.uuid4().hex[:8]}"
-    register(pg_url, model_id, tiny.bundle.root)
+    register(pg_url, model_id, tiny_batch.bundle.root)
     with (
         queue_process(env, tmp_path / "queue.log"),
         api_process(env, tmp_path / "api.log") as api,
@@ -120,7 +123,8 @@ def test_hundreds_of_concurrent_requests_with_two_workers_all_finish_exactly_onc
     ):
         client = Client(api.url)
         started = time.perf_counter()
-        ids, post_latency = _post_all(api.url, model_id, REQUESTS)
+        inputs, post_latency = _post_all(api.url, model_id, REQUESTS)
+        ids = list(inputs)
         posted_s = time.perf_counter() - started
         list_latency: list[float] = []
         get_latency: list[float] = []
@@ -130,16 +134,21 @@ def test_hundreds_of_concurrent_requests_with_two_workers_all_finish_exactly_onc
             t0 = time.perf_counter()
             client.get(ids[0])
             get_latency.append(time.perf_counter() - t0)
-            if all(s in TERMINAL for s in statuses.values()) and len(statuses) >= len(ids):
+            if all(v["status"] in TERMINAL for v in statuses.values()) and len(statuses) >= len(
+                ids
+            ):
                 break
             assert time.monotonic() < deadline, f"not finished: {statuses}"
             time.sleep(1.0)
         total_s = time.perf_counter() - started
         lines = w1.lines + w2.lines
 
-    assert len(set(ids)) == len(ids) == REQUESTS
+    assert len(ids) == REQUESTS
     assert set(statuses) == set(ids), "a request was lost or one appeared that nobody made"
-    assert all(s == "done" for s in statuses.values()), statuses
+    assert all(v["status"] == "done" for v in statuses.values()), statuses
+    for inference_id, posted in inputs.items():  # each its own slot's outputs
+        got = statuses[inference_id]["outputs"][0]
+        assert got == pytest.approx(tiny_outputs(posted), abs=0.05), (inference_id, got)
     accepted = count_rows(
         pg_url,
         "SELECT count(DISTINCT a.inference_id) FROM attempts a JOIN inferences i"
@@ -153,9 +162,17 @@ def test_hundreds_of_concurrent_requests_with_two_workers_all_finish_exactly_onc
         model_id,
     )
     assert accepted == accepted_rows == REQUESTS
+    proofs = count_rows(
+        pg_url,
+        "SELECT count(DISTINCT a.lease_id) FROM attempts a JOIN inferences i"
+        " ON i.id = a.inference_id WHERE i.model_id = %s AND a.outcome = 'accepted'",
+        model_id,
+    )
     prove_s = [float(line["prove_s"]) for line in lines if line.get("prove_s") is not None]
     report = {
         "requests": REQUESTS,
+        "batch_size": tiny_batch.bundle.manifest.batch_size,
+        "proofs": proofs,
         "clients": CLIENTS,
         "workers": 2,
         "posting_s": round(posted_s, 2),

@@ -57,6 +57,9 @@ def run_api_worker(
             json_line(o.to_json())
         else:
             text = f"inference {o.inference_id}: {o.status}"
+            if o.batch is not None:
+                ids = ", ".join(i for i in o.batch if i is not None)
+                text = f"batch of {len(o.batch)} slots ({ids}): {o.status}"
             if o.prove_s is not None:
                 text += f" (prove {o.prove_s:.1f} s)"
             if o.detail:

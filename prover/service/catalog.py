@@ -42,16 +42,19 @@ class Catalog:
         bundle_dir: str | None = None,
         bundle_digest: str | None = None,
         manifest: dict[str, Any] | None = None,
+        slots: int = 1,
     ) -> Row:
-        """Create or replace a model's record."""
+        """Create or replace a model's record; ``slots``: requests one proof serves (the bundle's
+        slot count; 1 unless it was compiled with ``--batch N`` and has a usable slot layout)."""
         async with self.pool.connection() as conn:
             cur = await conn.execute(
                 "INSERT INTO models"
-                " (id, status, owner, reason, bundle_dir, bundle_digest, manifest)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET"
+                " (id, status, owner, reason, bundle_dir, bundle_digest, manifest, slots)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET"
                 " status = EXCLUDED.status, reason = EXCLUDED.reason,"
                 " bundle_dir = EXCLUDED.bundle_dir, bundle_digest = EXCLUDED.bundle_digest,"
-                " manifest = EXCLUDED.manifest, updated_at = now() RETURNING *",
+                " manifest = EXCLUDED.manifest, slots = EXCLUDED.slots, updated_at = now()"
+                " RETURNING *",
                 (
                     model_id,
                     status,
@@ -60,6 +63,7 @@ class Catalog:
                     bundle_dir,
                     bundle_digest,
                     None if manifest is None else Jsonb(manifest),
+                    slots,
                 ),
             )
             row = await cur.fetchone()
@@ -106,12 +110,14 @@ class Catalog:
         async with self.pool.connection() as conn:
             by_status = await self.counts()
             cur = await conn.execute(
-                "SELECT outcome, reason, count(*) AS n FROM attempts"
+                # one per proof: the attempts of a batch share their lease
+                "SELECT outcome, reason, count(DISTINCT lease_id) AS n FROM attempts"
                 " WHERE outcome IN ('accepted', 'rejected', 'submitted') GROUP BY outcome, reason"
             )
             attempts = [(r["outcome"], r["reason"], int(r["n"])) for r in await cur.fetchall()]
             cur = await conn.execute(
-                "SELECT prove_s FROM attempts WHERE outcome = 'accepted' AND prove_s IS NOT NULL"
+                "SELECT prove_s FROM (SELECT DISTINCT ON (lease_id) lease_id, prove_s, closed_at"
+                " FROM attempts WHERE outcome = 'accepted' AND prove_s IS NOT NULL) p"
                 " ORDER BY closed_at DESC LIMIT 10000"
             )
             prove = [float(r["prove_s"]) for r in await cur.fetchall()]
@@ -120,9 +126,13 @@ class Catalog:
                 " WHERE status = 'done' ORDER BY finished_at DESC LIMIT 10000"
             )
             e2e = [float(r["s"]) for r in await cur.fetchall()]
+            cur = await conn.execute(
+                "SELECT count(DISTINCT lease_id) AS n FROM inferences WHERE status = 'proving'"
+            )
+            leased = await cur.fetchone()
         return {
             "by_status": by_status,
-            "active_leases": by_status.get("proving", 0),
+            "active_leases": 0 if leased is None else int(leased["n"]),
             "attempts": attempts,
             "jobs": await self.queue_jobs(),
             "prove": prove,

@@ -132,5 +132,7 @@ class Inferences(Catalog):
             new = lm.cancel(machine(row))
             if row["lease_id"] is not None and row["status"] != Status.VERIFYING:
                 # a submitted proof keeps its attempt open: its verdict is still recorded
-                await close_attempt(conn, row["lease_id"], "canceled", "canceled by the client")
+                await close_attempt(
+                    conn, row["lease_id"], "canceled", "canceled by the client", inference_id
+                )
             return await write(conn, inference_id, new)

@@ -11,6 +11,8 @@ without a server. Time is always passed in.
       └── lease expiry ─┘  └─ failure ─┐      └── reject ──▶ queued (or failed at max attempts)
           (or failed at max attempts)   └──▶ queued if attempts remain, else failed
     queued / proving / verifying ──cancel──▶ canceled
+    (a batch lease: every transition above applies to each request of the batch at once; a
+    request canceled or past its deadline drops out of the batch, see :func:`held`)
     queued / proving ──deadline──▶ expired
     verifying ──deadline + VERIFY_GRACE without a verdict──▶ failed (the service's fault)
 
@@ -22,6 +24,7 @@ reported a non-retryable failure away from that request.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -41,6 +44,7 @@ __all__ = [
     "close_for_submission",
     "expire",
     "fail",
+    "held",
     "is_quarantined",
     "reap",
     "reject",
@@ -126,6 +130,32 @@ def _held(req: Request, lease_id: str, token_hash: str, now: datetime) -> Lease:
     if now >= req.deadline:
         raise RequestGone("the request is past its deadline")
     return lease
+
+
+def held(reqs: Sequence[Request], lease_id: str, token_hash: str, *, now: datetime) -> list[bool]:
+    """Which requests of one lease (a batch lease covers several) the caller still holds.
+
+    A request of the batch that was canceled or passed its own deadline drops out (False); the
+    others go on. Raises :class:`LeaseLost` when the lease is lost for any request (it is lost
+    for all: they share one expiry), :class:`RequestGone` when no request is left."""
+    kept: list[bool] = []
+    gone: RequestGone | None = None
+    for req in reqs:
+        try:
+            _held(req, lease_id, token_hash, now)
+            kept.append(True)
+            continue
+        except RequestGone as exc:
+            gone = exc
+        except LeaseLost:
+            mine = req.lease is not None and req.lease.lease_id == lease_id
+            if not (req.status is Status.PROVING and mine and now >= req.deadline):
+                raise
+            gone = RequestGone("the request is past its deadline")
+        kept.append(False)
+    if gone is not None and not any(kept):
+        raise gone
+    return kept
 
 
 def renew(

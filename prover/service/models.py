@@ -9,11 +9,19 @@ from prover.core.bundle import FILES, MANIFEST, load_bundle
 from prover.core.hashing import sha256_file
 from prover.core.inputs import parse_inputs, validate_inputs
 from prover.core.manifest import Manifest
+from prover.core.slots import check_slot_inputs
 from prover.protocol import BundleFile, BundleListing
 from prover.service.problems import ApiProblem
 from prover.service.store import Row, Store
 
-__all__ = ["check_input", "listing", "model_manifest", "ready_model", "register_bundle"]
+__all__ = [
+    "check_input",
+    "listing",
+    "model_manifest",
+    "ready_model",
+    "register_bundle",
+    "slot_count",
+]
 
 
 async def ready_model(store: Store, model_id: str) -> Row:
@@ -32,8 +40,17 @@ def model_manifest(model: Row) -> Manifest:
     return Manifest.from_json(model["manifest"], f"the manifest of model {model['id']}")
 
 
+def slot_count(manifest: Manifest) -> int:
+    """How many requests one proof of the model serves: its slots (compiled with ``--batch N``
+    and a usable slot layout), else 1 (a request is the whole input, as for a batch-1 model)."""
+    return 1 if manifest.slots is None else manifest.slots.count
+
+
 def check_input(manifest: Manifest, doc: dict[str, Any]) -> list[list[float]]:
-    """The CLI's input checks (format, shape, finiteness, calibrated range) on a JSON body."""
+    """The CLI's input checks (format, shape, finiteness, calibrated range) on a JSON body: for
+    a model with slots, ONE slot's input (its shapes with a leading dimension of 1)."""
+    if slot_count(manifest) > 1:
+        return check_slot_inputs(manifest, doc)
     shapes = [i.shape for i in manifest.inputs]
     values = parse_inputs(doc, "input", len(shapes))
     validate_inputs(values, shapes, manifest.input_ranges, "input")
@@ -49,6 +66,7 @@ async def register_bundle(store: Store, model_id: str, bundle_dir: Path) -> Row:
         bundle_dir=str(bundle.root.resolve()),
         bundle_digest=bundle.digest,
         manifest=bundle.manifest.to_json(),
+        slots=slot_count(bundle.manifest),
     )
 
 

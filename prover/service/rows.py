@@ -50,12 +50,19 @@ async def write(conn: AsyncConnection[DictRow], inference_id: str, req: lm.Reque
 
 
 async def close_attempt(
-    conn: AsyncConnection[DictRow], lease_id: str, outcome: str, reason: str | None
+    conn: AsyncConnection[DictRow],
+    lease_id: str,
+    outcome: str,
+    reason: str | None,
+    inference_id: str | None = None,
 ) -> None:
+    """Close the lease's open attempts (with ``inference_id``: that request's only, the rest of
+    a batch goes on)."""
     await conn.execute(
         "UPDATE attempts SET outcome = %s, reason = %s, closed_at = now()"
-        " WHERE lease_id = %s AND (outcome IS NULL OR outcome = 'submitted')",
-        (outcome, reason, lease_id),
+        " WHERE lease_id = %s AND (%s::text IS NULL OR inference_id = %s)"
+        " AND (outcome IS NULL OR outcome = 'submitted')",
+        (outcome, reason, lease_id, inference_id, inference_id),
     )
 
 

@@ -64,6 +64,15 @@ class InferenceView(BaseModel):
         default=None, description="verifyProof(bytes,uint256[]) calldata for the model's verifier"
     )
     provider: str | None = None
+    slot: int | None = Field(
+        default=None, description="the request's slot in the proof (0 unless batched)"
+    )
+    batch_size: int | None = Field(
+        default=None, description="the slots the proof covers: its batch of requests and padding"
+    )
+    padding: list[int] | None = Field(
+        default=None, description="the proof's slots filled with the model's padding input"
+    )
     timings: Timings
 
 

@@ -19,6 +19,7 @@ import httpx
 import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
 
+from prover.core.slots import batch_values
 from prover.errors import ZkinferError
 from prover.service.calldata import canonical_proof, proof_digest, verifier_calldata
 from prover.service.compiler import CompileFailed, CompileJob, compile_in_subprocess
@@ -50,44 +51,64 @@ def _verifier(context: procrastinate.JobContext) -> Verifier | None:
 
 async def run_verification(
     store: Store, settings: Settings, lease_id: str, verifier: Verifier | None = None
-) -> Row | None:
+) -> list[Row]:
     """Verify one submitted proof against the stored input and the model's own bundle.
 
-    ``verifier`` is the queue worker's (long-lived children); without one, a verifier child is
-    started for this proof alone. Returns the request after the verdict, or None when the
-    verdict was already recorded (a retried job). Raises :class:`VerifierUnavailable` when no
-    verdict could be reached: that is the service's failure, so the job is retried and nothing
-    counts against the provider.
+    A batch proof is verified once, against the whole batch's input built from every request's
+    stored input in its slot and the bundle's padding input in every other slot; each request
+    then gets its own slot's outputs. ``verifier`` is the queue worker's (long-lived children);
+    without one, a verifier child is started for this proof alone. Returns the requests after
+    the verdict, none when the verdict was already recorded (a retried job). Raises
+    :class:`VerifierUnavailable` when no verdict could be reached: that is the service's
+    failure, so the job is retried and nothing counts against the provider.
     """
     sub = await store.submission(lease_id)
-    if sub["outcome"] != "submitted":
-        return None
-    model = await store.get_model(sub["model_id"])
+    if not sub.pending:
+        return []
+    model = await store.get_model(sub.model_id)
+    manifest = model_manifest(model)
+    batched = sub.batch_size > 1
+    if batched:
+        # every request the lease covered is in the proof, a request canceled since included
+        by_slot = {r.slot: r.values for r in sub.covered}
+        values = batch_values(manifest, [by_slot.get(s) for s in range(sub.batch_size)])
+    else:
+        values = sub.requests[0].values
     with contextlib.ExitStack() as own:
         if verifier is None:
             verifier = own.enter_context(Verifier(memory_bytes=settings.verify_memory_bytes))
         verdict = await verifier.verify(
-            Path(sub["bundle_dir"]),
-            sub["proof"],
-            bundle_digest=sub["bundle_digest"],
-            values=sub["input"]["input_data"],
+            Path(sub.bundle_dir),
+            sub.proof,
+            bundle_digest=sub.bundle_digest,
+            values=values,
+            slots=[r.slot for r in sub.requests] if batched else None,
             timeout_s=settings.verify_timeout_s,
         )
-    manifest = model_manifest(model)
-    row = await store.decide(
+    outputs: dict[int, list[list[float]] | None] | None = None
+    if verdict.valid:
+        per_slot = verdict.slot_outputs if batched else [verdict.outputs]
+        if per_slot is None or len(per_slot) != len(sub.requests):
+            raise VerifierUnavailable("the verifier did not decode every slot's outputs")
+        outputs = {r.slot: o for r, o in zip(sub.requests, per_slot, strict=True)}
+    rows = await store.decide(
         lease_id,
         valid=verdict.valid,
         reason=verdict.reason,
-        outputs=verdict.outputs,
-        proof=canonical_proof(sub["proof"], manifest) if verdict.valid else None,
-        calldata=verifier_calldata(sub["proof"], manifest) if verdict.valid else None,
-        proof_sha256=proof_digest(sub["proof"], manifest) if verdict.valid else None,
+        outputs=outputs,
+        proof=canonical_proof(sub.proof, manifest) if verdict.valid else None,
+        calldata=verifier_calldata(sub.proof, manifest) if verdict.valid else None,
+        proof_sha256=proof_digest(sub.proof, manifest) if verdict.valid else None,
         max_attempts=settings.max_attempts,
     )
     log.info(
-        "lease %s: %s %s", lease_id, "accepted" if verdict.valid else "rejected", verdict.reason
+        "lease %s (%d request(s)): %s %s",
+        lease_id,
+        len(sub.requests),
+        "accepted" if verdict.valid else "rejected",
+        verdict.reason,
     )
-    return row
+    return rows
 
 
 async def reap_once(store: Store, settings: Settings, queue: Queue | None = None) -> list[Row]:
@@ -106,11 +127,11 @@ async def reap_once(store: Store, settings: Settings, queue: Queue | None = None
 async def verify_submission(context: procrastinate.JobContext, lease_id: str) -> None:
     store, settings = _deps(context)
     try:
-        row = await run_verification(store, settings, lease_id, _verifier(context))
+        rows = await run_verification(store, settings, lease_id, _verifier(context))
     except UnknownId:
         log.warning("lease %s vanished before verification", lease_id)
         return
-    if row is not None:
+    for row in rows:
         await Queue(context.app).terminal(row)
 
 

@@ -29,12 +29,15 @@ class VerifierUnavailable(RuntimeError):
 @dataclass(frozen=True)
 class VerifyRequest:
     """What the verifier child is asked: a proof document, and optionally the input it must be
-    about, for the bundle at ``bundle_dir`` (pinned by ``bundle_digest``)."""
+    about, for the bundle at ``bundle_dir`` (pinned by ``bundle_digest``). For a batch proof,
+    ``values`` is the whole batch's input (every request's and the padding) and ``slots`` the
+    slots whose outputs the verdict must carry."""
 
     bundle_dir: str
     proof: Any
     bundle_digest: str | None = None
     values: list[list[float]] | None = None
+    slots: list[int] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The request line."""
@@ -43,6 +46,7 @@ class VerifyRequest:
             "bundle_digest": self.bundle_digest,
             "proof": self.proof,
             "values": self.values,
+            "slots": self.slots,
         }
 
     @classmethod
@@ -50,17 +54,30 @@ class VerifyRequest:
         """Read a request line; ``ValueError`` if it is not one."""
         if not isinstance(doc, dict) or not isinstance(doc.get("bundle_dir"), str):
             raise ValueError('a request is an object with "bundle_dir", "proof" and "values"')
-        return cls(doc["bundle_dir"], doc.get("proof"), doc.get("bundle_digest"), doc.get("values"))
+        slots = doc.get("slots")
+        if slots is not None and not (
+            isinstance(slots, list) and all(type(s) is int and s >= 0 for s in slots)
+        ):
+            raise ValueError('"slots" is a list of slot numbers')
+        return cls(
+            doc["bundle_dir"],
+            doc.get("proof"),
+            doc.get("bundle_digest"),
+            doc.get("values"),
+            slots,
+        )
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """The verdict on a proof; ``outputs`` (decoded from verified instances) only when valid."""
+    """The verdict on a proof; ``outputs`` (decoded from verified instances) only when valid,
+    and then ``slot_outputs`` too when the request named slots (one entry per slot named)."""
 
     valid: bool
     reason: str
     outputs: list[list[float]] | None
     timings: dict[str, float] = field(default_factory=dict)
+    slot_outputs: list[list[list[float]] | None] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The answer line."""
@@ -69,6 +86,7 @@ class Verdict:
             "reason": self.reason,
             "outputs": self.outputs,
             "timings": self.timings,
+            "slot_outputs": self.slot_outputs,
         }
 
     @classmethod
@@ -88,6 +106,7 @@ class Verdict:
             reason="" if valid else str(doc.get("reason") or "the proof does not verify"),
             outputs=doc.get("outputs") if valid else None,
             timings=dict(doc.get("timings") or {}),
+            slot_outputs=doc.get("slot_outputs") if valid else None,
         )
 
 
@@ -132,13 +151,15 @@ class Verifier:
         *,
         bundle_digest: str | None = None,
         values: list[list[float]] | None = None,
+        slots: list[int] | None = None,
         timeout_s: float = 120.0,
     ) -> Verdict:
-        """The verdict on ``proof`` for the bundle (and, with ``values``, that input).
+        """The verdict on ``proof`` for the bundle (and, with ``values``, that input; with
+        ``slots``, those slots' outputs too).
 
         Raises :class:`VerifierUnavailable` when no verdict was reached within ``timeout_s``.
         """
-        request = VerifyRequest(str(bundle_dir), proof, bundle_digest, values)
+        request = VerifyRequest(str(bundle_dir), proof, bundle_digest, values, slots)
         child = self._take()
         try:
             answer = await child.ask(request.to_json(), timeout_s)

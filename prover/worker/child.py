@@ -35,11 +35,13 @@ __all__ = ["ProofCanceled", "ProofFailed", "ProofMade", "ProverProcess"]
 
 @dataclass(frozen=True)
 class ProofMade:
-    """A proof the child made and verified (the proof document), with its proven outputs."""
+    """A proof the child made and verified (the proof document), with its proven outputs: the
+    whole input's, or for a batch each slot's (``slot_outputs``, padding slots included)."""
 
     proof: dict[str, Any]
     outputs: list[list[float]] | None
     prove_s: float
+    slot_outputs: list[list[list[float]] | None] | None = None
 
 
 class ProofFailed(Exception):
@@ -97,7 +99,9 @@ def _serve(conn: multiprocessing.connection.Connection, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-    from prover.core.prove import prove_values  # heavy (ezkl, onnxruntime): only in the child
+    # heavy (ezkl, onnxruntime): only in the child
+    from prover.core.batch import prove_batch
+    from prover.core.prove import prove_values
 
     conn.send(("ready",))
     while True:
@@ -105,12 +109,18 @@ def _serve(conn: multiprocessing.connection.Connection, parent: int) -> None:
             job = conn.recv()
         except EOFError:
             return
-        bundle_dir, values = job
+        bundle_dir, values, slots = job
         try:
             t0 = time.perf_counter()
-            result = prove_values(Path(bundle_dir), values, progress=_PipeProgress(conn))
+            progress = _PipeProgress(conn)
+            per_slot = None
+            if slots is None:
+                result = prove_values(Path(bundle_dir), values, progress=progress)
+            else:
+                made = prove_batch(Path(bundle_dir), slots, progress=progress)
+                result, per_slot = made, made.slot_outputs
             elapsed = round(time.perf_counter() - t0, 3)
-            conn.send(("ok", result.document, result.outputs, elapsed))
+            conn.send(("ok", result.document, result.outputs, elapsed, per_slot))
         except Exception as exc:  # every failure is reported to the service, none kills the child
             reason, retryable = classify(exc)
             kind = type(exc).__name__
@@ -155,8 +165,25 @@ class ProverProcess:
         """Prove ``values`` with the bundle; the proof comes back in memory. Raises
         :class:`ProofCanceled` as soon as ``cancel()`` is true (the child is killed),
         :class:`ProofFailed` when proving failed."""
+        return self._run((str(bundle_dir), values, None), cancel, poll_s)
+
+    def prove_batch(
+        self,
+        bundle_dir: Path,
+        slots: list[list[list[float]] | None],
+        *,
+        cancel: Callable[[], bool],
+        poll_s: float = 0.1,
+    ) -> ProofMade:
+        """Prove one batch with a bundle of ``len(slots)`` slots: each slot's input, or None for
+        the bundle's padding input; one proof of them all. Raises as :meth:`prove`."""
+        return self._run((str(bundle_dir), None, slots), cancel, poll_s)
+
+    def _run(
+        self, job: tuple[str, Any, Any], cancel: Callable[[], bool], poll_s: float
+    ) -> ProofMade:
         conn = self._started()
-        conn.send((str(bundle_dir), values))
+        conn.send(job)
         while True:
             if cancel():
                 self.kill()
@@ -174,7 +201,7 @@ class ProverProcess:
             if kind == "progress":
                 self._relay(message[1:])
             elif kind == "ok":
-                return ProofMade(message[1], message[2], float(message[3]))
+                return ProofMade(message[1], message[2], float(message[3]), message[4])
             elif kind == "error":
                 raise ProofFailed(message[1], FailureReason(message[2]), bool(message[3]))
             else:

@@ -3,8 +3,10 @@
 The service trusts nothing this worker says except a proof it verifies itself; the worker, in turn,
 proves only with a bundle whose digests match the lease. While a proof runs, a heartbeat renews the
 lease; a 409 (lease lost) or 410 (request canceled or expired) kills the proving child at once and
-nothing is submitted. ``stop`` asks for a clean exit: the current proof is finished and submitted
-while its lease lives, a lease not yet being proven is given back with a failure report.
+nothing is submitted. A batch lease (a model compiled with ``--batch N``) is proven as one proof
+of its requests in their slots and the padding input in the others, and submitted once. ``stop``
+asks for a clean exit: the current proof is finished and submitted while its lease lives, a lease
+not yet being proven is given back with a failure report.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from prover.core.progress import NullProgress, Progress
@@ -25,7 +28,7 @@ from prover.protocol import (
     ProofSubmission,
 )
 from prover.worker.bundles import BundleCache, Stopped
-from prover.worker.child import ProofCanceled, ProofFailed, ProverProcess
+from prover.worker.child import ProofCanceled, ProofFailed, ProofMade, ProverProcess
 from prover.worker.client import ServiceClient
 
 __all__ = ["LeaseOutcome", "WorkerOptions", "run_worker"]
@@ -46,6 +49,9 @@ class LeaseOutcome:
     detail: str = ""
     outputs: list[list[float]] | None = None
     prove_s: float | None = None
+    # a batch lease: every request's id by slot (null for padding), and each slot's outputs
+    batch: list[str | None] | None = None
+    slot_outputs: list[list[list[float]] | None] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -57,6 +63,8 @@ class LeaseOutcome:
             "detail": self.detail,
             "outputs": self.outputs,
             "prove_s": self.prove_s,
+            "batch": self.batch,
+            "slot_outputs": self.slot_outputs,
         }
 
 
@@ -121,7 +129,22 @@ class _Worker:
 
     def _outcome(self, lease: Lease, status: str, detail: str = "", **kw: Any) -> LeaseOutcome:
         i = lease.inference
-        return LeaseOutcome(i.id, lease.lease_id, i.model_id, lease.attempt, status, detail, **kw)
+        batch = None
+        if lease.batch is not None:
+            by_slot = {s.slot: s.inference.id for s in lease.batch.slots}
+            batch = [by_slot.get(slot) for slot in range(lease.batch.size)]
+        return LeaseOutcome(
+            i.id, lease.lease_id, i.model_id, lease.attempt, status, detail, batch=batch, **kw
+        )
+
+    def _prove(self, lease: Lease, root: Path, cancel: Callable[[], bool]) -> ProofMade:
+        """One proof for the lease: its request's input, or every slot of its batch."""
+        if lease.batch is None:
+            return self.prover.prove(root, lease.inference.input.input_data, cancel=cancel)
+        slots: list[list[list[float]] | None] = [None] * lease.batch.size
+        for leased in lease.batch.slots:
+            slots[leased.slot] = leased.inference.input.input_data
+        return self.prover.prove_batch(root, slots, cancel=cancel)
 
     def _give_back(
         self, lease: Lease, status: str, why: str, reason: FailureReason, retryable: bool
@@ -140,8 +163,14 @@ class _Worker:
     def handle(self, lease: Lease) -> LeaseOutcome:
         """Serve one lease to its end; only the service's verdict makes it ``accepted``."""
         inference = lease.inference
+        what = f"inference {inference.id}"
+        if lease.batch is not None:
+            what = (
+                f"batch of {len(lease.batch.slots)} inference(s) in {lease.batch.size} slots,"
+                f" from {inference.id}"
+            )
         self.progress.note(
-            f"lease {lease.lease_id}: inference {inference.id} of model "
+            f"lease {lease.lease_id}: {what} of model "
             f"{inference.model_id[:16]}… (attempt {lease.attempt}, {lease.ttl_s:.0f} s lease)"
         )
         with _Heartbeat(self.client, lease, self.progress) as beat:
@@ -158,9 +187,9 @@ class _Worker:
             except ZkinferError as exc:
                 return self._give_back(lease, "failed", str(exc), FailureReason.INTERNAL, True)
             try:
-                made = self.prover.prove(
+                made = self._prove(
+                    lease,
                     bundle.root,
-                    inference.input.input_data,
                     cancel=lambda: beat.ended.is_set() or self.abandon.is_set(),
                 )
             except ProofCanceled:
@@ -190,7 +219,12 @@ class _Worker:
             raise
         status = {True: "accepted", False: "rejected", None: "pending"}[verdict.accepted]
         return self._outcome(
-            lease, status, verdict.reason or "", outputs=made.outputs, prove_s=made.prove_s
+            lease,
+            status,
+            verdict.reason or "",
+            outputs=made.outputs,
+            prove_s=made.prove_s,
+            slot_outputs=made.slot_outputs,
         )
 
 

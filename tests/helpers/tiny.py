@@ -74,3 +74,12 @@ def tiny_row(i: int) -> list[float]:
 def tiny_input(i: int) -> dict[str, list[list[float]]]:
     """A distinct in-range input for request number ``i`` (one slot of the batch model)."""
     return {"input_data": [tiny_row(i)]}
+
+
+def tiny_outputs(i: int) -> list[float]:
+    """What the tiny model computes for :func:`tiny_input` ``i``, in floating point (x @ W + b);
+    a proof's outputs are these up to the circuit's fixed-point rounding."""
+    weights = [[0.5, -0.25], [0.125, 0.75], [-0.5, 0.25]]
+    bias = [0.1, -0.1]
+    x = tiny_row(i)
+    return [sum(x[k] * weights[k][j] for k in range(3)) + bias[j] for j in range(2)]

@@ -107,9 +107,9 @@ def test_a_verifier_that_cannot_decide_is_not_the_providers_fault(
             assert (await store.provider("honest"))["rejected"] == 0
 
             (bundle / "vk.key").write_bytes(key)  # the service repaired: the job's retry decides
-            row = await run_verification(store, settings, claimed.lease_id)
-            assert row is not None and row["status"] == "done"
-            assert await run_verification(store, settings, claimed.lease_id) is None  # once
+            (row,) = await run_verification(store, settings, claimed.lease_id)
+            assert row["status"] == "done"
+            assert await run_verification(store, settings, claimed.lease_id) == []  # once
         finally:
             await store.pool.close()
 

@@ -11,10 +11,8 @@ from fastapi import APIRouter, Response
 from prover.protocol import (
     ClaimRequest,
     FailureReport,
-    InputDocument,
     Lease,
     LeaseClosed,
-    LeasedInference,
     LeaseRenewed,
     LeaseToken,
     ProofSubmission,
@@ -28,6 +26,7 @@ from prover.service.deps import (
     refuse_quarantined,
 )
 from prover.service.tasks import reap_once
+from prover.service.views import lease_body
 
 router = APIRouter(prefix="/v1/leases", tags=["leases"])
 
@@ -57,6 +56,7 @@ async def claim_lease(
             ttl=ttl,
             now=datetime.now(UTC),
             max_attempts=settings.max_attempts,
+            batch_wait=timedelta(seconds=settings.batch_wait_s),
         )
         if claimed is not None or time.monotonic() >= give_up:
             break
@@ -64,20 +64,7 @@ async def claim_lease(
     if claimed is None:
         response.status_code = 204
         return None
-    row = claimed.row
-    return Lease(
-        lease_id=claimed.lease_id,
-        token=claimed.token,
-        expires_at=row["lease_expires_at"],
-        ttl_s=settings.lease_ttl_s,
-        attempt=row["attempts"],
-        inference=LeasedInference(
-            id=row["id"],
-            model_id=row["model_id"],
-            bundle_digest=row["bundle_digest"],
-            input=InputDocument(input_data=row["input"]["input_data"]),
-        ),
-    )
+    return lease_body(claimed, settings.lease_ttl_s)
 
 
 @router.post("/{lease_id}/renew", operation_id="renewLease")
@@ -144,7 +131,7 @@ async def report_failure(
     """The provider cannot prove the request: back to the queue for another provider (not this
     one again if it says the failure is not retryable), or failed when its attempts are used."""
     reason = f"provider failure: {body.reason}" + (f" ({body.detail})" if body.detail else "")
-    row = await store.fail(
+    rows = await store.fail(
         caller.id,
         lease_id,
         body.token,
@@ -153,5 +140,6 @@ async def report_failure(
         now=datetime.now(UTC),
         max_attempts=settings.max_attempts,
     )
-    await queue.terminal(row)
-    return LeaseClosed(status=row["status"])
+    for row in rows:
+        await queue.terminal(row)
+    return LeaseClosed(status=rows[0]["status"])
