@@ -18,7 +18,7 @@ $(PY):
 # torch comes from the export extra, pinned to the CPU build that lies on disk (see README).
 $(PY_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,export,chain,service,worker]"
+	$(PY) -m pip install --quiet -e ".[dev,export,chain,service,worker,bench]"
 	touch $@
 
 $(NPM_STAMP): verifier_contracts/package.json verifier_contracts/package-lock.json

@@ -1,8 +1,10 @@
 """Export a torch model to ONNX for ezkl, and write ezkl input files.
 
 ``export_torch`` writes an ONNX file with a fixed batch dimension of 1 (ezkl circuits have
-static shapes) and then checks, in onnxruntime, that the file computes what the torch model
-computes. A file that disagrees is never handed on silently: ``ExportMismatch`` is raised.
+static shapes), or with a symbolic leading batch axis that ``zkinfer compile --batch N`` fixes at
+settings time (1 by default), and then checks, in onnxruntime, that the file computes what the
+torch model computes. A file that disagrees is never handed on silently: ``ExportMismatch`` is
+raised.
 
 torch is an optional extra (``pip install 'zkinfer[export]'``), so it is imported only inside
 ``export_torch``; importing this module does not need it.
@@ -53,11 +55,14 @@ def export_torch(
     check_inputs: torch.Tensor | None = None,
     atol: float = 1e-4,
     rtol: float = 1e-3,
+    batch_axis: str | None = None,
 ) -> ExportReport:
     """Export ``model`` to ``out_path`` as ONNX (opset 17) and verify it in onnxruntime.
 
     ``sample`` must have batch dimension 1; the ONNX graph has exactly that fixed shape, with
-    one input named ``input`` and one output named ``output``. The exported file is run on
+    one input named ``input`` and one output named ``output``. With ``batch_axis`` (e.g.
+    ``"batch"``) the leading dimension of both is that symbolic name instead, every other one
+    stays fixed, and ``check_inputs`` is also run as one whole batch. The exported file is run on
     ``sample`` and then on each row of ``check_inputs`` (a batch, run one row at a time, each
     reshaped to ``sample``'s shape) and compared to torch with
     ``|onnx - torch| <= atol + rtol * |torch|`` elementwise.
@@ -81,11 +86,17 @@ def export_torch(
     inputs = [sample]
     if check_inputs is not None:
         inputs.extend(row.reshape(sample.shape) for row in check_inputs)
+        if batch_axis is not None:  # the symbolic axis must really take any batch size
+            inputs.append(check_inputs.reshape(-1, *sample.shape[1:]))
+    dynamic_axes = (
+        {"input": {0: batch_axis}, "output": {0: batch_axis}} if batch_axis is not None else None
+    )
 
     model.eval()
     try:
         # dynamo=False: the TorchScript exporter gives small, plain graphs that ezkl
-        # understands; no dynamic_axes because ezkl needs every shape fixed.
+        # understands; dynamic_axes only for the leading batch axis, which ezkl fixes at
+        # settings time (PyRunArgs.variables), since every other shape must be static.
         torch.onnx.export(
             model,
             (sample,),
@@ -94,6 +105,7 @@ def export_torch(
             opset_version=17,
             input_names=["input"],
             output_names=["output"],
+            dynamic_axes=dynamic_axes,
             do_constant_folding=True,
         )
         session = ort.InferenceSession(str(tmp_path), providers=["CPUExecutionProvider"])

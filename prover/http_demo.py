@@ -27,7 +27,7 @@ from prover.core.progress import NullProgress, Progress, StepTimer
 from prover.errors import ServiceError
 from prover.settings import DEV_CLIENT_KEY, DEV_PROVIDER_KEY
 
-__all__ = ["run_http_demo"]
+__all__ = ["dev_service", "run_http_demo"]
 
 _TERMINAL = frozenset({"done", "failed", "canceled", "expired"})
 
@@ -43,14 +43,15 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _service(workdir: Path) -> Iterator[str]:
-    """``zkinfer serve --dev --dev-srs`` on a free port until the block ends; its URL."""
+def dev_service(workdir: Path, **env: str) -> Iterator[str]:
+    """``zkinfer serve --dev --dev-srs`` on a free port until the block ends; its URL. ``env``
+    adds environment variables (``ZKINFER_DATABASE_URL``, ``ZKINFER_HOME``, ...)."""
     port = _free_port()
     log = workdir / "service.log"
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "prover", "serve", "--dev", "--dev-srs", "--port", str(port)],
-            env=_env(ZKINFER_REFERENCE_MODELS="0"),
+            env=_env(ZKINFER_REFERENCE_MODELS="0", **env),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -120,7 +121,7 @@ def run_http_demo(
     workdir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         with timer.step("start service", "zkinfer serve --dev, embedded PostgreSQL"):
-            url = stack.enter_context(_service(workdir))
+            url = stack.enter_context(dev_service(workdir))
         api = stack.enter_context(
             httpx.Client(
                 base_url=url, headers={"Authorization": f"Bearer {DEV_CLIENT_KEY}"}, timeout=30

@@ -247,7 +247,7 @@ def test_symbolic_dimension_other_than_batch_is_a_usage_error(tmp_path: Path) ->
 
 
 def test_batch_on_a_fixed_batch_model_is_a_usage_error(tmp_path: Path) -> None:
-    onnx_path, sample, _ = model_files("breast_cancer_mlp")
+    onnx_path, sample, _ = model_files("digits_cnn")  # exported with a fixed batch of 1
     result = zkinfer(
         "compile", onnx_path, "--sample", sample, "--out", tmp_path / "o", "--batch", "4"
     )

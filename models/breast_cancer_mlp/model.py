@@ -4,8 +4,10 @@ Run from the repository root:  python -m models.breast_cancer_mlp.model
 
 Writes next to this file: network.onnx, input.json (one held-out sample), calibration.json
 (32 held-out samples), scaler.json (the standardization the inputs need) and the accuracy line
-of README.md. The model takes STANDARDIZED features; the scaler is not baked into the network
-because raw features span 0.001..4254 and would force a wide fixed-point input range in ezkl.
+of README.md. The ONNX input and output have a symbolic leading ``batch`` axis (a plain
+``zkinfer compile`` fixes it to 1; ``--batch N`` proves N samples in one proof). The model takes
+STANDARDIZED features; the scaler is not baked into the network because raw features span
+0.001..4254 and would force a wide fixed-point input range in ezkl.
 """
 
 from __future__ import annotations
@@ -83,7 +85,10 @@ def main() -> None:
         accuracy = float((model(xt_te).argmax(1).numpy() == y_te).mean())
     print(f"held-out accuracy: {accuracy:.4f} ({len(y_te)} samples)")
 
-    report = export_torch(model, xt_te[:1], HERE / "network.onnx", check_inputs=xt_te)
+    # a symbolic leading "batch" axis: `zkinfer compile --batch N` proves N rows at once
+    report = export_torch(
+        model, xt_te[:1], HERE / "network.onnx", check_inputs=xt_te, batch_axis="batch"
+    )
     print(f"exported {report.path.name}: max |onnx - torch| = {report.max_abs_diff:.2e}")
     write_input_json(HERE / "input.json", xt_te[:1].tolist())
     write_input_json(HERE / "calibration.json", xt_te[:N_CALIBRATION].tolist())

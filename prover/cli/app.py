@@ -358,22 +358,52 @@ def bench_cmd(
     models: Annotated[
         list[Path] | None, typer.Option("--model", help="Model folder(s); default: models/*.")
     ] = None,
+    only: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated sections: overhead,batch,gas,service,verify (default: all)."
+        ),
+    ] = None,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help="Smoke run: the MLP only, one repetition, small batches; writes no report "
+            "unless --out is given.",
+        ),
+    ] = False,
     repeat: Annotated[int, typer.Option(help="Prove/verify repetitions (median).")] = 3,
-    out: Annotated[Path, typer.Option(help="Markdown file to update.")] = Path(
-        "docs/benchmarks.md"
-    ),
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Markdown file to update (default: docs/benchmarks.md)."),
+    ] = None,
+    images: Annotated[
+        Path | None, typer.Option(help="Folder of the PNG plots (default: img/ beside --out).")
+    ] = None,
     workdir: Annotated[Path, typer.Option(help="Scratch folder.")] = Path(".zkinfer/bench"),
     as_json: JsonOpt = False,
 ) -> None:
-    """Measure compile, prove, verify, sizes and peak memory per model; update the docs."""
-    from prover.bench import write_report
+    """Measure the cost of each verified inference (prove overhead, batching, gas, service,
+    verify) side by side; update the tables and plots of docs/benchmarks.md."""
+    from prover.bench import BenchOptions, parse_sections, run_bench
+    from prover.bench.report import render_sections, write_report
 
     with run_command(as_json):
         if repeat < 1:
             raise UsageError(f"--repeat {repeat}: must be at least 1")
-        folders = models or sorted(p.parent for p in Path("models").glob("*/network.onnx"))
-        payload = write_report(folders, workdir, out, repeat=repeat, progress=command_progress())
-        emit(as_json, {"ok": True, **payload}, lambda c: c.print(payload["markdown"]))
+        sections = parse_sections(only)
+        folders = tuple(models or sorted(p.parent for p in Path("models").glob("*/network.onnx")))
+        options = (
+            BenchOptions.quick_run(folders, sections)
+            if quick
+            else BenchOptions(models=folders, sections=sections, repeat=repeat)
+        )
+        result = run_bench(options, workdir, progress=command_progress())
+        report = out if out is not None or quick else Path("docs/benchmarks.md")
+        written = write_report(result, report, images or report.parent / "img") if report else []
+        payload = {"ok": True, **result.to_json(), "written": [str(p) for p in written]}
+        markdown = "\n".join(render_sections(result).values())
+        emit(as_json, payload, lambda c: c.print(markdown, markup=False))
 
 
 def _print_demo(c: Console, name: str, payload: dict[str, Any]) -> None:

@@ -44,6 +44,11 @@ def _run(pg_url: str, bundle: Path, scenario: Callable[[Store, str], Awaitable[T
     return asyncio.run(main())
 
 
+def _provider(model_id: str) -> str:
+    """A provider of its own per test: the database (and its counters) is the session's."""
+    return f"prover-{model_id}"
+
+
 async def _lease(store: Store, model_id: str, inputs: Sequence[int]) -> Claimed:
     """Queue one request per input number and lease them as one (padded) batch."""
     for i in inputs:
@@ -57,9 +62,9 @@ async def _lease(store: Store, model_id: str, inputs: Sequence[int]) -> Claimed:
             idempotency_key=None,
             request_hash="h",
         )
-    await store.provider("prover")
+    await store.provider(_provider(model_id))
     claimed = await store.claim(
-        "prover",
+        _provider(model_id),
         worker="",
         models=[model_id],
         ttl=timedelta(seconds=60),
@@ -73,7 +78,12 @@ async def _lease(store: Store, model_id: str, inputs: Sequence[int]) -> Claimed:
 
 async def _submit(store: Store, claimed: Claimed, proof: dict[str, Any]) -> list[dict[str, Any]]:
     await store.submit(
-        "prover", claimed.lease_id, claimed.token, proof=proof, prove_s=1.0, now=datetime.now(UTC)
+        _provider(claimed.row["model_id"]),
+        claimed.lease_id,
+        claimed.token,
+        proof=proof,
+        prove_s=1.0,
+        now=datetime.now(UTC),
     )
     return await run_verification(store, Settings(dev=True), claimed.lease_id)
 
@@ -100,7 +110,7 @@ def test_an_accepted_batch_gives_each_request_its_own_outputs_and_slot(
             assert view.outputs == single.outputs, f"slot {slot}"
             assert view.proof is not None and view.calldata is not None
         assert rows[0]["proof"] == rows[2]["proof"]  # one shared proof
-        assert (await store.provider("prover"))["accepted"] == 3
+        assert (await store.provider(_provider(model_id)))["accepted"] == 3
 
     _run(pg_url, tiny_batch.bundle.root, scenario)
 
@@ -117,7 +127,7 @@ def test_a_rejected_batch_proof_requeues_every_request_once(
         rows = await _submit(store, claimed, proof)
         assert {r["status"] for r in rows} == {"queued"}
         assert len(rows) == 2 and all(r["attempts"] == 1 for r in rows)
-        assert (await store.provider("prover"))["rejected"] == 1  # once for the batch
+        assert (await store.provider(_provider(model_id)))["rejected"] == 1  # once for the batch
         assert (await store.verdict(claimed.lease_id))[0] == "rejected"
 
     _run(pg_url, tiny_batch.bundle.root, scenario)
@@ -151,6 +161,6 @@ def test_a_request_canceled_during_its_batch_proof_leaves_the_others_accepted(
         assert [(r["id"], r["status"], r["slot"]) for r in rows] == [
             (claimed.rows[1]["id"], "done", 1)
         ]
-        assert (await store.provider("prover"))["rejected"] == 0
+        assert (await store.provider(_provider(model_id)))["rejected"] == 0
 
     _run(pg_url, tiny_batch.bundle.root, scenario)
