@@ -57,9 +57,9 @@ def prove_batch(
 
     Every given input is checked before anything is proven (an :class:`~prover.errors.
     InputError` names the slot). Raises :class:`~prover.errors.UsageError` when the bundle has no
-    slots (hashed inputs with a batch above 1), when ``slots`` is longer than the batch or holds
-    no input at all. A folder is opened and its digests checked; a :class:`~prover.core.bundle.
-    Bundle` must have been loaded with ``check=PROVE_FILES``.
+    slots (see :func:`~prover.core.slots.require_slots`), when ``slots`` is longer than the batch
+    or holds no input at all. A folder is opened and its digests checked; a
+    :class:`~prover.core.bundle.Bundle` must have been loaded with ``check=PROVE_FILES``.
     """
     timer = StepTimer(progress)
     with isolation.isolated() as runner:  # witness and proof in one child with a memory limit

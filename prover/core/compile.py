@@ -30,6 +30,7 @@ from prover.core.onnx_convert import reference_plan
 from prover.core.onnx_limits import check_tensor_sizes
 from prover.core.onnx_model import OnnxInfo, inspect_onnx
 from prover.core.progress import Progress, StepTimer
+from prover.core.slot_graph import SLOTTED_ONNX, circuit_graph
 from prover.core.solidity import EIP170_LIMIT, compile_solidity
 from prover.core.srs import CEREMONY, cached_ceremony_srs, resolve_srs
 from prover.core.verifier_check import check_verifier_matches_keys
@@ -321,8 +322,11 @@ def _build(
     onnx_path, settings = work / b.ONNX, work / b.SETTINGS
     compiled, vk, pk, srs_path = work / b.COMPILED, work / b.VK, work / b.PK, work / b.SRS
     onnx_path.write_bytes(info.data)
+    names = [s.name for s in info.inputs]
+    hashed_batch = options.batch_size > 1 and options.input_visibility == "hashed"
+    graph = circuit_graph(work, info.data, names, shapes, options.batch_size, slotted=hashed_batch)
     calib_file = work / "calibration.json"
-    _write_calibration(calib_file, calib_values)
+    _write_calibration(calib_file, graph.values(calib_values))
     run_args = ezkl_backend.RunArgs(
         input_visibility=options.input_visibility,
         output_visibility=options.output_visibility,
@@ -330,11 +334,13 @@ def _build(
         variables=variables,
     )
     with timer.step("settings"):
-        ezkl_backend.gen_settings(onnx_path, settings, run_args)
+        ezkl_backend.gen_settings(graph.path, settings, run_args)
     with timer.step("calibrate", f"target={options.target}"):
-        ezkl_backend.calibrate(calib_file, onnx_path, settings, options.target, options.max_logrows)
+        ezkl_backend.calibrate(
+            calib_file, graph.path, settings, options.target, options.max_logrows
+        )
     with timer.step("compile circuit"):
-        ezkl_backend.compile_circuit(onnx_path, compiled, settings)
+        ezkl_backend.compile_circuit(graph.path, compiled, settings)
     circuit = json.loads(settings.read_text())
     logrows = int(circuit["run_args"]["logrows"])
 
@@ -344,12 +350,21 @@ def _build(
         raise SrsError(f"{srs.path}: the file changed while it was copied into the bundle")
 
     sample_file = work / "sample.json"
-    sample_file.write_text(json.dumps({"input_data": sample_values}))
+    sample_file.write_text(json.dumps({"input_data": graph.values(sample_values)}))
     with timer.step("witness", "sample input, checked against ONNX Runtime"):
         witness = ezkl_backend.gen_witness(sample_file, compiled, work / "witness.json", None, None)
         fidelity = check_against_onnxruntime(
-            onnx_path, [s.name for s in info.inputs], shapes, sample_values, witness, circuit
+            onnx_path, names, shapes, sample_values, witness, circuit
         )
+        if graph.slotted:  # the circuit's graph, run as ezkl ran it, must give the same
+            rewritten = check_against_onnxruntime(
+                graph.path, graph.names, graph.shapes, graph.values(sample_values), witness, circuit
+            )
+            if rewritten["onnxruntime"] != fidelity["onnxruntime"]:
+                raise CircuitError(
+                    "the graph with one input per slot computes other outputs than the model on "
+                    "the sample input under ONNX Runtime"
+                )
     problem = fidelity_problem(fidelity)
     if problem:
         raise CircuitError(
@@ -386,7 +401,7 @@ def _build(
             "EIP-170 "
             f"limit of {EIP170_LIMIT}: it cannot be deployed on Ethereum mainnet"
         )
-    for scratch in ("calibration.json", "sample.json", "witness.json", "proof.json"):
+    for scratch in ("calibration.json", "sample.json", "witness.json", "proof.json", SLOTTED_ONNX):
         (work / scratch).unlink(missing_ok=True)
 
     ranges = [InputRange.from_values(vals) for vals in calib_values]
@@ -418,9 +433,9 @@ def _build(
         ],
         "circuit": {
             "logrows": logrows,
-            "input_scales": circuit["model_input_scales"],
+            "input_scales": graph.per_input(circuit["model_input_scales"]),
             "output_scales": circuit["model_output_scales"],
-            "input_types": circuit.get("input_types"),
+            "input_types": graph.per_input(circuit.get("input_types")),
             "num_rows": circuit.get("num_rows"),
             "check_mode": circuit["run_args"].get("check_mode"),
         },
@@ -438,4 +453,5 @@ def _build(
             "compiler": contract.compiler,
         },
         "sample_fidelity": fidelity,
+        **({"slotted_inputs": True} if graph.slotted else {}),
     }

@@ -10,6 +10,7 @@ from prover.core import ezkl_backend
 from prover.core.dtypes import check_kinds, kind_of_ezkl_type
 from prover.core.inputs import inputs_from_document, read_input_document, validate_inputs
 from prover.core.manifest import Manifest
+from prover.core.slot_graph import to_slot_inputs
 
 __all__ = [
     "InputValues",
@@ -84,9 +85,20 @@ def input_felts(bundle: b.Bundle, values: list[list[float]]) -> list[list[str]]:
 
 
 def expected_input_instances(bundle: b.Bundle, values: list[list[float]]) -> list[str]:
-    """The input part of the instances that a proof over ``values`` must carry (hex felts)."""
+    """The input part of the instances that a proof over ``values`` must carry (hex felts):
+    the quantized values when inputs are public, else one Poseidon hash per input.
+
+    For a bundle compiled from the slotted graph (hashed inputs in a batch), ``values`` may be
+    the whole batch's input or one slot's: each row (one slot's share of an input) is hashed on
+    its own, slot-major, so one slot's input gives that slot's hashes, as a batch-1 bundle of
+    the same model would.
+    """
+    m = bundle.manifest
     felts = input_felts(bundle, values)
-    if bundle.manifest.instances.input.visibility == "public":
+    if m.instances.input.visibility == "public":
         return [f for group in felts for f in group]
-    # ezkl hashes each model input separately with its Poseidon chip
+    if m.slotted_inputs:
+        felts = to_slot_inputs(felts, [t.size // m.batch_size for t in m.inputs], m.batch_size)
+        felts = [group for group in felts if group]  # one slot's input fills slot 0 only
+    # ezkl hashes each graph input separately with its Poseidon chip
     return [h for group in felts for h in ezkl_backend.poseidon_hash(group)]

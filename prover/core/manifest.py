@@ -142,6 +142,10 @@ class Manifest:
     sizes: Mapping[str, int]
     #: ``None`` for bundles compiled before slots were recorded; never trusted: see :attr:`slots`
     slot_record: SlotRecord | None = None
+    #: the circuit was compiled from the slotted graph (:mod:`prover.core.slot_graph`): one
+    #: hashed graph input per slot and input, so ``instances.input`` holds N hashes per input;
+    #: ``circuit.input_scales`` and ``input_types`` still name one entry per (original) input
+    slotted_inputs: bool = False
 
     @classmethod
     def from_json(cls, raw: Any, where: Path | str = "manifest.json") -> Manifest:
@@ -173,6 +177,13 @@ class Manifest:
             )
         if manifest.files.get("network.onnx") != manifest.onnx.sha256:
             raise ArtifactError(f"{where}: the ONNX digest is recorded inconsistently")
+        if manifest.slotted_inputs and (
+            manifest.batch_size == 1 or manifest.visibility.input != "hashed"
+        ):
+            raise ArtifactError(
+                f"{where}: slotted_inputs is recorded for a bundle without hashed inputs in a "
+                "batch; recompile the bundle"
+            )
         return manifest
 
     def to_json(self) -> dict[str, Any]:
@@ -202,6 +213,8 @@ class Manifest:
             "calibration_sha256": self.calibration_sha256,
             "model_id": self.model_id,
             **({} if self.slot_record is None else {"slots": self._slots_json()}),
+            # absent unless true, so that the digest of every other bundle stays as it was
+            **({"slotted_inputs": True} if self.slotted_inputs else {}),
         }
 
     def _slots_json(self) -> dict[str, Any] | None:
@@ -213,9 +226,16 @@ class Manifest:
         """Where each slot of the batch sits in the instances, computed from the shapes and the
         instance layout (a recorded ``slots`` must equal it: see
         :func:`~prover.core.manifest_check.check_manifest`); ``None`` when no slot can be
-        checked on its own (hashed inputs with a batch above 1, a tensor without the batch as its
-        leading dimension). A batch of 1 has one slot covering every instance."""
-        return compute_slots(self.inputs, self.outputs, self.instances, self.batch_size)
+        checked on its own (hashed inputs with a batch above 1 in a bundle compiled without the
+        slotted graph, a tensor without the batch as its leading dimension). A batch of 1 has one
+        slot covering every instance."""
+        return compute_slots(
+            self.inputs,
+            self.outputs,
+            self.instances,
+            self.batch_size,
+            slotted_inputs=self.slotted_inputs,
+        )
 
     @property
     def input_ranges(self) -> list[InputRange]:
@@ -472,6 +492,7 @@ class _Reader:
             files=self.table("files", str),
             sizes=self.table("sizes", int),
             slot_record=self.slot_record(),
+            slotted_inputs="slotted_inputs" in raw and r("slotted_inputs", bool) is True,
         )
 
     def slot_record(self) -> SlotRecord | None:

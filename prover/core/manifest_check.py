@@ -7,10 +7,11 @@ generated verifier (which refuses any other length on chain); the SRS size and p
 ``kzg.srs`` and the published digests; file sizes, verifier size and compiler against the files;
 ONNX opset, operators and tensor names against ``network.onnx``. The model id is the digest of the
 ONNX digest, run arguments, calibration digest and the digest of every bundle file, so a bundle
-whose files were swapped consistently is another model. The few fields left are records for
-people (timings, creation time, the sample's fidelity) or a guard of ``prove`` (calibrated input
-ranges); none of them enters a verdict. A manifest that fails any check is an artifact error,
-never a different verdict.
+whose files were swapped consistently is another model. A bundle compiled from the slotted graph
+(``slotted_inputs``) has N graph inputs per input in settings.json, which the checks expect. The
+few fields left are records for people (timings, creation time, the sample's fidelity) or a
+guard of ``prove`` (calibrated input ranges); none of them enters a verdict. A manifest that
+fails any check is an artifact error, never a different verdict.
 """
 
 from __future__ import annotations
@@ -56,8 +57,8 @@ def _expected_layout(m: Manifest, settings: dict[str, Any]) -> dict[str, Any]:
             if mine != [list(t.shape) for t in tensors]:
                 raise ArtifactError(f"the {part} shapes disagree with settings.json")
             count = sum(math.prod(s) for s in mine)
-        else:
-            count = len(tensors)
+        else:  # one hash per tensor; per tensor and slot for the slotted graph
+            count = len(tensors) * (m.batch_size if m.slotted_inputs and part == "input" else 1)
         parts[part] = {"visibility": vis, "offset": offset, "count": count}
         offset += count
     parts["total"] = offset
@@ -186,10 +187,12 @@ def check_manifest(m: Manifest, where: Path, *, root: Path, checked: tuple[str, 
     run_args = settings["run_args"]
     _check_binding(run_args, where)
     circuit = m.circuit
+    # the slotted graph has N copies of each input, slot-major; the manifest names each once
+    copies = m.batch_size if m.slotted_inputs else 1
     checks = {
-        "input types": (list(circuit.input_types), settings.get("input_types")),
+        "input types": (list(circuit.input_types) * copies, settings.get("input_types")),
         "logrows": (circuit.logrows, run_args.get("logrows")),
-        "input scales": (list(circuit.input_scales), settings.get("model_input_scales")),
+        "input scales": (list(circuit.input_scales) * copies, settings.get("model_input_scales")),
         "output scales": (list(circuit.output_scales), settings.get("model_output_scales")),
         "param visibility": (
             m.run_args.param_visibility,

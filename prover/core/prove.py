@@ -25,6 +25,7 @@ from prover.core.expected import (
     load_bundle_inputs,
 )
 from prover.core.progress import Progress, StepTimer
+from prover.core.slot_graph import circuit_input
 from prover.core.witness import (
     compare_with_reference,
     decode_outputs,
@@ -183,7 +184,7 @@ def _prove(
         reference = pool.submit(onnxruntime_reference, bundle.path(b.ONNX), names, shapes, values)
         tmp = Path(tmp_name)
         data = tmp / "input.json"
-        data.write_text(json.dumps({"input_data": values}))
+        data.write_text(json.dumps({"input_data": circuit_input(m, values)}))
         with timer.step("witness"):
             try:
                 witness = ezkl_backend.gen_witness(

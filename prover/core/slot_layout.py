@@ -4,8 +4,10 @@ A bundle compiled with a batch size N from a model with a symbolic leading axis 
 slot s is row s of every input and output tensor. ezkl lays the public instances out as every
 input tensor flattened row-major, in input order, then every output tensor likewise; so slot s of
 tensor t (``k_t`` = its size / N values per slot) sits at the part's offset, plus the sizes of the
-tensors before t, plus ``s * k_t``. This module computes that layout from a manifest's shapes and
-instance layout; :mod:`prover.core.slots` builds the per-slot operations on it.
+tensors before t, plus ``s * k_t``. Hashed inputs of a batch compiled from the slotted graph
+(:mod:`prover.core.slot_graph`) are one hash per (slot, input tensor), slot-major. This module
+computes that layout from a manifest's shapes and instance layout; :mod:`prover.core.slots`
+builds the per-slot operations on it.
 """
 
 from __future__ import annotations
@@ -118,15 +120,22 @@ def _strided(parts: tuple[tuple[Segment, ...], ...]) -> bool:
 
 
 def slots_unavailable_reason(
-    inputs: tuple[Tensor, ...], outputs: tuple[Tensor, ...], instances: InstanceLayout, batch: int
+    inputs: tuple[Tensor, ...],
+    outputs: tuple[Tensor, ...],
+    instances: InstanceLayout,
+    batch: int,
+    *,
+    slotted_inputs: bool = False,
 ) -> str | None:
     """Why a bundle has no slot layout, in words; ``None`` when it has one."""
     if batch == 1:
         return None
-    if instances.input.visibility != "public":
+    if instances.input.visibility != "public" and not slotted_inputs:
         return (
-            f"its inputs are {instances.input.visibility}: ezkl hashes a whole input tensor, all "
-            f"{batch} slots together, into one instance, so no slot's input can be checked alone"
+            f"its inputs are {instances.input.visibility} and it was compiled without one graph "
+            f"input per slot: ezkl hashed a whole input tensor, all {batch} slots together, into "
+            "one instance, so no slot's input can be checked alone (recompile it with this "
+            "zkinfer to get one hash per slot)"
         )
     for kind, tensors in (("input", inputs), ("output", outputs)):
         for t in tensors:
@@ -156,21 +165,34 @@ def _segments(
 
 
 def compute_slots(
-    inputs: tuple[Tensor, ...], outputs: tuple[Tensor, ...], instances: InstanceLayout, batch: int
+    inputs: tuple[Tensor, ...],
+    outputs: tuple[Tensor, ...],
+    instances: InstanceLayout,
+    batch: int,
+    *,
+    slotted_inputs: bool = False,
 ) -> SlotLayout | None:
     """The slot layout implied by the tensors' shapes and the instance layout; ``None`` when no
     slot can be bound on its own (see :func:`slots_unavailable_reason`).
 
     A batch of 1 has one slot covering every instance (a hashed part: one hash per tensor).
+    Hashed inputs of a bundle compiled from the slotted graph (``slotted_inputs``, see
+    :mod:`prover.core.slot_graph`) are one hash per (slot, input), slot-major: slot s owns the
+    hashes ``offset + s*T .. + T`` for T inputs.
     """
-    if slots_unavailable_reason(inputs, outputs, instances, batch) is not None:
+    why = slots_unavailable_reason(inputs, outputs, instances, batch, slotted_inputs=slotted_inputs)
+    if why is not None:
         return None
 
     def part(p: InstancePart, tensors: tuple[Tensor, ...]) -> tuple[tuple[Segment, ...], ...]:
         if p.visibility == "public":
             return _segments(p, tensors, batch)
-        # batch 1 only (checked above for inputs; outputs: see below): one hash per tensor
-        return (tuple(Segment(p.offset + i, 1) for i in range(len(tensors))),)
+        # hashed inputs (hashed outputs have no slots: see below): one hash per tensor and slot,
+        # slot-major (a batch of 1, or slotted inputs: checked above)
+        n = len(tensors)
+        return tuple(
+            tuple(Segment(p.offset + s * n + i, 1) for i in range(n)) for s in range(batch)
+        )
 
     outs = None if instances.output.visibility != "public" else part(instances.output, outputs)
     return SlotLayout(count=batch, input=part(instances.input, inputs), output=outs)

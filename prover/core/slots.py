@@ -5,8 +5,10 @@ A bundle compiled with a batch size N has N slots (row s of every tensor is slot
 slot's input, builds the whole batch's input from per-slot inputs (an empty slot gets the fixed
 padding input), and decodes one slot's outputs from a proof's instances.
 
-Hashed inputs have no slots when N > 1: ezkl hashes a whole input tensor, every slot of it
-together, into one Poseidon instance, so no slot's input can be checked on its own.
+Hashed inputs in a batch are bound per slot too: ``compile`` hands ezkl the slotted graph (one
+graph input per slot, :mod:`prover.core.slot_graph`), so each slot's input has its own Poseidon
+hash. Bundles compiled before that have no slots: ezkl hashed a whole input tensor, every slot of
+it together, into one instance.
 """
 
 from __future__ import annotations
@@ -41,7 +43,11 @@ def require_slots(manifest: Manifest) -> SlotLayout:
     layout = manifest.slots
     if layout is None:
         why = slots_unavailable_reason(
-            manifest.inputs, manifest.outputs, manifest.instances, manifest.batch_size
+            manifest.inputs,
+            manifest.outputs,
+            manifest.instances,
+            manifest.batch_size,
+            slotted_inputs=manifest.slotted_inputs,
         )
         raise UsageError(
             f"this bundle of batch size {manifest.batch_size} has no slots: {why}",
