@@ -56,6 +56,7 @@ def _request_values() -> dict[str, Any]:
         "consumer": CONSUMER,
         "deadline": 1_700_000_000,
         "status": 2,
+        "outputsPacked": True,
         "reward": 10**16,
         "inputCommitment": b"\x22" * 32,
         "lockedBy": REQUESTER,
@@ -109,6 +110,7 @@ def test_a_reordered_struct_decodes_by_name_not_by_position() -> None:
         consumer=CONSUMER,
         deadline=1_700_000_000,
         status=Status.FULFILLED,
+        outputs_packed=True,
         reward_wei=10**16,
         input_commitment=b"\x22" * 32,
         locked_by=REQUESTER,
@@ -141,7 +143,7 @@ def test_a_reordered_model_config_is_read_and_encoded_by_name() -> None:
 
 def test_a_renamed_missing_or_retyped_field_fails_at_load_not_at_read() -> None:
     renamed = copy.deepcopy(ABI)
-    _struct(renamed, "getRequest")[5]["name"] = "bounty"
+    next(c for c in _struct(renamed, "getRequest") if c["name"] == "reward")["name"] = "bounty"
     with pytest.raises(ArtifactError, match=r"Request struct.*missing \['reward'\].*\['bounty'\]"):
         MarketAbi(renamed)
     missing = copy.deepcopy(ABI)

@@ -3,7 +3,6 @@ registration by slots, one-slot requests, ``fulfillBatch`` and the chain worker'
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from prover.chain.contracts import load_artifact
 from prover.chain.deploy import DeployOptions, deploy_bundle, model_config
 from prover.chain.market import (
     Status,
+    encode_request_input,
     fulfill_request,
     input_commitment,
     prove_request,
@@ -104,19 +104,26 @@ def test_a_batch_bundle_registers_one_slot_per_row(
     assert (config.output_offset, config.output_count) == (12, 2)
 
 
-def test_a_batch_with_hashed_inputs_registers_as_one_whole_batch(tmp_path: Path) -> None:
-    """ezkl hashes a whole input tensor, every slot of it, into one instance: no slot can be
-    checked on its own, so a request is the whole batch, as before slots."""
+def test_a_batch_with_hashed_inputs_registers_one_hash_per_slot(tmp_path: Path) -> None:
+    """Hashed inputs in a batch are hashed slot by slot (the slotted graph): the market settles
+    each slot on its own, a request carries one slot's input, and its commitment is keccak of
+    that slot's hash instance in a real proof of the batch."""
     onnx, sample, cal = write_tiny_model(tmp_path / "m", batch=2)
     options = CompileOptions(
         dev_srs=True, max_logrows=TINY_MAX_LOGROWS, batch_size=2, input_visibility="hashed"
     )
     compile_model(onnx, sample, tmp_path / "bundle", calibration=cal, options=options)
     bundle = b.load_bundle(tmp_path / "bundle")
-    assert market_slots(bundle.manifest) is None
+    assert market_slots(bundle.manifest) is not None
     config = model_config(bundle, "0x" + "11" * 20, DeployOptions())
-    assert (config.batch_size, config.input_count, config.output_count) == (1, 1, 4)
-    assert load_request_input(bundle, sample) == json.loads(sample.read_text())["input_data"]
+    assert (config.batch_size, config.input_count, config.output_count) == (2, 1, 2)
+    one = write_json(tmp_path / "one.json", tiny_input(1))
+    values = load_request_input(bundle, one)
+    commitment, _ = encode_request_input(bundle, values)
+    proven = prove_batch(bundle, [tiny_input(0), tiny_input(1)])
+    (rows,) = proven.document["instances"]
+    slot_one = int.from_bytes(bytes.fromhex(rows[config.input_offset + 1]), "little")
+    assert commitment == input_commitment([slot_one])
 
 
 def test_a_request_of_a_batch_model_carries_one_slot_and_refuses_a_whole_batch(

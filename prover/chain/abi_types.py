@@ -121,6 +121,8 @@ class MarketRequest:
     consumer: str
     deadline: int
     status: Status
+    #: how ``outputsOf`` reads the stored outputs (two int128 per storage slot); set at settlement
+    outputs_packed: bool
     reward_wei: int = field(metadata=_abi("reward"))
     input_commitment: bytes
     locked_by: str

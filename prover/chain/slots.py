@@ -3,9 +3,11 @@
 The market settles ``batchSize`` slots of a registration separately, each described by an offset
 and a count of input and of output instances (docs/onchain.md, "Batches"). A bundle compiled for a
 batch of N whose every slot is one run of instances (one input and one output tensor) is
-registered with N slots, and a request carries ONE slot's input. Any other bundle (a batch of 1,
-or a batch without such a layout: hashed inputs, several tensors) is registered with one slot
-covering every instance, and a request carries the whole input, as before batching.
+registered with N slots, and a request carries ONE slot's input; with hashed inputs each slot's
+run is its own Poseidon hash (compile's slotted graph). Any other bundle (a batch of 1, or a batch
+without such a layout: several tensors, hashed inputs of a bundle compiled before per-slot
+hashes) is registered with one slot covering every instance, and a request carries the whole
+input, as before batching.
 """
 
 from __future__ import annotations

@@ -55,17 +55,27 @@ contract InferenceMarket is ReentrancyGuard {
     /// @notice A request for one inference: one slot of its model's proof.
     /// @dev The lock fields describe the current lock and are cleared when it is slashed or the
     ///      request leaves `Open`; `lockStake` is escrowed while `lockedBy != address(0)`.
+    ///      `outputsPacked` (set at settlement, in the storage slot of `status`, so it costs no
+    ///      write of its own) says how the outputs are stored: two int128 per slot, or one int256.
     struct Request {
         bytes32 registrationId;
         address requester;
         address consumer;
         uint64 deadline;
         Status status;
+        bool outputsPacked;
         uint256 reward;
         bytes32 inputCommitment;
         address lockedBy;
         uint64 lockDeadline;
         uint256 lockStake;
+    }
+
+    /// @dev What settling one request of a batch needs of its registration, read once per batch.
+    struct OutputRegion {
+        bytes32 registrationId;
+        uint256 outputOffset;
+        uint256 outputCount;
     }
 
     /// @notice The BN254 scalar field: every public instance is an element of it.
@@ -89,8 +99,11 @@ contract InferenceMarket is ReentrancyGuard {
     mapping(bytes32 registrationId => Model) private _models;
     mapping(uint256 requestId => Request) private _requests;
     /// @dev A fulfilled request's outputs, `outputCount` of its model: no length word is stored
-    ///      (the model has it), which saves a fresh storage slot per settled request.
-    mapping(uint256 requestId => mapping(uint256 index => int256)) private _outputs;
+    ///      (the model has it), which saves a fresh storage slot per settled request. When every
+    ///      output of the request fits in int128 (`Request.outputsPacked`), word `w` holds outputs
+    ///      `2w` (low half) and `2w + 1` (high half), halving the fresh slots; otherwise word `i`
+    ///      is output `i`. Zero words are never written.
+    mapping(uint256 requestId => mapping(uint256 index => uint256)) private _outputs;
     mapping(address account => uint256) private _owed;
 
     /// @notice The id the next request will get (ids start at 1).
@@ -355,11 +368,11 @@ contract InferenceMarket is ReentrancyGuard {
         ModelConfig storage config = model.config;
         _checkTerms(requestId, request);
         _checkInstanceCount(config, instances);
-        _checkSlotInputs(requestId, request, config, 0, instances);
+        _checkSlotInputs(requestId, request, config.inputOffset, config.inputCount, instances);
         _verify(requestId, model, proof, instances);
 
         uint256 reward = _settle(requestId, request);
-        int256[] memory outputs = _storeOutputs(requestId, config.outputOffset, config.outputCount, instances);
+        int256[] memory outputs = _storeOutputs(requestId, request, config.outputOffset, config.outputCount, instances);
         emit InferenceFulfilled(requestId, registrationId, msg.sender, reward, outputs);
 
         // Interactions last: the request is already settled and paid.
@@ -400,7 +413,7 @@ contract InferenceMarket is ReentrancyGuard {
         _checkBatch(registrationId, config, requestIds, slots, instances);
         _verify(requestIds[0], _models[registrationId], proof, instances);
 
-        int256[][] memory outputs = _settleBatch(requestIds, slots, instances);
+        int256[][] memory outputs = _settleBatch(registrationId, config, requestIds, slots, instances);
 
         // Interactions last: every request is already settled and paid.
         _callConsumers(registrationId, config.outputScale, requestIds, outputs);
@@ -509,9 +522,18 @@ contract InferenceMarket is ReentrancyGuard {
         Request storage request = _requests[requestId];
         if (request.status != Status.Fulfilled) return outputs;
         outputs = new int256[](_models[request.registrationId].config.outputCount);
-        mapping(uint256 => int256) storage stored = _outputs[requestId];
-        for (uint256 i; i < outputs.length; ++i) {
-            outputs[i] = stored[i];
+        mapping(uint256 => uint256) storage stored = _outputs[requestId];
+        if (request.outputsPacked) {
+            for (uint256 i; i < outputs.length; ++i) {
+                uint256 word = stored[i >> 1];
+                // forge-lint: disable-next-line(unsafe-typecast) a half word is an int128, sign-extended
+                outputs[i] = int128(uint128(i & 1 == 0 ? word : word >> 128));
+            }
+        } else {
+            for (uint256 i; i < outputs.length; ++i) {
+                // forge-lint: disable-next-line(unsafe-typecast) the bits of the int256 stored
+                outputs[i] = int256(stored[i]);
+            }
         }
     }
 
@@ -596,18 +618,16 @@ contract InferenceMarket is ReentrancyGuard {
         }
     }
 
-    /// @dev `slot`'s input instances hash to the request's commitment (`slot < batchSize` and the
-    ///      instance count are checked by the caller).
+    /// @dev The `count` input instances from `start` (one slot's) hash to the request's commitment
+    ///      (the slot and the instance count are checked by the caller).
     function _checkSlotInputs(
         uint256 requestId,
         Request storage request,
-        ModelConfig storage config,
-        uint256 slot,
+        uint256 start,
+        uint256 count,
         uint256[] calldata instances
     ) private view {
-        uint256 inputCount = config.inputCount;
-        uint256 start = config.inputOffset + slot * inputCount;
-        if (inputCommitmentOf(instances[start:start + inputCount]) != request.inputCommitment) {
+        if (inputCommitmentOf(instances[start:start + count]) != request.inputCommitment) {
             revert InferenceMarketInputMismatch(requestId);
         }
     }
@@ -620,8 +640,12 @@ contract InferenceMarket is ReentrancyGuard {
         uint256[] calldata slots,
         uint256[] calldata instances
     ) private view {
+        // The layout is read once, not once per request.
+        uint256 batchSize = config.batchSize;
+        uint256 inputOffset = config.inputOffset;
+        uint256 inputCount = config.inputCount;
         // One bit per slot: distinct slots in any order, in linear time.
-        uint256[] memory used = new uint256[]((uint256(config.batchSize) + 255) >> 8);
+        uint256[] memory used = new uint256[]((batchSize + 255) >> 8);
         for (uint256 i; i < requestIds.length; ++i) {
             uint256 requestId = requestIds[i];
             Request storage request = _openRequest(requestId);
@@ -630,8 +654,8 @@ contract InferenceMarket is ReentrancyGuard {
             }
             _checkTerms(requestId, request);
             uint256 slot = slots[i];
-            _claimSlot(used, slot, config.batchSize);
-            _checkSlotInputs(requestId, request, config, slot, instances);
+            _claimSlot(used, slot, batchSize);
+            _checkSlotInputs(requestId, request, inputOffset + slot * inputCount, inputCount, instances);
         }
     }
 
@@ -647,16 +671,21 @@ contract InferenceMarket is ReentrancyGuard {
 
     /// @dev The effects of `fulfillBatch`: settles each request (`_settleInBatch`), then credits the
     ///      caller and moves the escrow in one write each.
-    function _settleBatch(uint256[] calldata requestIds, uint256[] calldata slots, uint256[] calldata instances)
-        private
-        returns (int256[][] memory outputs)
-    {
+    function _settleBatch(
+        bytes32 registrationId,
+        ModelConfig storage config,
+        uint256[] calldata requestIds,
+        uint256[] calldata slots,
+        uint256[] calldata instances
+    ) private returns (int256[][] memory outputs) {
         outputs = new int256[][](requestIds.length);
+        // Read once: `_checkBatch` has already checked every request is of this registration.
+        OutputRegion memory region = OutputRegion(registrationId, config.outputOffset, config.outputCount);
         uint256 payout; // rewards and own stakes, credited to the caller
         uint256 released; // rewards and every stake leaving escrow
         for (uint256 i; i < requestIds.length; ++i) {
             (uint256 credited, uint256 freed, int256[] memory slotOutputs) =
-                _settleInBatch(requestIds[i], slots[i], instances);
+                _settleInBatch(region, requestIds[i], slots[i], instances);
             payout += credited;
             released += freed;
             outputs[i] = slotOutputs;
@@ -670,7 +699,7 @@ contract InferenceMarket is ReentrancyGuard {
     ///      twice reverts), releases its lock, stores and emits its outputs. Returns what the caller
     ///      is to be credited and what leaves escrow; a lapsed foreign lock's stake goes to the
     ///      requester here.
-    function _settleInBatch(uint256 requestId, uint256 slot, uint256[] calldata instances)
+    function _settleInBatch(OutputRegion memory region, uint256 requestId, uint256 slot, uint256[] calldata instances)
         private
         returns (uint256 credited, uint256 released, int256[] memory outputs)
     {
@@ -693,12 +722,9 @@ contract InferenceMarket is ReentrancyGuard {
                 emit LockSlashed(requestId, lockedBy, stake);
             }
         }
-        // Warm reads: the checks already loaded the request and the model.
-        bytes32 registrationId = request.registrationId;
-        ModelConfig storage config = _models[registrationId].config;
-        uint256 outputCount = config.outputCount;
-        outputs = _storeOutputs(requestId, config.outputOffset + slot * outputCount, outputCount, instances);
-        emit InferenceFulfilled(requestId, registrationId, msg.sender, reward, outputs);
+        uint256 outputCount = region.outputCount;
+        outputs = _storeOutputs(requestId, request, region.outputOffset + slot * outputCount, outputCount, instances);
+        emit InferenceFulfilled(requestId, region.registrationId, msg.sender, reward, outputs);
     }
 
     /// @dev Marks the request fulfilled and credits the caller the reward, plus its own lock stake;
@@ -732,12 +758,18 @@ contract InferenceMarket is ReentrancyGuard {
         if (!valid) revert InferenceMarketProofRejected(requestId);
     }
 
-    function _storeOutputs(uint256 requestId, uint256 offset, uint256 count, uint256[] calldata instances)
-        private
-        returns (int256[] memory outputs)
-    {
+    /// @dev Decodes `count` output instances from `offset` as signed numbers and stores them for
+    ///      `outputsOf`: packed two per slot when all fit in int128 (and then sets
+    ///      `request.outputsPacked`), one per slot otherwise.
+    function _storeOutputs(
+        uint256 requestId,
+        Request storage request,
+        uint256 offset,
+        uint256 count,
+        uint256[] calldata instances
+    ) private returns (int256[] memory outputs) {
         outputs = new int256[](count);
-        mapping(uint256 => int256) storage stored = _outputs[requestId];
+        bool packed = true;
         for (uint256 i; i < count; ++i) {
             // The verifier checked every instance is below FIELD_MODULUS; the upper half of the
             // field encodes negative numbers.
@@ -745,8 +777,24 @@ contract InferenceMarket is ReentrancyGuard {
             // forge-lint: disable-next-line(unsafe-typecast) both operands are below 2**254
             int256 value = felt > (FIELD_MODULUS - 1) / 2 ? -int256(FIELD_MODULUS - felt) : int256(felt);
             outputs[i] = value;
-            // A zero output costs no fresh slot.
-            if (value != 0) stored[i] = value;
+            if (value > type(int128).max || value < type(int128).min) packed = false;
+        }
+        mapping(uint256 => uint256) storage stored = _outputs[requestId];
+        if (packed) {
+            request.outputsPacked = true;
+            for (uint256 i; i < count; i += 2) {
+                // forge-lint: disable-next-line(unsafe-typecast) packed: every output fits in int128
+                uint256 word = uint128(int128(outputs[i]));
+                // forge-lint: disable-next-line(unsafe-typecast) packed: every output fits in int128
+                if (i + 1 < count) word |= uint256(uint128(int128(outputs[i + 1]))) << 128;
+                // A zero word costs no fresh slot.
+                if (word != 0) stored[i >> 1] = word;
+            }
+        } else {
+            for (uint256 i; i < count; ++i) {
+                // forge-lint: disable-next-line(unsafe-typecast) the bits of the int256, read back as such
+                if (outputs[i] != 0) stored[i] = uint256(outputs[i]);
+            }
         }
     }
 

@@ -6,6 +6,7 @@ import {InferenceMarket} from "../src/InferenceMarket.sol";
 import {IHalo2Verifier} from "../src/interfaces/IHalo2Verifier.sol";
 import {CnnFixture} from "./fixtures/CnnFixture.sol";
 import {MlpBatchFixture} from "./fixtures/MlpBatchFixture.sol";
+import {MlpBatchHashedFixture} from "./fixtures/MlpBatchHashedFixture.sol";
 import {MlpFixture} from "./fixtures/MlpFixture.sol";
 import {MarketTest} from "./utils/MarketTest.sol";
 
@@ -72,34 +73,39 @@ contract NoopConsumer {
     function onInferenceResult(uint256, bytes32, int256[] calldata, uint8) external {}
 }
 
-/// @notice Gas per settled inference with the real batch-16 MLP proof (MlpBatchFixture), settling
-///         1, 4 or all 16 of its slots in one `fulfillBatch`, and the parts it is made of. Run
-///         `scripts/forge.sh test --match-contract BatchGasTest -vv` to print the figures.
+/// @notice Gas per settled inference with a real batch-16 MLP proof, settling 1, 4 or all 16 of
+///         its slots in one `fulfillBatch`, and the parts it is made of: `BatchGasTest` (public
+///         inputs, MlpBatchFixture) and `HashedBatchGasTest` (hashed inputs, MlpBatchHashedFixture).
+///         Run `scripts/forge.sh test --match-contract BatchGasTest -vv` to print the figures.
 /// @dev Requests are made in `setUp`, so the measured call finds their storage cold as a real
 ///      transaction does. "per inference" = (21,000 + calldata gas + execution gas) / settled
 ///      requests; calldata at 4 gas per zero byte and 16 per other byte (EIP-2028; the EIP-7623
 ///      floor of 10/40 per byte is far below this with the verifier's execution gas).
-contract BatchGasTest is MarketTest {
+abstract contract BatchGasBase is MarketTest {
     /// @dev forge prints these with -vv.
     event log_named_uint(string key, uint256 val);
-
-    uint256 internal constant SLOTS = MlpBatchFixture.BATCH_SIZE;
 
     bytes32 internal batch;
     address internal batchVerifier;
     uint256[] internal ids;
     uint256[] internal consumerIds;
 
+    /// @dev The fixture's proof, instances, slot count and per-slot input layout.
+    function proof() internal pure virtual returns (bytes memory);
+    function fixtureInstances() internal pure virtual returns (uint256[] memory);
+    function slotCount() internal pure virtual returns (uint256);
+    function inputOffset() internal pure virtual returns (uint256);
+    function inputCount() internal pure virtual returns (uint256);
+    function register() internal virtual returns (bytes32 registrationId, address verifier);
+
     function setUp() public override {
         super.setUp();
-        (batch, batchVerifier) = registerMlpBatch();
+        (batch, batchVerifier) = register();
 
-        uint256[] memory instances = MlpBatchFixture.instances();
+        uint256[] memory instances = fixtureInstances();
         address noop = address(new NoopConsumer());
-        for (uint256 s; s < SLOTS; ++s) {
-            bytes32 commitment = commitmentOf(
-                instances, MlpBatchFixture.INPUT_OFFSET + s * MlpBatchFixture.INPUT_COUNT, MlpBatchFixture.INPUT_COUNT
-            );
+        for (uint256 s; s < slotCount(); ++s) {
+            bytes32 commitment = commitmentOf(instances, inputOffset() + s * inputCount(), inputCount());
             ids.push(requestAs(requester, batch, commitment, address(0)));
             consumerIds.push(requestAs(requester, batch, commitment, noop));
         }
@@ -112,11 +118,10 @@ contract BatchGasTest is MarketTest {
             settled[s] = from[s];
             slots[s] = s;
         }
-        uint256[] memory instances = MlpBatchFixture.instances();
-        bytes memory data =
-            abi.encodeCall(InferenceMarket.fulfillBatch, (settled, slots, MlpBatchFixture.PROOF, instances));
+        uint256[] memory instances = fixtureInstances();
+        bytes memory data = abi.encodeCall(InferenceMarket.fulfillBatch, (settled, slots, proof(), instances));
         vm.prank(provider);
-        market.fulfillBatch(settled, slots, MlpBatchFixture.PROOF, instances);
+        market.fulfillBatch(settled, slots, proof(), instances);
         uint256 execution = vm.lastCallGas().gasTotalUsed;
         uint256 calldataGas = calldataCost(data);
         emit log_named_uint("settled requests", count);
@@ -141,21 +146,81 @@ contract BatchGasTest is MarketTest {
     }
 
     function test_Gas_FulfillBatch16() public {
-        settle(ids, SLOTS);
+        settle(ids, slotCount());
     }
 
     function test_Gas_FulfillBatch16WithCallbacks() public {
-        settle(consumerIds, SLOTS);
+        settle(consumerIds, slotCount());
     }
 
-    /// @dev The verifiers alone, called as the market calls them (cold, same arguments): the
-    ///      batch-16 one, and the batch-1 MLP's for comparison.
-    function test_Gas_VerifiersAlone() public {
-        bool valid = IHalo2Verifier(batchVerifier).verifyProof(MlpBatchFixture.PROOF, MlpBatchFixture.instances());
+    /// @dev The batch verifier alone, called as the market calls it (cold, same arguments), and
+    ///      its runtime size (EIP-170 allows 24,576 bytes).
+    function test_Gas_VerifierAlone() public {
+        bool valid = IHalo2Verifier(batchVerifier).verifyProof(proof(), fixtureInstances());
         emit log_named_uint("batch-16 verifier execution gas", vm.lastCallGas().gasTotalUsed);
+        emit log_named_uint("batch-16 verifier runtime bytes", batchVerifier.code.length);
         assertTrue(valid);
-        valid = IHalo2Verifier(mlpVerifier).verifyProof(MlpFixture.PROOF, MlpFixture.instances());
+    }
+}
+
+/// @notice Batch gas with public inputs: 30 input and 2 output instances per slot (512 in all).
+contract BatchGasTest is BatchGasBase {
+    function proof() internal pure override returns (bytes memory) {
+        return MlpBatchFixture.PROOF;
+    }
+
+    function fixtureInstances() internal pure override returns (uint256[] memory) {
+        return MlpBatchFixture.instances();
+    }
+
+    function slotCount() internal pure override returns (uint256) {
+        return MlpBatchFixture.BATCH_SIZE;
+    }
+
+    function inputOffset() internal pure override returns (uint256) {
+        return MlpBatchFixture.INPUT_OFFSET;
+    }
+
+    function inputCount() internal pure override returns (uint256) {
+        return MlpBatchFixture.INPUT_COUNT;
+    }
+
+    function register() internal override returns (bytes32, address) {
+        return registerMlpBatch();
+    }
+
+    /// @dev The batch-1 MLP's verifier, for comparison.
+    function test_Gas_Batch1VerifierAlone() public {
+        bool valid = IHalo2Verifier(mlpVerifier).verifyProof(MlpFixture.PROOF, MlpFixture.instances());
         emit log_named_uint("batch-1 verifier execution gas", vm.lastCallGas().gasTotalUsed);
         assertTrue(valid);
+    }
+}
+
+/// @notice Batch gas with hashed inputs: one Poseidon hash and 2 output instances per slot (48 in
+///         all); a request's commitment is keccak of its slot's hash instance.
+contract HashedBatchGasTest is BatchGasBase {
+    function proof() internal pure override returns (bytes memory) {
+        return MlpBatchHashedFixture.PROOF;
+    }
+
+    function fixtureInstances() internal pure override returns (uint256[] memory) {
+        return MlpBatchHashedFixture.instances();
+    }
+
+    function slotCount() internal pure override returns (uint256) {
+        return MlpBatchHashedFixture.BATCH_SIZE;
+    }
+
+    function inputOffset() internal pure override returns (uint256) {
+        return MlpBatchHashedFixture.INPUT_OFFSET;
+    }
+
+    function inputCount() internal pure override returns (uint256) {
+        return MlpBatchHashedFixture.INPUT_COUNT;
+    }
+
+    function register() internal override returns (bytes32, address) {
+        return registerMlpBatchHashed();
     }
 }

@@ -5,6 +5,7 @@ import {IHalo2Verifier} from "../../src/interfaces/IHalo2Verifier.sol";
 import {InferenceMarket} from "../../src/InferenceMarket.sol";
 import {CnnFixture} from "../fixtures/CnnFixture.sol";
 import {MlpBatchFixture} from "../fixtures/MlpBatchFixture.sol";
+import {MlpBatchHashedFixture} from "../fixtures/MlpBatchHashedFixture.sol";
 import {MlpFixture} from "../fixtures/MlpFixture.sol";
 import {MockVerifier} from "./Mocks.sol";
 import {Test} from "./Test.sol";
@@ -111,6 +112,34 @@ abstract contract MarketTest is Test {
         vm.etch(verifier, vm.getDeployedCode("MlpBatchVerifier.sol:MlpBatchVerifier"));
         vm.prank(modelOwner);
         registrationId = market.registerModel(MlpBatchFixture.MODEL_ID, mlpBatchConfig(verifier));
+    }
+
+    /// @notice The batch-16 MLP compiled with hashed inputs (16 slots of 1 input hash and 2 outputs).
+    function mlpBatchHashedConfig(address verifier) internal pure returns (InferenceMarket.ModelConfig memory) {
+        return InferenceMarket.ModelConfig({
+            verifier: verifier,
+            vkDigest: MlpBatchHashedFixture.VK_SHA256,
+            settingsDigest: MlpBatchHashedFixture.SETTINGS_SHA256,
+            instanceCount: MlpBatchHashedFixture.INSTANCE_COUNT,
+            inputOffset: MlpBatchHashedFixture.INPUT_OFFSET,
+            inputCount: MlpBatchHashedFixture.INPUT_COUNT,
+            outputOffset: MlpBatchHashedFixture.OUTPUT_OFFSET,
+            outputCount: MlpBatchHashedFixture.OUTPUT_COUNT,
+            batchSize: MlpBatchHashedFixture.BATCH_SIZE,
+            inputScale: MlpBatchHashedFixture.INPUT_SCALE,
+            outputScale: MlpBatchHashedFixture.OUTPUT_SCALE,
+            minLockStake: MIN_STAKE,
+            lockDuration: LOCK_DURATION
+        });
+    }
+
+    /// @notice Installs the hashed batch-16 MLP verifier and registers it as `modelOwner`.
+    /// @dev Its runtime code (30,421 bytes) is over EIP-170's 24,576 as well: etched.
+    function registerMlpBatchHashed() internal returns (bytes32 registrationId, address verifier) {
+        verifier = makeAddr("MlpBatchHashedVerifier");
+        vm.etch(verifier, vm.getDeployedCode("MlpBatchHashedVerifier.sol:MlpBatchHashedVerifier"));
+        vm.prank(modelOwner);
+        registrationId = market.registerModel(MlpBatchHashedFixture.MODEL_ID, mlpBatchHashedConfig(verifier));
     }
 
     /// @notice The documented `layoutHashOf` encoding of a config's layout and scales.
