@@ -50,7 +50,7 @@ def run_chain_demo(
         txs: dict[str, TxResult] = {}
         deployed = deploy_bundle(owner, bundle_dir, progress=progress)
         txs.update(deployed.transactions)
-        bundle = b.load_bundle(Path(bundle_dir))
+        bundle = b.load_bundle(Path(bundle_dir), check=b.CHAIN_FILES)
         registration = bytes.fromhex(deployed.registration_id[2:])
         consumer_art = load_artifact("ScreeningConsumer")
         # the clinic pins the registration (model id and the registrant it trusts), the verifier

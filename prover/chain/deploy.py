@@ -273,7 +273,7 @@ def deploy_bundle(
     options = options or DeployOptions()
     timer = StepTimer(progress)
     with timer.step("check bundle"):
-        bundle = b.load_bundle(Path(bundle_dir), check=(b.VERIFIER_JSON, b.VK, b.SETTINGS))
+        bundle = b.load_bundle(Path(bundle_dir), check=b.CHAIN_FILES)
         check_verifier_matches_keys(bundle)  # the contract deployed is the one for these keys
     warnings = _check_srs_policy(bundle, client, options)
     verifier_art = verifier_artifact(bundle.path(b.VERIFIER_JSON))

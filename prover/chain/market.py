@@ -202,7 +202,7 @@ def request_inference(
     """
     if reward_wei <= 0:
         raise UsageError("must be more than zero", field="reward_wei")
-    bundle = b.load_bundle(Path(bundle_dir), check=(b.VERIFIER_JSON,))
+    bundle = b.load_bundle(Path(bundle_dir), check=b.CHAIN_FILES)
     values = load_request_input(bundle, Path(input_path))
     registration = resolve_registration(client, bundle, registrant)
     check_registration(client, market, bundle, registration)
@@ -333,7 +333,7 @@ def prove_request(
 ) -> Path:
     """Prove the request's input (at slot 0, the other slots padding, for a bundle with market
     slots); refuse when its data does not match its commitment."""
-    bundle = b.load_bundle(Path(bundle_dir))
+    bundle = b.load_bundle(Path(bundle_dir), check=b.CHAIN_FILES)
     values = request_values(bundle, request)
     if market_slots(bundle.manifest) is not None:
         return prove_slots(bundle, [values], out, progress)
@@ -372,7 +372,7 @@ def fulfill_request(
 ) -> FulfillResult:
     """Submit a proof for ``request_id`` (settled as slot 0 of a batch proof); the market checks
     it with the pinned verifier."""
-    bundle = b.load_bundle(Path(bundle_dir))
+    bundle = b.load_bundle(Path(bundle_dir), check=b.CHAIN_FILES)
     proof, instances = proof_call_args(bundle, proof_path)
     request = settleable_request(client, market, bundle, request_id)
     if _input_commitment_of(bundle, instances) != request.commitment:

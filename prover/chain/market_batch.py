@@ -79,7 +79,7 @@ def fulfill_batch(
     for another model or another registration than the first, or its commitment is not its
     slot's input; the market checks all of it again.
     """
-    bundle = b.load_bundle(Path(bundle_dir))
+    bundle = b.load_bundle(Path(bundle_dir), check=b.CHAIN_FILES)
     layout = market_slots(bundle.manifest)
     if layout is None:
         raise UsageError(

@@ -174,7 +174,7 @@ def encode_request(
 ) -> dict[str, Any]:
     """Everything a consumer contract passes to ``requestInference`` for this input, and what it
     pins for this bundle and registrant; nothing is sent."""
-    bundle = b.load_bundle(Path(bundle_dir), check=(b.VERIFIER_JSON,))
+    bundle = b.load_bundle(Path(bundle_dir), check=b.CHAIN_FILES)
     values = load_request_input(bundle, Path(input_path))
     commitment, data = encode_request_input(bundle, values)
     m = bundle.manifest

@@ -103,7 +103,10 @@ class _Worker:
         bundle_dir = self.bundles[request.model_id]
         if proof.is_file():
             with contextlib.suppress(UsageError):  # unreadable or another input: prove again
-                if proof_commitment(b.load_bundle(bundle_dir), proof) == request.commitment:
+                if (
+                    proof_commitment(b.load_bundle(bundle_dir, check=b.CHAIN_FILES), proof)
+                    == request.commitment
+                ):
                     return proof
         self.progress.note(
             f"request {request.request_id}: proving for model {request.model_id[:16]}…"
@@ -202,7 +205,10 @@ class _Worker:
             if folder is not None:
                 try:
                     check_registration(
-                        self.client, self.market, b.load_bundle(folder), bytes(registration)
+                        self.client,
+                        self.market,
+                        b.load_bundle(folder, check=b.CHAIN_FILES),
+                        bytes(registration),
                     )
                     served = model_id
                 except ArtifactError as exc:  # not as the bundle: final

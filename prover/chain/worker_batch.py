@@ -96,7 +96,7 @@ def handle_batch(
     """
     results: dict[int, WorkerOutcome | None] = {}
     bundle_dir = host.bundles[model]
-    bundle = b.load_bundle(bundle_dir)
+    bundle = b.load_bundle(bundle_dir, check=b.CHAIN_FILES)
     chosen: list[OnChainRequest] = []
     values: list[list[list[float]]] = []
     for request_id, data in items:

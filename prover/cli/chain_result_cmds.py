@@ -117,7 +117,7 @@ def encode_request_cmd(
         if registrant is None:  # the recorded registration: check it on chain as request does
             client = connect(rpc_url, chain_id, None, signs=False)
             address = find_market(client, market)
-            loaded = b.load_bundle(bundle, check=(b.VERIFIER_JSON,))
+            loaded = b.load_bundle(bundle, check=b.CHAIN_FILES)
             registrant = Deployments(client.chain_id).get("registrants", loaded.model_id)
             if registrant is None:
                 raise UsageError(

@@ -33,6 +33,10 @@ FILES = (ONNX, SETTINGS, COMPILED, VK, PK, SRS, SOLIDITY, VERIFIER_JSON)
 #: proof length that verify enforces).
 VERIFY_FILES = (ONNX, SETTINGS, VK, SRS, SOLIDITY)
 PROVE_FILES = (ONNX, SETTINGS, COMPILED, VK, PK, SRS, SOLIDITY)
+#: What the chain layer derives a registration, a request's commitment and its outputs from:
+#: the verifier, and the files the manifest's instance layout and shapes are checked against
+#: (a manifest with its layout changed keeps its model id, so its word alone is not enough).
+CHAIN_FILES = (ONNX, SETTINGS, VK, SOLIDITY, VERIFIER_JSON)
 #: What proving reads before the proof itself: ``pk.key``, the largest file by far, is needed by
 #: ezkl's prove step only, so it can be checked while the witness is made.
 WITNESS_FILES = tuple(name for name in PROVE_FILES if name != PK)
