@@ -20,6 +20,7 @@ from typing import Any
 
 from prover.core import bundle as b
 from prover.core import ezkl_backend, isolation
+from prover.core.batch_rows import check_rows_independent
 from prover.core.dtypes import check_kinds, kind_of_onnx_type
 from prover.core.hashing import sha256_bytes, sha256_file, sha256_json
 from prover.core.inputs import InputRange, load_inputs, validate_inputs
@@ -236,7 +237,8 @@ def compile_model(
 ) -> CompileResult:
     """Compile ``model`` into a bundle at ``out``; reuse ``out`` if it already holds this model.
 
-    Raises :class:`~prover.errors.ModelError` for an unusable ONNX file,
+    Raises :class:`~prover.errors.ModelError` for an unusable ONNX file (or a batch model whose rows
+    are not independent),
     :class:`~prover.errors.InputError` for a bad sample or calibration file,
     :class:`~prover.errors.SrsError` when no SRS is available, and
     :class:`~prover.errors.CircuitError` / :class:`~prover.errors.ToolchainError` when ezkl or
@@ -275,6 +277,8 @@ def compile_model(
         names = [s.name for s in info.inputs]
         check_kinds(sample_values, kinds, names, str(sample))
         check_kinds(calib_values, kinds, names, str(calibration or sample))
+        # slots are read as the model run on one row: refuse a model that mixes rows, before ezkl
+        check_rows_independent(info.data, names, shapes, sample_values, options.batch_size)
         calibration_sha = sha256_json(calib_values)
         source = (sha256_bytes(info.data), options.run_args_json(), calibration_sha)
 
