@@ -200,3 +200,35 @@ def test_fulfill_batch_refuses_what_the_market_would_before_sending(
     done = fulfill_batch(m.provider, m.address, bundle.root, [c, a], [1, 0], proof)
     assert [r.request_id for r in done.results] == [c, a]
     assert done.to_json()["requests"][0]["slot"] == 1
+
+
+def test_a_request_settled_by_someone_else_after_the_worker_proved_fails_no_request(
+    batch_market: BatchMarket, tiny_batch: Compiled, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prover.chain import worker_batch
+
+    m, bundle = batch_market, tiny_batch.bundle.root
+    first, second, third = (_request(m, bundle, tmp_path, i) for i in (12, 13, 14))
+    competitor = prove_request(
+        bundle, read_request(m.other, m.address, second), tmp_path / "competitor.json"
+    )
+    real = fulfill_batch
+
+    def raced(client: ChainClient, *args: object, **kwargs: object) -> object:
+        # another provider's fulfil of `second` is mined after the worker's re-read, before
+        # its own checks: fulfill_batch refuses the batch (UsageError) before sending anything
+        fulfill_request(m.other, m.address, bundle, second, competitor)
+        monkeypatch.setattr(worker_batch, "fulfill_batch", real)
+        return real(client, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(worker_batch, "fulfill_batch", raced)
+    workdir = tmp_path / "w"
+    outcomes = serve_requests(m.provider, m.address, [bundle], workdir=workdir, once=True)
+    assert {o.status for o in outcomes} == {"retry"}  # none failed for good
+    assert read_request(m.other, m.address, second).status is Status.FULFILLED
+
+    again = serve_requests(m.provider, m.address, [bundle], workdir=workdir, once=True)
+    by_id = {o.request_id: o for o in again}
+    assert by_id[first].status == by_id[third].status == "fulfilled"
+    assert by_id[first].transactions["fulfill"] == by_id[third].transactions["fulfill"]
+    assert second not in by_id or by_id[second].status == "skipped"

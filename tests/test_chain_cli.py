@@ -87,7 +87,7 @@ def test_request_then_fulfill_from_the_command_line(
 
 
 def test_the_worker_serves_pending_requests_and_survives_kill_9(
-    anvil: Anvil, mlp: Compiled, home: Path
+    anvil: Anvil, mlp: Compiled, home: Path, tmp_path: Path
 ) -> None:
     """Invariant 9: a worker killed mid-proof loses nothing; the restarted one settles it once."""
     market = _deploy(anvil, mlp.bundle.root, home)["market"]
@@ -95,8 +95,11 @@ def test_the_worker_serves_pending_requests_and_survives_kill_9(
         "request", mlp.bundle.root, "--input", mlp.sample, "--rpc-url", anvil.url, "--json",
         env=_env(REQUESTER, home),
     ).json["request_id"]  # fmt: skip
+    # proofs of its own: a worker reuses a kept proof of the same input for the same chain id,
+    # market address and request id, which another test's devnet may have left in the cache
+    workdir = str(tmp_path / "proofs")
     args = [sys.executable, "-m", "prover", "worker", "--chain", "--bundle", str(mlp.bundle.root)]
-    args += ["--rpc-url", anvil.url, "--lock", "--json"]
+    args += ["--rpc-url", anvil.url, "--lock", "--json", "--workdir", workdir]
     proc = subprocess.Popen(
         args,
         env={**os.environ, **_env(PROVIDER, home)},
@@ -113,7 +116,7 @@ def test_the_worker_serves_pending_requests_and_survives_kill_9(
     assert read_request(client, str(market), rid).status is Status.OPEN
     result = zkinfer(
         "worker", "--chain", "--once", "--lock", "--bundle", mlp.bundle.root,
-        "--rpc-url", anvil.url, "--json", env=_env(PROVIDER, home),
+        "--rpc-url", anvil.url, "--json", "--workdir", workdir, env=_env(PROVIDER, home),
     )  # fmt: skip
     assert result.code == 0, result.stderr
     outcomes = [json.loads(line) for line in result.stdout.splitlines()]
@@ -122,7 +125,7 @@ def test_the_worker_serves_pending_requests_and_survives_kill_9(
     assert read_request(client, str(market), rid).status is Status.FULFILLED
     rerun = zkinfer(
         "worker", "--chain", "--once", "--bundle", mlp.bundle.root, "--rpc-url", anvil.url,
-        "--json", env=_env(PROVIDER, home),
+        "--json", "--workdir", workdir, env=_env(PROVIDER, home),
     )  # fmt: skip
     assert rerun.code == 0 and rerun.stdout.strip() == ""  # nothing settled twice
 

@@ -144,9 +144,11 @@ def handle_batch(
     ids, slots = [rid for rid, _ in settle], [slot for _, slot in settle]
     try:
         done = fulfill_batch(host.client, host.market, bundle_dir, ids, slots, proof)
-    except TransactionReverted as exc:
-        # whatever changed since the checks (a request settled meanwhile): every request is
-        # looked at again at the next poll, and the proof made afresh
+    except (TransactionReverted, UsageError) as exc:
+        # whatever changed since the checks (a request settled, expired or locked meanwhile,
+        # refused by fulfill_batch's own checks or by the market): every request is looked at
+        # again at the next poll, on its own, and the proof made afresh; none is failed for good
+        # and a lock just taken is still used
         proof.unlink(missing_ok=True)
         for rid in ids:
             host.retry(rid, model, f"batch of {len(ids)}: {exc}", report)
