@@ -1,7 +1,8 @@
 """Session-scoped artifacts: each reference model is compiled and proved once per test run.
 
 Everything here is real: ezkl builds the circuits, keys and proofs, solc-js compiles the verifiers.
-The development SRS is cached under .zkinfer/test-home so repeated runs skip its generation.
+The development SRS is cached under .zkinfer/test-home so repeated runs skip its generation; the
+session's data directory (deployments, cursors) is .zkinfer/test-data.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from prover.settings import get_settings
 from tests.helpers import REPO, model_files
 from tests.helpers.chain import Anvil, run_anvil
 
-# One folder for the session's data and cache: its srs/ holds the development SRS files that every
-# test shares (a test that needs a data directory of its own sets ZKINFER_HOME alone).
-os.environ.setdefault("ZKINFER_HOME", str(REPO / ".zkinfer" / "test-home"))
-os.environ.setdefault("ZKINFER_CACHE_DIR", os.environ["ZKINFER_HOME"])
+# The session's cache, whose srs/ holds the development SRS files that every test shares, and its
+# data directory, apart: a test that needs a data directory of its own sets ZKINFER_HOME alone, and
+# a cache that held the session's deployments and cursors would look to it like an earlier
+# version's state, which every command moves into the data directory (core/paths.py).
+os.environ.setdefault("ZKINFER_CACHE_DIR", str(REPO / ".zkinfer" / "test-home"))
+os.environ.setdefault("ZKINFER_HOME", str(REPO / ".zkinfer" / "test-data"))
 
 
 @pytest.fixture(autouse=True)

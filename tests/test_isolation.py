@@ -15,6 +15,9 @@ from prover.core import ezkl_backend, isolation
 from prover.errors import CircuitError, UsageError
 from tests.helpers import model_files, write_json, zkinfer
 
+# the reference MLP has a symbolic batch axis: ezkl needs it fixed
+MLP_ARGS = ezkl_backend.RunArgs(variables=(("batch", 1),))
+
 
 def _expand_bomb(folder: Path) -> tuple[Path, Path]:
     """A model of about 200 bytes that expands its input to 10^6 x 10^6 x 30, then sums it."""
@@ -117,9 +120,9 @@ def test_steps_of_one_block_share_one_child_and_a_crash_restarts_it(tmp_path: Pa
             ezkl_backend.gen_settings(model, tmp_path / "s.json", ezkl_backend.RunArgs())
         # the next step gets a fresh child: a small, valid model compiles its settings
         onnx_path, _, _ = model_files("breast_cancer_mlp")
-        ezkl_backend.gen_settings(onnx_path, tmp_path / "ok.json", ezkl_backend.RunArgs())
+        ezkl_backend.gen_settings(onnx_path, tmp_path / "ok.json", MLP_ARGS)
         first = child.pid
-        ezkl_backend.gen_settings(onnx_path, tmp_path / "ok2.json", ezkl_backend.RunArgs())
+        ezkl_backend.gen_settings(onnx_path, tmp_path / "ok2.json", MLP_ARGS)
         assert child.pid == first is not None
     assert (tmp_path / "ok2.json").is_file()
 
@@ -137,7 +140,7 @@ def test_a_child_started_early_and_never_used_is_killed_at_close_and_one_used_ex
     used.start()
     onnx_path, _, _ = model_files("breast_cancer_mlp")
     with isolation.isolated(used):
-        ezkl_backend.gen_settings(onnx_path, tmp_path / "s.json", ezkl_backend.RunArgs())
+        ezkl_backend.gen_settings(onnx_path, tmp_path / "s.json", MLP_ARGS)
     process = used._proc
     assert process is not None
     used.close()  # a child that ran steps ends by itself when its request pipe closes

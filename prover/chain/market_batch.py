@@ -49,17 +49,16 @@ class BatchFulfillResult:
 
 def _check_slots(request_ids: Sequence[int], slots: Sequence[int], count: int) -> None:
     if not request_ids:
-        raise UsageError("no request to settle", field="request_ids")
+        raise UsageError("no request to settle")
     if len(slots) != len(request_ids):
         raise UsageError(
-            f"{len(slots)} slots for {len(request_ids)} requests: give one slot per request",
-            field="slots",
+            f"{len(slots)} slots for {len(request_ids)} requests: give one slot per request"
         )
     if len(set(request_ids)) != len(request_ids):
-        raise UsageError("a request is listed twice: each settles once", field="request_ids")
+        raise UsageError("a request is listed twice: each settles once")
     if len(set(slots)) != len(slots) or not all(0 <= s < count for s in slots):
         raise UsageError(
-            f"{list(slots)}: slots must be distinct, from 0 to {count - 1}", field="slots"
+            f"{list(slots)}: slots must be distinct, from 0 to {count - 1}",
         )
 
 
@@ -102,8 +101,7 @@ def fulfill_batch(
     if len(registrations) != 1:
         raise UsageError(
             "the requests belong to different registrations of the model: one batch settles "
-            "requests of one registration",
-            field="request_ids",
+            "requests of one registration"
         )
     reader = MarketContract(client, market)
     contract = reader.contract

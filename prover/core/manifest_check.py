@@ -99,11 +99,10 @@ def _check_binding(run_args: dict[str, Any], where: Path) -> None:
 
 
 def _resolved(dims: list[tuple[int | str, ...]], variables: dict[str, int]) -> list[list[int]]:
-    """Shapes with the symbolic dimensions fixed as compile fixed them
-    (:meth:`~prover.core.onnx_model.TensorSpec.resolved`)."""
-    from prover.core.onnx_model import TensorSpec
-
-    return [list(TensorSpec("", "", shape).resolved(variables)) for shape in dims]
+    """Shapes with the symbolic dimensions fixed as compile fixed them, as
+    :meth:`~prover.core.onnx_model.TensorSpec.resolved` does (unknown names become 1); not
+    imported from there, which would load numpy into every verify."""
+    return [[d if isinstance(d, int) else variables.get(d, 1) for d in shape] for shape in dims]
 
 
 def _derived(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -15,9 +15,18 @@ import pytest
 from prover.service.leases import LeaseLost
 from prover.service.store import Claimed, Store
 from prover.service.views import lease_body
-from tests.helpers.service import count_rows
+from tests.helpers.service import count_rows, temporary_database
 
 pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    """A database of this module's own: its models have no bundle (claims need none), and the
+    API tests that list every model of the session's database must not meet them."""
+    with temporary_database() as url:
+        yield url
+
 
 TTL = timedelta(seconds=60)
 WAIT = timedelta(seconds=2)
