@@ -84,7 +84,7 @@ def fulfill_batch(
         raise UsageError(
             "this bundle has no slots the market settles separately: settle its request with "
             "`fulfill`",
-            field="bundle_dir",
+            field="bundle_dirs",
         )
     _check_slots(request_ids, slots, layout.count)
     proof, instances = proof_call_args(bundle, proof_path)
