@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from prover.core import bundle as b
-from prover.core import isolation
 from prover.core.expected import InputValues
 from prover.core.progress import Progress, StepTimer
-from prover.core.prove import Proven, _boot, _open, _prove
+from prover.core.prove import Proven, proving_session
 from prover.core.slots import batch_values, check_slot_inputs, require_slots, slot_outputs
 from prover.errors import UsageError
 
@@ -61,10 +60,8 @@ def prove_batch(
     or holds no input at all. A folder is opened and its digests checked; a
     :class:`~prover.core.bundle.Bundle` must have been loaded with ``check=PROVE_FILES``.
     """
-    timer = StepTimer(progress)
-    with isolation.isolated() as runner:  # witness and proof in one child with a memory limit
-        _boot(runner)
-        bundle, pending = _open(bundle_or_dir, timer)
+    with proving_session(bundle_or_dir, StepTimer(progress)) as session:
+        bundle = session.bundle
         m = bundle.manifest
         layout = require_slots(m)
         if len(slots) > layout.count:
@@ -84,7 +81,7 @@ def prove_batch(
         ]
         checked += [None] * (layout.count - len(checked))
         padding = tuple(s for s, values in enumerate(checked) if values is None)
-        proven = _prove(bundle, batch_values(m, checked), timer, pending)
+        proven = session.prove(batch_values(m, checked))
     proven.document["zkinfer"]["padding"] = list(padding)
     instances: list[str] = proven.document["instances"][0]
     return ProvenBatch(

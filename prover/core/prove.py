@@ -10,7 +10,9 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,14 @@ from prover.core.witness import (
 )
 from prover.errors import CircuitError, UsageError
 
-__all__ = ["ProveResult", "Proven", "prove", "prove_values"]
+__all__ = [
+    "ProveResult",
+    "Proven",
+    "ProvingSession",
+    "prove",
+    "prove_values",
+    "proving_session",
+]
 
 
 @dataclass(frozen=True)
@@ -88,19 +97,40 @@ class ProveResult(Proven):
         return {"proof": str(self.proof_path), **self.summary()}
 
 
-def _open(bundle_or_dir: b.Bundle | Path, timer: StepTimer) -> tuple[b.Bundle, tuple[str, ...]]:
-    """The bundle, and the files still to check before ezkl's prove step reads them."""
-    if isinstance(bundle_or_dir, b.Bundle):
-        return bundle_or_dir, ()
-    with timer.step("check bundle", "digests of circuit, verifying key and SRS"):
-        return b.load_bundle(Path(bundle_or_dir), check=b.WITNESS_FILES), (b.PK,)
+@dataclass(frozen=True)
+class ProvingSession:
+    """A bundle opened for proving, its ezkl child already started (:func:`proving_session`).
+
+    ``pending`` are the bundle's files still to check (``pk.key`` of a folder opened here): they
+    are checked beside the witness, before ezkl's prove step reads them.
+    """
+
+    bundle: b.Bundle
+    timer: StepTimer
+    pending: tuple[str, ...]
+
+    def prove(self, values: list[list[float]]) -> Proven:
+        """Witness, proof and self-check for ``values`` already checked against the bundle."""
+        return _prove(self.bundle, values, self.timer, self.pending)
 
 
-def _boot(runner: isolation.StepRunner) -> None:
-    """Start the child that will run ezkl now: it imports ezkl while this process checks the
-    bundle's digests and the input, instead of after them."""
-    if isinstance(runner, isolation.ChildProcess):
-        runner.start()
+@contextmanager
+def proving_session(bundle_or_dir: b.Bundle | Path, timer: StepTimer) -> Iterator[ProvingSession]:
+    """Open a bundle for proving inside the child that will run ezkl.
+
+    The child (when isolation runs one) starts first: it imports ezkl while this process checks
+    the bundle's digests and the input. A folder is opened and its digests checked; a
+    :class:`~prover.core.bundle.Bundle` must have been loaded with ``check=PROVE_FILES``.
+    """
+    with isolation.isolated() as runner:  # witness and proof in one child with a memory limit
+        if isinstance(runner, isolation.ChildProcess):
+            runner.start()
+        if isinstance(bundle_or_dir, b.Bundle):
+            yield ProvingSession(bundle_or_dir, timer, ())
+            return
+        with timer.step("check bundle", "digests of circuit, verifying key and SRS"):
+            bundle = b.load_bundle(Path(bundle_or_dir), check=b.WITNESS_FILES)
+        yield ProvingSession(bundle, timer, (b.PK,))
 
 
 def prove_values(
@@ -119,12 +149,9 @@ def prove_values(
     Bundle` must have been loaded with ``check=PROVE_FILES``. The proof is verified before it is
     returned: a proof that does not verify is never handed out.
     """
-    timer = StepTimer(progress)
-    with isolation.isolated() as runner:  # witness and proof in one child with a memory limit
-        _boot(runner)
-        bundle, pending = _open(bundle_or_dir, timer)
-        flat = check_bundle_inputs(bundle, values, allow_out_of_range=allow_out_of_range)
-        return _prove(bundle, flat, timer, pending)
+    with proving_session(bundle_or_dir, StepTimer(progress)) as session:
+        flat = check_bundle_inputs(session.bundle, values, allow_out_of_range=allow_out_of_range)
+        return session.prove(flat)
 
 
 def prove(
@@ -149,11 +176,11 @@ def prove(
         )
     if out.resolve().parent == Path(bundle_dir).resolve():
         raise UsageError(f"{out} is inside the bundle", field="out", hint="write proofs elsewhere")
-    with isolation.isolated() as runner:  # witness and proof in one child with a memory limit
-        _boot(runner)
-        bundle, pending = _open(Path(bundle_dir), timer)
-        values = load_bundle_inputs(bundle, input_path, allow_out_of_range=allow_out_of_range)
-        proven = _prove(bundle, values, timer, pending)
+    with proving_session(Path(bundle_dir), timer) as session:
+        values = load_bundle_inputs(
+            session.bundle, input_path, allow_out_of_range=allow_out_of_range
+        )
+        proven = session.prove(values)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
