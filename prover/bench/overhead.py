@@ -38,6 +38,7 @@ _IN_PROCESS = """
 import json, sys, tempfile, time
 from pathlib import Path
 import ezkl
+from prover.core import isolation
 from prover.core.bundle import PROVE_FILES, load_bundle
 from prover.core.prove import prove_values
 b, inp, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -49,7 +50,12 @@ def bare(tmp):
     ezkl.prove(witness=f"{tmp}/w.json", model=f"{b}/network.compiled", pk_path=f"{b}/pk.key",
                proof_path=f"{tmp}/p.json", srs_path=f"{b}/kzg.srs")
 times = {"zkinfer": [], "bare": []}
-with tempfile.TemporaryDirectory() as tmp:
+# as `zkinfer worker` does: one ezkl child for the whole run, not one per proof
+with (
+    tempfile.TemporaryDirectory() as tmp,
+    isolation.ChildProcess(isolation.memory_limit()) as child,
+    isolation.isolated(child),
+):
     for i in range(repeat + 1):
         t0 = time.perf_counter(); prove_values(bundle, values); t1 = time.perf_counter()
         bare(tmp); t2 = time.perf_counter()
