@@ -79,8 +79,8 @@ _LOCK_GROUP = (
 
 #: How many ready queues one claim looks at before it gives up for this poll.
 GROUPS_PER_CLAIM = 16
-#: How many of the oldest eligible requests one claim reads to find them: what a claim costs
-#: does not grow with the queue.
+#: How many of the oldest eligible requests one claim reads to find them (of each model a provider
+#: names, then of all of those): what a claim costs does not grow with the queue.
 WINDOW = 512
 
 
