@@ -168,6 +168,12 @@ class Settings(BaseSettings):
         le=3600,
         description="how long the oldest queued request of a batch model waits for a full batch",
     )
+    max_queued_per_client: int | None = Field(
+        default=1000,
+        ge=1,
+        description="most queued requests one client key may have; more get 429 (0 or none: "
+        "no limit)",
+    )
     quarantine_after: int = Field(
         default=3, ge=1, description="rejected proofs after which a provider may not lease work"
     )
@@ -209,6 +215,13 @@ class Settings(BaseSettings):
     def _split(cls, value: object) -> object:
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("max_queued_per_client", mode="before")
+    @classmethod
+    def _no_limit(cls, value: object) -> object:
+        if value == 0 or (isinstance(value, str) and value.strip().lower() in ("0", "none")):
+            return None
         return value
 
     @field_validator("ezkl_memory_limit", mode="before")

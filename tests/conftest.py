@@ -19,6 +19,7 @@ from prover.core.bundle import Bundle
 from prover.settings import get_settings
 from tests.helpers import REPO, model_files
 from tests.helpers.chain import Anvil, run_anvil
+from tests.helpers.service import temporary_database
 
 # The session's cache, whose srs/ holds the development SRS files that every test shares, and its
 # data directory, apart: a test that needs a data directory of its own sets ZKINFER_HOME alone, and
@@ -85,6 +86,14 @@ def cnn(tmp_path_factory: pytest.TempPathFactory) -> Compiled:
 def attention(tmp_path_factory: pytest.TempPathFactory) -> Compiled:
     """The digits attention block (softmax, layer norm)."""
     return _build(tmp_path_factory, "digits_attention", "public")
+
+
+@pytest.fixture(scope="module")
+def private_pg_url() -> Iterator[str]:
+    """A migrated PostgreSQL database of the test module's own, dropped after the module (the
+    tests under tests/service/ share one per session instead: their ``pg_url``)."""
+    with temporary_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

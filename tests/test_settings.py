@@ -168,6 +168,20 @@ def test_settings_are_read_once_per_process(monkeypatch: pytest.MonkeyPatch) -> 
         get_settings()
 
 
+def test_the_queue_limit_per_client_is_a_number_or_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().max_queued_per_client == 1000
+    for off in ("0", "none", "None"):
+        monkeypatch.setenv("ZKINFER_MAX_QUEUED_PER_CLIENT", off)
+        assert Settings().max_queued_per_client is None
+    monkeypatch.setenv("ZKINFER_MAX_QUEUED_PER_CLIENT", "25")
+    assert Settings().max_queued_per_client == 25
+    monkeypatch.setenv("ZKINFER_MAX_QUEUED_PER_CLIENT", "-1")
+    get_settings.cache_clear()
+    with pytest.raises(UsageError, match=r"ZKINFER_MAX_QUEUED_PER_CLIENT='-1'.*no limit"):
+        get_settings()
+    get_settings.cache_clear()
+
+
 def test_the_directories_follow_xdg_and_an_empty_variable_counts_as_unset(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -39,7 +39,6 @@ from tests.helpers.service import (
     PROVIDER_EVIL,
     SERVICE_ENV,
     count_rows,
-    temporary_database,
 )
 from tests.helpers.tiny import tiny_input
 
@@ -52,16 +51,10 @@ LEASE_TTL_S = "4"
 
 
 @pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    with temporary_database() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def env(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def env(private_pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     home = tmp_path_factory.mktemp("service-home")
     return service_env(
-        pg_url,
+        private_pg_url,
         home,
         ZKINFER_LEASE_TTL_S=LEASE_TTL_S,
         ZKINFER_MAX_ATTEMPTS="10",
@@ -81,9 +74,9 @@ def _only(model_id: str) -> tuple[str, ...]:
     return ("--model", model_id, "--wait", "5")
 
 
-def _model(pg_url: str, compiled: Compiled) -> str:
+def _model(private_pg_url: str, compiled: Compiled) -> str:
     model_id = f"{compiled.name}-{uuid.uuid4().hex[:8]}"
-    register(pg_url, model_id, compiled.bundle.root)
+    register(private_pg_url, model_id, compiled.bundle.root)
     return model_id
 
 
@@ -91,18 +84,18 @@ def _sample(compiled: Compiled) -> dict[str, Any]:
     return {"input_data": json.loads(compiled.sample.read_text())["input_data"]}
 
 
-def _accepted(pg_url: str, inference_id: str) -> int:
+def _accepted(private_pg_url: str, inference_id: str) -> int:
     return count_rows(
-        pg_url,
+        private_pg_url,
         "SELECT count(*) FROM attempts WHERE inference_id = %s AND outcome = 'accepted'",
         inference_id,
     )
 
 
 def test_one_request_over_http_is_proven_by_a_worker_and_reverified(
-    api: Api, pg_url: str, tiny: Compiled, tmp_path: Path
+    api: Api, private_pg_url: str, tiny: Compiled, tmp_path: Path
 ) -> None:
-    model_id = _model(pg_url, tiny)
+    model_id = _model(private_pg_url, tiny)
     client = Client(api.url)
     inference_id = client.request(model_id, _sample(tiny))
     worker = start_worker(
@@ -121,7 +114,7 @@ def test_one_request_over_http_is_proven_by_a_worker_and_reverified(
     verdict = verify(proof, tiny.bundle.root, input_path=tiny.sample)
     assert verdict.valid
     assert verdict.outputs == done["outputs"] == worker.lines[0]["outputs"]
-    assert _accepted(pg_url, inference_id) == 1
+    assert _accepted(private_pg_url, inference_id) == 1
     # the worker cached the bundle by model and digest, checked
     # (in the worker's cache folder, tests/helpers/e2e.py: ZKINFER_CACHE_DIR=home/cache)
     cached = tmp_path / "home" / "cache" / "worker" / "bundles" / model_id / tiny.bundle.digest
@@ -129,9 +122,9 @@ def test_one_request_over_http_is_proven_by_a_worker_and_reverified(
 
 
 def test_sigterm_mid_proof_finishes_and_submits_then_exits_0(
-    api: Api, pg_url: str, mlp: Compiled, tmp_path: Path
+    api: Api, private_pg_url: str, mlp: Compiled, tmp_path: Path
 ) -> None:
-    model_id = _model(pg_url, mlp)
+    model_id = _model(private_pg_url, mlp)
     client = Client(api.url)
     inference_id = client.request(model_id, _sample(mlp))
     worker = start_worker(
@@ -142,7 +135,7 @@ def test_sigterm_mid_proof_finishes_and_submits_then_exits_0(
     assert "finishing the current lease" in worker.stderr()
     assert [line["status"] for line in worker.lines] == ["accepted"], worker.stderr()
     assert client.wait(inference_id, TERMINAL, 60)["status"] == "done"
-    assert _accepted(pg_url, inference_id) == 1
+    assert _accepted(private_pg_url, inference_id) == 1
 
 
 def test_sigterm_while_idle_exits_0_without_a_lease(api: Api, tmp_path: Path) -> None:
@@ -165,9 +158,9 @@ def test_sigterm_while_idle_exits_0_without_a_lease(api: Api, tmp_path: Path) ->
 
 
 def test_a_worker_killed_mid_proof_loses_nothing_and_another_completes_once(
-    api: Api, pg_url: str, mlp: Compiled, tmp_path: Path
+    api: Api, private_pg_url: str, mlp: Compiled, tmp_path: Path
 ) -> None:
-    model_id = _model(pg_url, mlp)
+    model_id = _model(private_pg_url, mlp)
     client = Client(api.url)
     inference_id = client.request(model_id, _sample(mlp))
     first = start_worker(api.url, PROVIDER, tmp_path / "a", tmp_path / "a.log", *_only(model_id))
@@ -181,16 +174,16 @@ def test_a_worker_killed_mid_proof_loses_nothing_and_another_completes_once(
         assert done["status"] == "done", (done, second.stderr())
     assert first.lines == []
     attempts = count_rows(
-        pg_url, "SELECT count(*) FROM attempts WHERE inference_id = %s", inference_id
+        private_pg_url, "SELECT count(*) FROM attempts WHERE inference_id = %s", inference_id
     )
     assert attempts == 2  # the killed worker's lease expired, the second one was accepted
-    assert _accepted(pg_url, inference_id) == 1
+    assert _accepted(private_pg_url, inference_id) == 1
 
 
 def test_cancel_mid_proof_stops_the_worker_and_nothing_is_accepted(
-    api: Api, pg_url: str, mlp: Compiled, tmp_path: Path
+    api: Api, private_pg_url: str, mlp: Compiled, tmp_path: Path
 ) -> None:
-    model_id = _model(pg_url, mlp)
+    model_id = _model(private_pg_url, mlp)
     client = Client(api.url)
     inference_id = client.request(model_id, _sample(mlp))
     with worker_process(
@@ -207,9 +200,9 @@ def test_cancel_mid_proof_stops_the_worker_and_nothing_is_accepted(
         # the heartbeat (every third of the lease) saw the 410 and killed the proof
         assert time.monotonic() - canceled_at < float(LEASE_TTL_S) + 10
     assert client.get(inference_id)["status"] == "canceled"
-    assert _accepted(pg_url, inference_id) == 0
+    assert _accepted(private_pg_url, inference_id) == 0
     submitted = count_rows(
-        pg_url,
+        private_pg_url,
         "SELECT count(*) FROM attempts WHERE inference_id = %s AND submitted_at IS NOT NULL",
         inference_id,
     )
@@ -217,15 +210,17 @@ def test_cancel_mid_proof_stops_the_worker_and_nothing_is_accepted(
 
 
 def test_the_same_idempotency_key_twice_makes_one_request(
-    api: Api, pg_url: str, tiny: Compiled
+    api: Api, private_pg_url: str, tiny: Compiled
 ) -> None:
-    model_id = _model(pg_url, tiny)
+    model_id = _model(private_pg_url, tiny)
     client = Client(api.url)
     key = {"Idempotency-Key": f"order-{uuid.uuid4()}"}
     first = client.request(model_id, _sample(tiny), **key)
     second = client.request(model_id, _sample(tiny), **key)
     assert first == second
-    rows = count_rows(pg_url, "SELECT count(*) FROM inferences WHERE model_id = %s", model_id)
+    rows = count_rows(
+        private_pg_url, "SELECT count(*) FROM inferences WHERE model_id = %s", model_id
+    )
     assert rows == 1
 
 
@@ -253,9 +248,9 @@ def _metric(api: Api, reason: str) -> float:
 
 
 def test_a_malicious_worker_is_rejected_and_counted_and_an_honest_one_completes(
-    api: Api, pg_url: str, tiny: Compiled, mlp: Compiled, tmp_path: Path
+    api: Api, private_pg_url: str, tiny: Compiled, mlp: Compiled, tmp_path: Path
 ) -> None:
-    model_id = _model(pg_url, tiny)
+    model_id = _model(private_pg_url, tiny)
     client = Client(api.url)
     inference_id = client.request(model_id, _sample(tiny))
     other_input = tmp_path / "other-input.json"
@@ -304,7 +299,7 @@ def test_a_malicious_worker_is_rejected_and_counted_and_an_honest_one_completes(
     assert honest.wait(timeout=240) == 0, honest.stderr()
     assert [line["status"] for line in honest.lines] == ["accepted"]
     done = client.wait(inference_id, TERMINAL, 60)
-    assert done["status"] == "done" and _accepted(pg_url, inference_id) == 1
+    assert done["status"] == "done" and _accepted(private_pg_url, inference_id) == 1
 
     # a replay of the accepted proof for a request about another input is rejected
     other = client.request(model_id, tiny_input(5))
@@ -318,7 +313,7 @@ def test_a_malicious_worker_is_rejected_and_counted_and_an_honest_one_completes(
     assert again.value.status in (409, 410)
 
     rejected = count_rows(
-        pg_url,
+        private_pg_url,
         "SELECT count(*) FROM attempts WHERE inference_id IN (%s, %s) AND outcome = 'rejected'",
         inference_id,
         other,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,24 +23,18 @@ from tests.helpers.e2e import (
     service_env,
     worker_process,
 )
-from tests.helpers.service import CLIENT_A, CLIENT_B, PROVIDER, count_rows, temporary_database
+from tests.helpers.service import CLIENT_A, CLIENT_B, PROVIDER, count_rows
 from tests.helpers.tiny import tiny_input, tiny_outputs
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    with temporary_database() as url:
-        yield url
-
-
 def test_a_worker_proves_one_clients_requests_as_one_batch_and_each_gets_its_outputs(
-    pg_url: str, tiny_batch: Compiled, tmp_path: Path
+    private_pg_url: str, tiny_batch: Compiled, tmp_path: Path
 ) -> None:
-    env = service_env(pg_url, tmp_path / "home", ZKINFER_BATCH_WAIT_S="1")
+    env = service_env(private_pg_url, tmp_path / "home", ZKINFER_BATCH_WAIT_S="1")
     model_id = f"tiny-batch-{uuid.uuid4().hex[:8]}"
-    register(pg_url, model_id, tiny_batch.bundle.root)
+    register(private_pg_url, model_id, tiny_batch.bundle.root)
     with (
         queue_process(env, tmp_path / "queue.log"),
         api_process(env, tmp_path / "api.log") as api,
@@ -72,14 +65,14 @@ def test_a_worker_proves_one_clients_requests_as_one_batch_and_each_gets_its_out
         got = done[inference_id]["outputs"][0]
         assert got == pytest.approx(tiny_outputs(k), abs=0.05), (k, got)
     leases = count_rows(
-        pg_url,
+        private_pg_url,
         "SELECT count(DISTINCT a.lease_id) FROM attempts a JOIN inferences i"
         " ON i.id = a.inference_id WHERE i.model_id = %s AND a.outcome = 'accepted'",
         model_id,
     )
     assert leases == 2
     accepted = count_rows(
-        pg_url,
+        private_pg_url,
         "SELECT count(*) FROM attempts a JOIN inferences i ON i.id = a.inference_id"
         " WHERE i.model_id = %s AND a.outcome = 'accepted'",
         model_id,

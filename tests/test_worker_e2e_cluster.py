@@ -6,7 +6,6 @@ from __future__ import annotations
 import signal
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,22 +22,16 @@ from tests.helpers.e2e import (
     start_api,
     worker_process,
 )
-from tests.helpers.service import PROVIDER, count_rows, temporary_database
+from tests.helpers.service import PROVIDER, count_rows
 from tests.helpers.tiny import tiny_input
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    with temporary_database() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def env(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def env(private_pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     home = tmp_path_factory.mktemp("service-home")
-    return service_env(pg_url, home, ZKINFER_LEASE_TTL_S="6", ZKINFER_MAX_ATTEMPTS="5")
+    return service_env(private_pg_url, home, ZKINFER_LEASE_TTL_S="6", ZKINFER_MAX_ATTEMPTS="5")
 
 
 def _only(model_id: str) -> tuple[str, ...]:
@@ -46,26 +39,26 @@ def _only(model_id: str) -> tuple[str, ...]:
     return ("--model", model_id, "--wait", "5")
 
 
-def _model(pg_url: str, compiled: Compiled) -> str:
+def _model(private_pg_url: str, compiled: Compiled) -> str:
     model_id = f"{compiled.name}-{uuid.uuid4().hex[:8]}"
-    register(pg_url, model_id, compiled.bundle.root)
+    register(private_pg_url, model_id, compiled.bundle.root)
     return model_id
 
 
-def _exactly_once(pg_url: str, model_id: str, ids: list[str]) -> None:
+def _exactly_once(private_pg_url: str, model_id: str, ids: list[str]) -> None:
     """Every request done, each with exactly one accepted proof; no request made twice."""
     assert count_rows(
-        pg_url, "SELECT count(*) FROM inferences WHERE model_id = %s", model_id
+        private_pg_url, "SELECT count(*) FROM inferences WHERE model_id = %s", model_id
     ) == len(ids)
     accepted = count_rows(
-        pg_url,
+        private_pg_url,
         "SELECT count(*) FROM attempts a JOIN inferences i ON i.id = a.inference_id"
         " WHERE i.model_id = %s AND a.outcome = 'accepted'",
         model_id,
     )
     assert accepted == len(ids)
     distinct = count_rows(
-        pg_url,
+        private_pg_url,
         "SELECT count(DISTINCT a.inference_id) FROM attempts a JOIN inferences i"
         " ON i.id = a.inference_id WHERE i.model_id = %s AND a.outcome = 'accepted'",
         model_id,
@@ -74,9 +67,9 @@ def _exactly_once(pg_url: str, model_id: str, ids: list[str]) -> None:
 
 
 def test_an_api_and_queue_crash_with_requests_queued_and_leased_loses_and_duplicates_nothing(
-    env: dict[str, str], pg_url: str, tiny: Compiled, tmp_path: Path
+    env: dict[str, str], private_pg_url: str, tiny: Compiled, tmp_path: Path
 ) -> None:
-    model_id = _model(pg_url, tiny)
+    model_id = _model(private_pg_url, tiny)
     port = free_port()
     with queue_process(env, tmp_path / "queue-1.log") as queue:
         api = start_api(env, tmp_path / "api-1.log", port)
@@ -98,16 +91,16 @@ def test_an_api_and_queue_crash_with_requests_queued_and_leased_loses_and_duplic
                 for inference_id in ids:
                     done = client.wait(inference_id, TERMINAL, 240)
                     assert done["status"] == "done", (done, worker.stderr()[-2000:])
-    _exactly_once(pg_url, model_id, ids)
+    _exactly_once(private_pg_url, model_id, ids)
     statuses = [line["status"] for line in worker.lines]
     assert statuses.count("accepted") + statuses.count("pending") <= len(ids)
     assert "did not answer" not in worker.stderr()
 
 
 def test_two_api_processes_over_one_database_serve_workers_pointed_at_either(
-    env: dict[str, str], pg_url: str, tiny: Compiled, tmp_path: Path
+    env: dict[str, str], private_pg_url: str, tiny: Compiled, tmp_path: Path
 ) -> None:
-    model_id = _model(pg_url, tiny)
+    model_id = _model(private_pg_url, tiny)
     with (
         queue_process(env, tmp_path / "queue.log"),
         api_process(env, tmp_path / "api-a.log") as api_a,
@@ -133,4 +126,4 @@ def test_two_api_processes_over_one_database_serve_workers_pointed_at_either(
         served = [line["inference_id"] for line in wa.lines + wb.lines]
         assert sorted(served) == sorted(ids)  # each request proven by exactly one worker
         assert wa.lines and wb.lines, "both API processes handed out leases"
-    _exactly_once(pg_url, model_id, ids)
+    _exactly_once(private_pg_url, model_id, ids)

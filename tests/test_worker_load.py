@@ -13,7 +13,6 @@ import statistics
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from tests.helpers.e2e import (
     service_env,
     worker_process,
 )
-from tests.helpers.service import PROVIDER, count_rows, temporary_database
+from tests.helpers.service import PROVIDER, count_rows
 from tests.helpers.tiny import tiny_input, tiny_outputs
 
 pytestmark = [
@@ -41,12 +40,6 @@ pytestmark = [
 
 REQUESTS = int(os.environ.get("ZKINFER_LOAD_REQUESTS", "200"))
 CLIENTS = 8
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    with temporary_database() as url:
-        yield url
 
 
 def _quantiles(values: list[float]) -> dict[str, float]:
@@ -110,11 +103,11 @@ def _statuses(client: Client, model_id: str, latencies: list[float]) -> dict[str
 
 
 def test_hundreds_of_concurrent_requests_with_two_workers_all_finish_exactly_once(
-    pg_url: str, tiny_batch: Compiled, tmp_path: Path
+    private_pg_url: str, tiny_batch: Compiled, tmp_path: Path
 ) -> None:
-    env = service_env(pg_url, tmp_path / "home", ZKINFER_LEASE_TTL_S="30")
+    env = service_env(private_pg_url, tmp_path / "home", ZKINFER_LEASE_TTL_S="30")
     model_id = f"tiny-load-{uuid.uuid4().hex[:8]}"
-    register(pg_url, model_id, tiny_batch.bundle.root)
+    register(private_pg_url, model_id, tiny_batch.bundle.root)
     with (
         queue_process(env, tmp_path / "queue.log"),
         api_process(env, tmp_path / "api.log") as api,
@@ -150,20 +143,20 @@ def test_hundreds_of_concurrent_requests_with_two_workers_all_finish_exactly_onc
         got = statuses[inference_id]["outputs"][0]
         assert got == pytest.approx(tiny_outputs(posted), abs=0.05), (inference_id, got)
     accepted = count_rows(
-        pg_url,
+        private_pg_url,
         "SELECT count(DISTINCT a.inference_id) FROM attempts a JOIN inferences i"
         " ON i.id = a.inference_id WHERE i.model_id = %s AND a.outcome = 'accepted'",
         model_id,
     )
     accepted_rows = count_rows(
-        pg_url,
+        private_pg_url,
         "SELECT count(*) FROM attempts a JOIN inferences i ON i.id = a.inference_id"
         " WHERE i.model_id = %s AND a.outcome = 'accepted'",
         model_id,
     )
     assert accepted == accepted_rows == REQUESTS
     proofs = count_rows(
-        pg_url,
+        private_pg_url,
         "SELECT count(DISTINCT a.lease_id) FROM attempts a JOIN inferences i"
         " ON i.id = a.inference_id WHERE i.model_id = %s AND a.outcome = 'accepted'",
         model_id,

@@ -6,35 +6,70 @@ whoever reads it, so clients never share a batch), leased together once N are qu
 oldest of them has waited ``batch_wait``; the slots left over are padding. Any other model's
 requests are leased one at a time, oldest first, as before. Rows are locked ``FOR UPDATE SKIP
 LOCKED``: concurrent claims never lease one request twice.
+
+A claim reads a window of the oldest ``WINDOW`` requests it may lease (of any model, or of the
+models the provider names), never the whole queue: its cost does not grow with the queue. Queues
+are served oldest request first across clients, as if the whole queue were read, except when no
+queue in the window is ready (every one is a batch model's partial batch younger than
+``batch_wait``): then a ready queue behind the window waits, at most until the oldest of those
+ripens.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
 from prover.service.catalog import Row
 
-__all__ = ["Batch", "lock_batch"]
+__all__ = ["GROUPS_PER_CLAIM", "WINDOW", "Batch", "lock_batch", "ready_groups"]
 
-# A request this provider may lease now (named parameters: now, max, models, provider).
+# A request this provider may lease now (named parameters: now, max, provider).
 _ELIGIBLE = (
     "i.status = 'queued' AND i.deadline > %(now)s AND i.attempts < %(max)s"
-    " AND (cardinality(%(models)s::text[]) = 0 OR i.model_id = ANY(%(models)s))"
     " AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.inference_id = i.id"
     " AND a.provider = %(provider)s AND a.outcome = 'failed' AND a.retryable IS FALSE)"
 )
 
-# Queues of one model and one client that are ready to lease, oldest request first.
-_READY_GROUPS = (
-    "SELECT i.model_id, i.owner, m.slots FROM inferences i JOIN models m ON m.id = i.model_id"
-    f" WHERE {_ELIGIBLE} GROUP BY i.model_id, i.owner, m.slots"
-    " HAVING m.slots = 1 OR count(*) >= m.slots OR min(i.created_at) <= %(ripe)s"
-    " ORDER BY min(i.created_at), i.model_id, i.owner LIMIT %(groups)s"
+# The window: the oldest ``window`` eligible requests of any model (index inferences_queue) ...
+_WINDOW_ANY = (
+    f"SELECT i.model_id, i.owner, i.created_at FROM inferences i WHERE {_ELIGIBLE}"
+    " ORDER BY i.created_at LIMIT %(window)s"
 )
+# ... or of the named models: the oldest of each model, then the oldest of those. Each model's
+# rows are read in index inferences_model_queue: ``= ANY(ARRAY[m.id])`` with ``ORDER BY model_id,
+# created_at`` is an order only that index gives (with ``= m.id`` the planner drops model_id from
+# the order and may walk inferences_queue instead, past every other model's rows).
+_WINDOW_NAMED = (
+    "SELECT c.* FROM (SELECT DISTINCT unnest(%(models)s::text[])) AS m (id)"
+    " CROSS JOIN LATERAL (SELECT i.model_id, i.owner, i.created_at FROM inferences i"
+    f" WHERE i.model_id = ANY(ARRAY[m.id]) AND {_ELIGIBLE} ORDER BY i.model_id, i.created_at"
+    " LIMIT %(window)s) AS c"
+    " ORDER BY c.created_at LIMIT %(window)s"
+)
+
+
+def _ready_groups(window: str) -> str:
+    """Queues of one model and one client met in the window that are ready to lease, oldest
+    request first: a one-slot model's, a ripe one, or one with a full batch queued (counted up
+    to the batch size in index inferences_batch_queue)."""
+    return (
+        f"WITH candidates AS ({window}), groups AS (SELECT model_id, owner,"
+        " min(created_at) AS oldest FROM candidates GROUP BY model_id, owner)"
+        " SELECT g.model_id, g.owner, m.slots FROM groups g JOIN models m ON m.id = g.model_id"
+        " WHERE m.slots = 1 OR g.oldest <= %(ripe)s OR (SELECT count(*) FROM (SELECT 1"
+        f" FROM inferences i WHERE i.model_id = g.model_id AND i.owner = g.owner AND {_ELIGIBLE}"
+        " ORDER BY i.created_at LIMIT m.slots) AS queued) >= m.slots"
+        " ORDER BY g.oldest, g.model_id, g.owner LIMIT %(groups)s"
+    )
+
+
+_READY_GROUPS_ANY = _ready_groups(_WINDOW_ANY)
+_READY_GROUPS_NAMED = _ready_groups(_WINDOW_NAMED)
 
 _LOCK_GROUP = (
     f"SELECT i.* FROM inferences i WHERE {_ELIGIBLE}"
@@ -44,6 +79,9 @@ _LOCK_GROUP = (
 
 #: How many ready queues one claim looks at before it gives up for this poll.
 GROUPS_PER_CLAIM = 16
+#: How many of the oldest eligible requests one claim reads to find them (of each model a provider
+#: names, then of all of those): what a claim costs does not grow with the queue.
+WINDOW = 512
 
 
 @dataclass(frozen=True)
@@ -60,6 +98,23 @@ class Batch:
         return tuple(range(len(self.rows), self.size))
 
 
+def ready_groups(
+    provider: str, *, models: list[str], now: datetime, max_attempts: int, batch_wait: timedelta
+) -> tuple[str, dict[str, Any]]:
+    """The query (and its parameters) of the queues ready to lease, oldest request first, among
+    the window of the oldest requests ``provider`` may lease of ``models`` (empty: any model)."""
+    params = {
+        "now": now,
+        "max": max_attempts,
+        "models": models,
+        "provider": provider,
+        "ripe": now - batch_wait,
+        "groups": GROUPS_PER_CLAIM,
+        "window": WINDOW,
+    }
+    return (_READY_GROUPS_NAMED if models else _READY_GROUPS_ANY), params
+
+
 async def lock_batch(
     conn: AsyncConnection[DictRow],
     provider: str,
@@ -74,15 +129,10 @@ async def lock_batch(
     For a slotted model, up to N requests of one model and one client, once N are queued or the
     oldest has waited ``batch_wait`` (what other claims hold is skipped, so what is left must
     itself be full or ripe)."""
-    params = {
-        "now": now,
-        "max": max_attempts,
-        "models": models,
-        "provider": provider,
-        "ripe": now - batch_wait,
-        "groups": GROUPS_PER_CLAIM,
-    }
-    cur = await conn.execute(_READY_GROUPS, params)
+    query, params = ready_groups(
+        provider, models=models, now=now, max_attempts=max_attempts, batch_wait=batch_wait
+    )
+    cur = await conn.execute(query, params)
     for group in await cur.fetchall():
         slots = int(group["slots"])
         cur = await conn.execute(

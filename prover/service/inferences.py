@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from prover.service import leases as lm
@@ -12,7 +14,7 @@ from prover.service.catalog import Catalog, Row, UnknownId
 from prover.service.leases import Status
 from prover.service.rows import close_attempt, lock, machine, write
 
-__all__ = ["IdempotencyConflict", "Inferences", "UnknownCursor"]
+__all__ = ["IdempotencyConflict", "Inferences", "QueueFull", "UnknownCursor"]
 
 
 class UnknownCursor(ValueError):
@@ -21,6 +23,42 @@ class UnknownCursor(ValueError):
 
 class IdempotencyConflict(ValueError):
     """An Idempotency-Key was reused with a different request body."""
+
+
+class QueueFull(ValueError):
+    """A client already has as many queued requests as the service allows (``limit``)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"this client key already has {limit} queued requests")
+        self.limit = limit
+
+
+#: pg_advisory_xact_lock's first key for "one client's creates" (the second: hashtext(owner)).
+QUEUE_LOCK = 0x7A6B71  # "zkq"
+
+
+async def _by_key(conn: AsyncConnection[DictRow], owner: str, key: str | None) -> Row | None:
+    """The client's request made with this Idempotency-Key, if any."""
+    if key is None:
+        return None
+    cur = await conn.execute(
+        "SELECT * FROM inferences WHERE owner = %s AND idempotency_key = %s", (owner, key)
+    )
+    row = await cur.fetchone()
+    return None if row is None else dict(row)
+
+
+async def _check_room(conn: AsyncConnection[DictRow], owner: str, limit: int) -> None:
+    """Raise :class:`QueueFull` when ``owner`` has ``limit`` queued requests (counts at most
+    ``limit`` index entries)."""
+    cur = await conn.execute(
+        "SELECT count(*) AS n FROM (SELECT 1 FROM inferences"
+        " WHERE owner = %s AND status = 'queued' LIMIT %s) AS queued",
+        (owner, limit),
+    )
+    row = await cur.fetchone()
+    if row is not None and row["n"] >= limit:
+        raise QueueFull(limit)
 
 
 class Inferences(Catalog):
@@ -37,10 +75,22 @@ class Inferences(Catalog):
         webhook_url: str | None,
         idempotency_key: str | None,
         request_hash: str,
+        max_queued: int | None = None,
     ) -> tuple[Row, bool]:
-        """Queue a request; with a known ``idempotency_key``, the first request and False."""
+        """Queue a request; with a known ``idempotency_key``, the first request and False.
+
+        Raises :class:`QueueFull` when ``owner`` already has ``max_queued`` queued requests (None:
+        no limit); a known ``idempotency_key`` still returns its request."""
         new_id = "inf_" + uuid.uuid4().hex
-        async with self.pool.connection() as conn:
+        async with self.pool.connection() as conn, conn.transaction():
+            if max_queued is not None:
+                # One client's creates take turns, whichever API process serves them: no other
+                # create of this client can queue a request between the count and the insert.
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (QUEUE_LOCK, owner)
+                )
+                if await _by_key(conn, owner, idempotency_key) is None:
+                    await _check_room(conn, owner, max_queued)
             cur = await conn.execute(
                 "INSERT INTO inferences (id, owner, model_id, bundle_digest, input, status,"
                 " deadline, webhook_url, idempotency_key, request_hash)"
@@ -61,18 +111,14 @@ class Inferences(Catalog):
             row = await cur.fetchone()
             if row is not None:
                 return dict(row), True
-            cur = await conn.execute(
-                "SELECT * FROM inferences WHERE owner = %s AND idempotency_key = %s",
-                (owner, idempotency_key),
-            )
-            existing = await cur.fetchone()
+            existing = await _by_key(conn, owner, idempotency_key)
         assert existing is not None  # the conflict that stopped the insert
         if existing["request_hash"] != request_hash:
             raise IdempotencyConflict(
                 "this Idempotency-Key was already used for a different request body; "
                 "use a new key for a new request"
             )
-        return dict(existing), False
+        return existing, False
 
     async def get_inference(self, inference_id: str, owner: str | None = None) -> Row:
         """A request; with ``owner``, only if that client made it."""

@@ -13,10 +13,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from prover.errors import ArtifactError, InputError, ModelError, UsageError, ZkinferError
 from prover.service.leases import IllegalTransition, LeaseLost, RequestGone
-from prover.service.store import IdempotencyConflict, UnknownCursor, UnknownId
+from prover.service.store import IdempotencyConflict, QueueFull, UnknownCursor, UnknownId
 from prover.service.webhooks import WebhookUrlError
+from prover.settings import env_name
 
-__all__ = ["ApiProblem", "install_problem_handlers", "problem_response"]
+__all__ = [
+    "QUEUE_FULL_RESPONSE",
+    "QUEUE_FULL_RETRY_AFTER_S",
+    "ApiProblem",
+    "install_problem_handlers",
+    "problem_response",
+]
 
 MEDIA_TYPE = "application/problem+json"
 
@@ -56,6 +63,40 @@ def problem_response(
     body.update(extra)
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
+
+#: Retry-After of a 429 for a full queue: a hint only (when a prover takes one of the client's
+#: requests is not known), so that a client at its limit does not try again in a tight loop.
+QUEUE_FULL_RETRY_AFTER_S = 10
+
+#: The OpenAPI entry of that 429 (on createInference).
+QUEUE_FULL_RESPONSE: dict[int | str, dict[str, Any]] = {
+    429: {
+        "description": "the client key already has ZKINFER_MAX_QUEUED_PER_CLIENT queued "
+        "requests: try again once provers have taken some (a problem document; `limit` is the "
+        "limit)",
+        "headers": {
+            "Retry-After": {
+                "description": "seconds to wait before trying again (a hint)",
+                "schema": {"type": "integer"},
+            }
+        },
+        "content": {
+            "application/problem+json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "type": {"type": "string"},
+                        "title": {"type": "string"},
+                        "status": {"type": "integer"},
+                        "detail": {"type": "string"},
+                        "instance": {"type": "string"},
+                        "limit": {"type": "integer"},
+                    },
+                }
+            }
+        },
+    }
+}
 
 #: (status, title) for the errors raised below the routes.
 _MAPPED: list[tuple[type[Exception], int, str]] = [
@@ -127,5 +168,22 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     app.add_exception_handler(psycopg.DataError, on_data_error)
+
+    async def on_queue_full(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, QueueFull)
+        setting = env_name("max_queued_per_client")
+        return problem_response(
+            request,
+            429,
+            "Too many queued requests",
+            f"this client key already has {exc.limit} queued requests, the most the service "
+            f"takes ({setting}): try again once provers have taken some of them "
+            "(GET /v1/inferences?status=queued lists them; canceling one makes room too), "
+            f"or ask the service's operator to raise {setting}",
+            {"Retry-After": str(QUEUE_FULL_RETRY_AFTER_S)},
+            limit=exc.limit,
+        )
+
+    app.add_exception_handler(QueueFull, on_queue_full)
     for exc_type, status, title in _MAPPED:
         app.add_exception_handler(exc_type, mapped(status, title))

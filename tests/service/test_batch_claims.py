@@ -1,12 +1,14 @@
 """Claim-time batching in the store, without proofs: a model with N slots is leased N requests
 of one client at a time (or fewer, padded, once the oldest has waited), and a batch lease lives,
-fails and expires as one."""
+fails and expires as one. In a database of this module's own (``private_pg_url``): its models
+have no bundle (claims need none), and the API tests that list every model of the session's
+database must not meet them."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -15,17 +17,9 @@ import pytest
 from prover.service.leases import LeaseLost
 from prover.service.store import Claimed, Store
 from prover.service.views import lease_body
-from tests.helpers.service import count_rows, temporary_database
+from tests.helpers.service import count_rows
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    """A database of this module's own: its models have no bundle (claims need none), and the
-    API tests that list every model of the session's database must not meet them."""
-    with temporary_database() as url:
-        yield url
 
 
 TTL = timedelta(seconds=60)
@@ -34,11 +28,13 @@ SLOTS = 4
 T = TypeVar("T")
 
 
-def _run(pg_url: str, scenario: Callable[[Store, str], Awaitable[T]], slots: int = SLOTS) -> T:
+def _run(
+    private_pg_url: str, scenario: Callable[[Store, str], Awaitable[T]], slots: int = SLOTS
+) -> T:
     """``scenario(store, model_id)`` against a fresh model of ``slots`` slots."""
 
     async def main() -> T:
-        store = Store(pg_url, max_size=8)
+        store = Store(private_pg_url, max_size=8)
         await store.pool.open()
         try:
             model_id = f"batch-{uuid.uuid4().hex[:8]}"
@@ -88,7 +84,7 @@ def _ids(claimed: Claimed | None) -> list[str]:
     return [r["id"] for r in claimed.rows]
 
 
-def test_n_queued_requests_are_leased_as_one_batch_in_slot_order(pg_url: str) -> None:
+def test_n_queued_requests_are_leased_as_one_batch_in_slot_order(private_pg_url: str) -> None:
     async def scenario(store: Store, model_id: str) -> None:
         ids = await _queue(store, model_id, SLOTS + 1)
         claimed = await _claim(store, model_id)
@@ -102,10 +98,12 @@ def test_n_queued_requests_are_leased_as_one_batch_in_slot_order(pg_url: str) ->
         # the fifth waits for its batch to fill or ripen
         assert await _claim(store, model_id) is None
 
-    _run(pg_url, scenario)
+    _run(private_pg_url, scenario)
 
 
-def test_a_partial_batch_waits_for_batch_wait_then_is_leased_with_padding(pg_url: str) -> None:
+def test_a_partial_batch_waits_for_batch_wait_then_is_leased_with_padding(
+    private_pg_url: str,
+) -> None:
     async def scenario(store: Store, model_id: str) -> None:
         ids = await _queue(store, model_id, 2)
         now = datetime.now(UTC)
@@ -117,17 +115,17 @@ def test_a_partial_batch_waits_for_batch_wait_then_is_leased_with_padding(pg_url
         lease = lease_body(claimed, 60.0)
         assert lease.batch is not None and lease.batch.padding == [2, 3]
         recorded = count_rows(
-            pg_url,
+            private_pg_url,
             "SELECT count(*) FROM attempts WHERE lease_id = %s AND batch_size = 4"
             " AND padding = '{2,3}'",
             claimed.lease_id,
         )
         assert recorded == 2
 
-    _run(pg_url, scenario)
+    _run(private_pg_url, scenario)
 
 
-def test_two_clients_never_share_a_batch(pg_url: str) -> None:
+def test_two_clients_never_share_a_batch(private_pg_url: str) -> None:
     async def scenario(store: Store, model_id: str) -> None:
         a = await _queue(store, model_id, 2, owner="client-a")
         b = await _queue(store, model_id, 3, owner="client-b")
@@ -138,20 +136,20 @@ def test_two_clients_never_share_a_batch(pg_url: str) -> None:
         assert _ids(second) == b
         assert await _claim(store, model_id, at=later) is None
 
-    _run(pg_url, scenario)
+    _run(private_pg_url, scenario)
 
 
-def test_a_batch_one_model_leases_one_request_at_once_without_waiting(pg_url: str) -> None:
+def test_a_batch_one_model_leases_one_request_at_once_without_waiting(private_pg_url: str) -> None:
     async def scenario(store: Store, model_id: str) -> None:
         ids = await _queue(store, model_id, 3)
         claimed = await _claim(store, model_id)
         assert _ids(claimed) == ids[:1]
         assert claimed is not None and lease_body(claimed, 60.0).batch is None
 
-    _run(pg_url, scenario, slots=1)
+    _run(private_pg_url, scenario, slots=1)
 
 
-def test_concurrent_claims_split_a_queue_into_disjoint_batches(pg_url: str) -> None:
+def test_concurrent_claims_split_a_queue_into_disjoint_batches(private_pg_url: str) -> None:
     async def scenario(store: Store, model_id: str) -> list[list[str]]:
         ids = await _queue(store, model_id, 2 * SLOTS)
         got = await asyncio.gather(*(_claim(store, model_id, provider=f"p{i}") for i in range(6)))
@@ -159,11 +157,11 @@ def test_concurrent_claims_split_a_queue_into_disjoint_batches(pg_url: str) -> N
         assert sorted(i for batch in leased for i in batch) == sorted(ids)
         return leased
 
-    leased = _run(pg_url, scenario)
+    leased = _run(private_pg_url, scenario)
     assert sorted(len(batch) for batch in leased) == [SLOTS, SLOTS]
 
 
-def test_a_failed_batch_goes_back_to_the_queue_whole_counted_once(pg_url: str) -> None:
+def test_a_failed_batch_goes_back_to_the_queue_whole_counted_once(private_pg_url: str) -> None:
     async def scenario(store: Store, model_id: str) -> None:
         ids = await _queue(store, model_id, SLOTS)
         await store.provider("prover")  # first contact, as the API records it
@@ -184,10 +182,12 @@ def test_a_failed_batch_goes_back_to_the_queue_whole_counted_once(pg_url: str) -
         again = await _claim(store, model_id, provider="other")
         assert _ids(again) == ids
 
-    _run(pg_url, scenario)
+    _run(private_pg_url, scenario)
 
 
-def test_an_expired_batch_lease_is_reaped_whole_and_its_holder_has_lost_it(pg_url: str) -> None:
+def test_an_expired_batch_lease_is_reaped_whole_and_its_holder_has_lost_it(
+    private_pg_url: str,
+) -> None:
     async def scenario(store: Store, model_id: str) -> None:
         ids = await _queue(store, model_id, 3)
         start = datetime.now(UTC) + WAIT + timedelta(seconds=1)
@@ -201,16 +201,16 @@ def test_an_expired_batch_lease_is_reaped_whole_and_its_holder_has_lost_it(pg_ur
         with pytest.raises(LeaseLost):
             await store.renew("prover", claimed.lease_id, claimed.token, ttl=TTL, now=later)
         expired = count_rows(
-            pg_url,
+            private_pg_url,
             "SELECT count(*) FROM attempts WHERE lease_id = %s AND outcome = 'expired'",
             claimed.lease_id,
         )
         assert expired == 3
 
-    _run(pg_url, scenario)
+    _run(private_pg_url, scenario)
 
 
-def test_a_request_canceled_out_of_a_batch_leaves_the_rest_proving(pg_url: str) -> None:
+def test_a_request_canceled_out_of_a_batch_leaves_the_rest_proving(private_pg_url: str) -> None:
     async def scenario(store: Store, model_id: str) -> None:
         ids = await _queue(store, model_id, SLOTS)
         claimed = await _claim(store, model_id)
@@ -227,4 +227,4 @@ def test_a_request_canceled_out_of_a_batch_leaves_the_rest_proving(pg_url: str) 
         sub = await store.submission(claimed.lease_id)
         assert [r.slot for r in sub.requests] == [0, 2, 3]
 
-    _run(pg_url, scenario)
+    _run(private_pg_url, scenario)

@@ -13,6 +13,7 @@ from prover.core.hashing import sha256_text
 from prover.service.deps import ClientDep, QueueDep, SettingsDep, StoreDep
 from prover.service.leases import Status
 from prover.service.models import check_input, model_manifest, ready_model
+from prover.service.problems import QUEUE_FULL_RESPONSE
 from prover.service.schemas import InferenceAccepted, InferenceCreate, InferencePage, InferenceView
 from prover.service.views import inference_view
 from prover.service.webhooks import check_webhook_url
@@ -20,7 +21,7 @@ from prover.service.webhooks import check_webhook_url
 router = APIRouter(prefix="/v1/inferences", tags=["inferences"])
 
 
-@router.post("", status_code=202, operation_id="createInference")
+@router.post("", status_code=202, operation_id="createInference", responses=QUEUE_FULL_RESPONSE)
 async def create_inference(
     body: InferenceCreate,
     response: Response,
@@ -29,7 +30,8 @@ async def create_inference(
     settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> InferenceAccepted:
-    """Queue one proven inference; the same ``Idempotency-Key`` returns the first request."""
+    """Queue one proven inference; the same ``Idempotency-Key`` returns the first request; 429
+    when the caller already has ``ZKINFER_MAX_QUEUED_PER_CLIENT`` queued requests."""
     model = await ready_model(store, body.model_id)
     values = check_input(model_manifest(model), body.input)
     if body.webhook_url is not None:
@@ -45,6 +47,7 @@ async def create_inference(
         webhook_url=body.webhook_url,
         idempotency_key=idempotency_key,
         request_hash=digest,
+        max_queued=settings.max_queued_per_client,
     )
     response.headers["Location"] = f"/v1/inferences/{row['id']}"
     return InferenceAccepted(id=row["id"], status=row["status"])
