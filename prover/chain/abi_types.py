@@ -121,7 +121,8 @@ class MarketRequest:
     consumer: str
     deadline: int
     status: Status
-    #: how ``outputsOf`` reads the stored outputs (two int128 per storage slot); set at settlement
+    #: set at settlement when the outputs are stored narrower than one int256 per storage word
+    #: (in the request's own state word, or two int128 per slot); ``outputsOf`` reads either
     outputs_packed: bool
     reward_wei: int = field(metadata=_abi("reward"))
     input_commitment: bytes

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 import {IHalo2Verifier} from "./interfaces/IHalo2Verifier.sol";
 import {IInferenceConsumer} from "./interfaces/IInferenceConsumer.sol";
@@ -14,7 +14,7 @@ import {IInferenceConsumer} from "./interfaces/IInferenceConsumer.sol";
 ///         slots: one proof can settle up to that many requests (`fulfillBatch`), one per slot.
 /// @dev Invariant: `address(this).balance == totalEscrowed + totalOwed`. A request settles at most
 ///      once (status leaves `Open` exactly once), never keyed on proof bytes.
-contract InferenceMarket is ReentrancyGuard {
+contract InferenceMarket is ReentrancyGuardTransient {
     /// @notice How a model's circuit and its pinned verifier are used.
     struct ModelConfig {
         address verifier; // the ezkl Halo2Verifier deployed for this model
@@ -52,11 +52,13 @@ contract InferenceMarket is ReentrancyGuard {
         Refunded
     }
 
-    /// @notice A request for one inference: one slot of its model's proof.
+    /// @notice A request for one inference: one slot of its model's proof, as `getRequest` returns it.
     /// @dev The lock fields describe the current lock and are cleared when it is slashed or the
     ///      request leaves `Open`; `lockStake` is escrowed while `lockedBy != address(0)`.
-    ///      `outputsPacked` (set at settlement, in the storage slot of `status`, so it costs no
-    ///      write of its own) says how the outputs are stored: two int128 per slot, or one int256.
+    ///      `outputsPacked` (set at settlement) says the outputs are stored narrower than one int256
+    ///      per storage word: in the request's own state word, or two int128 per word. The market
+    ///      stores a request packed (`StoredRequest`); `reward` and `lockStake` fit in uint96 and
+    ///      `deadline` and `lockDeadline` in uint40 (larger values are refused).
     struct Request {
         bytes32 registrationId;
         address requester;
@@ -71,7 +73,26 @@ contract InferenceMarket is ReentrancyGuard {
         uint256 lockStake;
     }
 
-    /// @dev What settling one request of a batch needs of its registration, read once per batch.
+    /// @dev A request as stored: settling an unlocked request without a consumer reads two
+    ///      storage words (the commitment and `state`) and writes one (`state`). `state` packs,
+    ///      from the lowest bit: the status (2 bits), the outputs' format (2 bits, `_OUTPUTS_*`),
+    ///      whether there is a consumer (1 bit; 3 bits unused), the deadline (40 bits), the
+    ///      model's registration index (32 bits, `_registrationAt`), the reward (96 bits), and 80
+    ///      bits that hold the lock deadline (40 bits, 0 when unlocked) while the request is open
+    ///      and its outputs (`_OUTPUTS_INLINE`) once it is fulfilled, so that outputs that fit
+    ///      there cost no storage write of their own. `consumer` is written only when there is
+    ///      one; `lockedBy` and `lockStake` only by `lockRequest`, and read only when the lock
+    ///      deadline is set.
+    struct StoredRequest {
+        bytes32 inputCommitment;
+        uint256 state;
+        address requester;
+        address consumer;
+        address lockedBy;
+        uint96 lockStake;
+    }
+
+    /// @dev What settling one request needs of its registration, read once per batch.
     struct OutputRegion {
         bytes32 registrationId;
         uint256 outputOffset;
@@ -96,13 +117,38 @@ contract InferenceMarket is ReentrancyGuard {
     /// @notice The longest lock a model may configure: a lapsed lock must not hold a request for long.
     uint32 public constant MAX_LOCK_DURATION = 1 days;
 
+    // The fields of `StoredRequest.state`.
+    uint256 private constant _STATUS_MASK = 3;
+    uint256 private constant _FORMAT_SHIFT = 2; // 2 bits
+    uint256 private constant _HAS_CONSUMER = 1 << 4;
+    uint256 private constant _DEADLINE_SHIFT = 8;
+    uint256 private constant _INDEX_SHIFT = 48;
+    uint256 private constant _REWARD_SHIFT = 80;
+    uint256 private constant _LOCK_SHIFT = 176; // the lock deadline while open; inline outputs after
+    uint256 private constant _UINT40 = (1 << 40) - 1;
+    uint256 private constant _UINT32 = (1 << 32) - 1;
+    uint256 private constant _UINT96 = (1 << 96) - 1;
+    /// @dev The bits of `state` that settlement keeps: the consumer flag, deadline, registration
+    ///      index and reward (it replaces the status and format, and the lock deadline goes).
+    // forge-lint: disable-next-line(incorrect-shift) a mask of the low 176 bits
+    uint256 private constant _KEEP_AT_SETTLEMENT = ((1 << _LOCK_SHIFT) - 1) ^ 15;
+    uint256 private constant _INLINE_BITS = 256 - _LOCK_SHIFT;
+    // How a fulfilled request's outputs are stored (`state` bits 2..3).
+    uint256 private constant _OUTPUTS_INLINE = 1; // in `state` from bit 176, `_INLINE_BITS / count` bits each
+    uint256 private constant _OUTPUTS_PAIRS = 2; // `_outputs`: two int128 per word
+    uint256 private constant _OUTPUTS_WORDS = 3; // `_outputs`: one int256 per word
+
     mapping(bytes32 registrationId => Model) private _models;
-    mapping(uint256 requestId => Request) private _requests;
-    /// @dev A fulfilled request's outputs, `outputCount` of its model: no length word is stored
-    ///      (the model has it), which saves a fresh storage slot per settled request. When every
-    ///      output of the request fits in int128 (`Request.outputsPacked`), word `w` holds outputs
-    ///      `2w` (low half) and `2w + 1` (high half), halving the fresh slots; otherwise word `i`
-    ///      is output `i`. Zero words are never written.
+    /// @dev Registrations numbered from 1 in order, so that a request stores 32 bits, not 256.
+    mapping(uint256 index => bytes32 registrationId) private _registrationAt;
+    mapping(bytes32 registrationId => uint256 index) private _indexOf;
+    uint256 private _registrationCount;
+    mapping(uint256 requestId => StoredRequest) private _requests;
+    /// @dev A fulfilled request's outputs when they do not fit in its state word, `outputCount` of
+    ///      its model: no length word is stored (the model has it). When every output of the
+    ///      request fits in int128 (`_OUTPUTS_PAIRS`), word `w` holds outputs `2w` (low half) and
+    ///      `2w + 1` (high half), halving the fresh slots; otherwise word `i` is output `i`. Zero
+    ///      words are never written.
     mapping(uint256 requestId => mapping(uint256 index => uint256)) private _outputs;
     mapping(address account => uint256) private _owed;
 
@@ -182,7 +228,9 @@ contract InferenceMarket is ReentrancyGuard {
     error InferenceMarketModelPaused(bytes32 registrationId);
     /// @notice A request must escrow a reward.
     error InferenceMarketZeroReward();
-    /// @notice The deadline is not in the future.
+    /// @notice A reward or lock stake above `type(uint96).max` wei (about 7.9e10 ether).
+    error InferenceMarketAmountTooLarge(uint256 amount);
+    /// @notice The deadline is not in the future, or beyond `type(uint40).max` (year 36812).
     error InferenceMarketBadDeadline(uint64 deadline);
     /// @notice The request does not exist or is already settled.
     error InferenceMarketRequestNotOpen(uint256 requestId);
@@ -232,6 +280,8 @@ contract InferenceMarket is ReentrancyGuard {
     error InferenceMarketDuplicateSlot(uint256 slot);
     /// @notice A request of the batch belongs to another registration than the batch's first request.
     error InferenceMarketModelMismatch(uint256 requestId, bytes32 registrationId);
+    /// @notice Registrations are numbered in 32 bits, and all 4,294,967,295 are taken.
+    error InferenceMarketTooManyRegistrations();
 
     /// @notice Registers a model and pins its verifier (address and code hash); the caller owns it.
     /// @dev Permissionless, and namespaced by registrant: the registration's id is
@@ -261,6 +311,10 @@ contract InferenceMarket is ReentrancyGuard {
         model.owner = msg.sender;
         model.modelId = modelId;
         model.registrant = msg.sender;
+        uint256 index = ++_registrationCount;
+        if (index > _UINT32) revert InferenceMarketTooManyRegistrations();
+        _registrationAt[index] = registrationId;
+        _indexOf[registrationId] = index;
         emit ModelRegistered(
             registrationId, modelId, msg.sender, config.verifier, codeHash, config.vkDigest, config.settingsDigest
         );
@@ -303,17 +357,20 @@ contract InferenceMarket is ReentrancyGuard {
     ) external payable returns (uint256 requestId) {
         _activeModel(registrationId);
         if (msg.value == 0) revert InferenceMarketZeroReward();
-        if (deadline <= block.timestamp) revert InferenceMarketBadDeadline(deadline);
+        if (msg.value > type(uint96).max) revert InferenceMarketAmountTooLarge(msg.value);
+        if (deadline <= block.timestamp || deadline > _UINT40) revert InferenceMarketBadDeadline(deadline);
 
         requestId = nextRequestId++;
-        Request storage request = _requests[requestId];
-        request.registrationId = registrationId;
-        request.requester = msg.sender;
-        request.consumer = consumer;
-        request.deadline = deadline;
-        request.status = Status.Open;
-        request.reward = msg.value;
+        StoredRequest storage request = _requests[requestId];
         request.inputCommitment = inputCommitment;
+        uint256 state = uint256(Status.Open) | (uint256(deadline) << _DEADLINE_SHIFT)
+            | (_indexOf[registrationId] << _INDEX_SHIFT) | (msg.value << _REWARD_SHIFT);
+        if (consumer != address(0)) {
+            state |= _HAS_CONSUMER;
+            request.consumer = consumer;
+        }
+        request.state = state;
+        request.requester = msg.sender;
         totalEscrowed += msg.value;
         emit InferenceRequested(
             requestId, registrationId, msg.sender, msg.value, deadline, inputCommitment, consumer, inputData
@@ -327,26 +384,28 @@ contract InferenceMarket is ReentrancyGuard {
     /// @param requestId An open request with `now + lockDuration <= deadline`, unlocked or with a
     ///        lapsed lock.
     function lockRequest(uint256 requestId) external payable {
-        Request storage request = _openRequest(requestId);
-        ModelConfig storage config = _activeModel(request.registrationId).config;
-        if (block.timestamp > request.deadline) revert InferenceMarketDeadlinePassed(requestId);
+        (StoredRequest storage request, uint256 state) = _openRequest(requestId);
+        ModelConfig storage config = _activeModel(_registrationAt[_indexIn(state)]).config;
+        uint256 deadline = _deadlineIn(state);
+        if (block.timestamp > deadline) revert InferenceMarketDeadlinePassed(requestId);
         uint256 lockEnd = block.timestamp + config.lockDuration;
-        if (lockEnd > request.deadline) revert InferenceMarketLockWindowTooShort(requestId);
-        if (request.lockedBy != address(0)) {
-            if (block.timestamp <= request.lockDeadline) {
-                revert InferenceMarketRequestLocked(requestId, request.lockedBy);
-            }
+        if (lockEnd > deadline) revert InferenceMarketLockWindowTooShort(requestId);
+        uint256 lockDeadline = _lockDeadlineIn(state);
+        if (lockDeadline != 0) {
+            if (block.timestamp <= lockDeadline) revert InferenceMarketRequestLocked(requestId, request.lockedBy);
             _slash(requestId, request);
         }
         if (msg.value < config.minLockStake) revert InferenceMarketStakeTooLow(msg.value, config.minLockStake);
+        if (msg.value > type(uint96).max) revert InferenceMarketAmountTooLarge(msg.value);
 
-        // forge-lint: disable-next-line(unsafe-typecast) lockEnd <= deadline, a uint64
-        uint64 lockDeadline = uint64(lockEnd);
+        // lockEnd <= deadline < 2**40 and lockEnd > 0: the lock deadline field is non-zero while locked.
+        request.state = (state & ~(_UINT40 << _LOCK_SHIFT)) | (lockEnd << _LOCK_SHIFT);
         request.lockedBy = msg.sender;
-        request.lockDeadline = lockDeadline;
-        request.lockStake = msg.value;
+        // forge-lint: disable-next-line(unsafe-typecast) checked above
+        request.lockStake = uint96(msg.value);
         totalEscrowed += msg.value;
-        emit RequestLocked(requestId, msg.sender, msg.value, lockDeadline);
+        // forge-lint: disable-next-line(unsafe-typecast) lockEnd <= deadline < 2**40
+        emit RequestLocked(requestId, msg.sender, msg.value, uint64(lockEnd));
     }
 
     /// @notice Settles a request with a proof checked by the model's pinned verifier, credits the
@@ -361,24 +420,25 @@ contract InferenceMarket is ReentrancyGuard {
     /// @param proof The proof bytes (ezkl's `hex_proof`).
     /// @param instances All public instances of the proof, in circuit order.
     function fulfill(uint256 requestId, bytes calldata proof, uint256[] calldata instances) external nonReentrant {
-        Request storage request = _openRequest(requestId);
-        bytes32 registrationId = request.registrationId;
+        (StoredRequest storage request, uint256 state) = _openRequest(requestId);
+        bytes32 registrationId = _registrationAt[_indexIn(state)];
         // Not `_activeModel`: an open request's model exists, and a pause must not block it.
         Model storage model = _models[registrationId];
         ModelConfig storage config = model.config;
-        _checkTerms(requestId, request);
+        _checkTerms(requestId, request, state);
         _checkInstanceCount(config, instances);
         _checkSlotInputs(requestId, request, config.inputOffset, config.inputCount, instances);
         _verify(requestId, model, proof, instances);
 
-        uint256 reward = _settle(requestId, request);
-        int256[] memory outputs = _storeOutputs(requestId, request, config.outputOffset, config.outputCount, instances);
-        emit InferenceFulfilled(requestId, registrationId, msg.sender, reward, outputs);
+        OutputRegion memory region = OutputRegion(registrationId, config.outputOffset, config.outputCount);
+        (uint256 credited, uint256 released, int256[] memory outputs) = _settle(region, requestId, 0, instances);
+        _owed[msg.sender] += credited;
+        totalEscrowed -= released;
+        totalOwed += released;
 
         // Interactions last: the request is already settled and paid.
-        address consumer = request.consumer;
-        if (consumer != address(0)) {
-            _callConsumer(requestId, consumer, registrationId, outputs, model.config.outputScale);
+        if (state & _HAS_CONSUMER != 0) {
+            _callConsumer(requestId, request.consumer, registrationId, outputs, config.outputScale);
         }
     }
 
@@ -404,13 +464,10 @@ contract InferenceMarket is ReentrancyGuard {
         bytes calldata proof,
         uint256[] calldata instances
     ) external nonReentrant {
-        uint256 count = requestIds.length;
-        if (count == 0) revert InferenceMarketEmptyBatch();
-        if (slots.length != count) revert InferenceMarketBatchLengthMismatch(count, slots.length);
-        bytes32 registrationId = _openRequest(requestIds[0]).registrationId;
+        (bytes32 registrationId, uint256 index) = _batchRegistration(requestIds, slots);
         ModelConfig storage config = _models[registrationId].config;
         _checkInstanceCount(config, instances);
-        _checkBatch(registrationId, config, requestIds, slots, instances);
+        _checkBatch(index, config, requestIds, slots, instances);
         _verify(requestIds[0], _models[registrationId], proof, instances);
 
         int256[][] memory outputs = _settleBatch(registrationId, config, requestIds, slots, instances);
@@ -423,12 +480,12 @@ contract InferenceMarket is ReentrancyGuard {
     ///         stake) to the requester. Anyone may call.
     /// @param requestId An open request past its deadline.
     function refund(uint256 requestId) external {
-        Request storage request = _openRequest(requestId);
-        if (block.timestamp <= request.deadline) revert InferenceMarketDeadlineNotReached(requestId);
-        request.status = Status.Refunded;
+        (StoredRequest storage request, uint256 state) = _openRequest(requestId);
+        if (block.timestamp <= _deadlineIn(state)) revert InferenceMarketDeadlineNotReached(requestId);
+        request.state = (state & _KEEP_AT_SETTLEMENT) | uint256(Status.Refunded);
         // A lock never outlives the deadline, so any remaining lock has lapsed.
-        if (request.lockedBy != address(0)) _slash(requestId, request);
-        uint256 reward = request.reward;
+        if (_lockDeadlineIn(state) != 0) _slash(requestId, request);
+        uint256 reward = _rewardIn(state);
         address requester = request.requester;
         _owed[requester] += reward;
         totalEscrowed -= reward;
@@ -440,9 +497,11 @@ contract InferenceMarket is ReentrancyGuard {
     ///         the request can be locked or fulfilled by anyone again. Anyone may call.
     /// @param requestId An open request whose lock deadline has passed.
     function slashLock(uint256 requestId) external {
-        Request storage request = _openRequest(requestId);
-        if (request.lockedBy == address(0)) revert InferenceMarketNotLocked(requestId);
-        if (block.timestamp <= request.lockDeadline) revert InferenceMarketLockNotLapsed(requestId);
+        (StoredRequest storage request, uint256 state) = _openRequest(requestId);
+        uint256 lockDeadline = _lockDeadlineIn(state);
+        if (lockDeadline == 0) revert InferenceMarketNotLocked(requestId);
+        if (block.timestamp <= lockDeadline) revert InferenceMarketLockNotLapsed(requestId);
+        request.state = state & ~(_UINT40 << _LOCK_SHIFT);
         _slash(requestId, request);
     }
 
@@ -471,9 +530,16 @@ contract InferenceMarket is ReentrancyGuard {
 
     /// @notice The commitment a request must carry for these input instances.
     /// @param inputInstances The input part of the public instances, in circuit order.
-    /// @return `keccak256(abi.encodePacked(inputInstances))`.
-    function inputCommitmentOf(uint256[] calldata inputInstances) public pure returns (bytes32) {
-        return keccak256(abi.encodePacked(inputInstances));
+    /// @return commitment `keccak256(abi.encodePacked(inputInstances))`.
+    function inputCommitmentOf(uint256[] calldata inputInstances) public pure returns (bytes32 commitment) {
+        // keccak256(abi.encodePacked(inputInstances)), hashed in scratch memory past the free
+        // memory pointer: a batch hashes one slice per request and allocates nothing for it.
+        assembly ("memory-safe") {
+            let data := mload(0x40)
+            let size := shl(5, inputInstances.length)
+            calldatacopy(data, inputInstances.offset, size)
+            commitment := keccak256(data, size)
+        }
     }
 
     /// @notice A model's registration (all zero when unknown).
@@ -509,9 +575,26 @@ contract InferenceMarket is ReentrancyGuard {
 
     /// @notice A request (all zero, status `None`, when unknown).
     /// @param requestId The request.
-    /// @return The request.
-    function getRequest(uint256 requestId) external view returns (Request memory) {
-        return _requests[requestId];
+    /// @return request The request.
+    function getRequest(uint256 requestId) external view returns (Request memory request) {
+        StoredRequest storage stored = _requests[requestId];
+        uint256 state = stored.state;
+        Status status = Status(state & _STATUS_MASK);
+        uint256 format = (state >> _FORMAT_SHIFT) & 3;
+        request.registrationId = _registrationAt[_indexIn(state)];
+        request.requester = stored.requester;
+        request.consumer = stored.consumer;
+        // forge-lint: disable-next-line(unsafe-typecast) 40 bits
+        request.deadline = uint64(_deadlineIn(state));
+        request.status = status;
+        request.outputsPacked = format == _OUTPUTS_INLINE || format == _OUTPUTS_PAIRS;
+        request.reward = _rewardIn(state);
+        request.inputCommitment = stored.inputCommitment;
+        request.lockedBy = stored.lockedBy;
+        // After settlement these bits hold outputs; the lock was cleared.
+        // forge-lint: disable-next-line(unsafe-typecast) 40 bits
+        if (status == Status.Open) request.lockDeadline = uint64(_lockDeadlineIn(state));
+        request.lockStake = stored.lockStake;
     }
 
     /// @notice The proven outputs of a fulfilled request (empty otherwise), signed fixed point
@@ -519,11 +602,21 @@ contract InferenceMarket is ReentrancyGuard {
     /// @param requestId The request.
     /// @return outputs The outputs, `outputCount` of the request's model.
     function outputsOf(uint256 requestId) external view returns (int256[] memory outputs) {
-        Request storage request = _requests[requestId];
-        if (request.status != Status.Fulfilled) return outputs;
-        outputs = new int256[](_models[request.registrationId].config.outputCount);
+        uint256 state = _requests[requestId].state;
+        if (_statusIn(state) != Status.Fulfilled) return outputs;
+        uint256 count = _models[_registrationAt[_indexIn(state)]].config.outputCount;
+        outputs = new int256[](count);
+        uint256 format = (state >> _FORMAT_SHIFT) & 3;
         mapping(uint256 => uint256) storage stored = _outputs[requestId];
-        if (request.outputsPacked) {
+        if (format == _OUTPUTS_INLINE) {
+            uint256 width = _INLINE_BITS / count;
+            for (uint256 i; i < outputs.length; ++i) {
+                // Output i is bits [176 + i * width, 176 + (i + 1) * width): move its top bit to bit
+                // 255, then shift back arithmetically to sign-extend it.
+                // forge-lint: disable-next-line(unsafe-typecast) the bits, reinterpreted as signed
+                outputs[i] = int256(state << (256 - _LOCK_SHIFT - (i + 1) * width)) >> (256 - width);
+            }
+        } else if (format == _OUTPUTS_PAIRS) {
             for (uint256 i; i < outputs.length; ++i) {
                 uint256 word = stored[i >> 1];
                 // forge-lint: disable-next-line(unsafe-typecast) a half word is an int128, sign-extended
@@ -578,37 +671,63 @@ contract InferenceMarket is ReentrancyGuard {
         if (model.paused) revert InferenceMarketModelPaused(registrationId);
     }
 
-    function _openRequest(uint256 requestId) private view returns (Request storage request) {
+    /// @dev The request and its state word; reverts unless it is open.
+    function _openRequest(uint256 requestId) private view returns (StoredRequest storage request, uint256 state) {
         request = _requests[requestId];
-        if (request.status != Status.Open) revert InferenceMarketRequestNotOpen(requestId);
+        state = request.state;
+        if (_statusIn(state) != Status.Open) revert InferenceMarketRequestNotOpen(requestId);
     }
 
-    function _slash(uint256 requestId, Request storage request) private {
+    function _statusIn(uint256 state) private pure returns (Status) {
+        return Status(state & _STATUS_MASK);
+    }
+
+    function _deadlineIn(uint256 state) private pure returns (uint256) {
+        return (state >> _DEADLINE_SHIFT) & _UINT40;
+    }
+
+    function _indexIn(uint256 state) private pure returns (uint256) {
+        return (state >> _INDEX_SHIFT) & _UINT32;
+    }
+
+    function _rewardIn(uint256 state) private pure returns (uint256) {
+        return (state >> _REWARD_SHIFT) & _UINT96;
+    }
+
+    /// @dev Only meaningful while the request is open (0: unlocked).
+    function _lockDeadlineIn(uint256 state) private pure returns (uint256) {
+        return (state >> _LOCK_SHIFT) & _UINT40;
+    }
+
+    /// @dev Credits a lapsed lock's stake to the requester; the caller clears the lock deadline in
+    ///      the state word.
+    function _slash(uint256 requestId, StoredRequest storage request) private {
         address provider = request.lockedBy;
         uint256 stake = _releaseLock(request);
         _owed[request.requester] += stake;
         emit LockSlashed(requestId, provider, stake);
     }
 
-    /// @dev Clears the lock and moves its stake from escrow to owed; the caller credits it.
-    function _releaseLock(Request storage request) private returns (uint256 stake) {
+    /// @dev Clears the lock's holder and stake and moves the stake from escrow to owed; the caller
+    ///      credits it and clears the lock deadline in the state word.
+    function _releaseLock(StoredRequest storage request) private returns (uint256 stake) {
         stake = request.lockStake;
-        delete request.lockedBy;
-        delete request.lockDeadline;
-        delete request.lockStake;
+        request.lockedBy = address(0);
+        request.lockStake = 0;
         totalEscrowed -= stake;
         totalOwed += stake;
     }
 
     /// @dev A request may be fulfilled now by the caller: not past its deadline, and not under
     ///      another provider's active lock.
-    function _checkTerms(uint256 requestId, Request storage request) private view {
-        if (block.timestamp > request.deadline) {
+    function _checkTerms(uint256 requestId, StoredRequest storage request, uint256 state) private view {
+        if (block.timestamp > _deadlineIn(state)) {
             revert InferenceMarketDeadlinePassed(requestId);
         }
-        address lockedBy = request.lockedBy;
-        if (lockedBy != address(0) && lockedBy != msg.sender && block.timestamp <= request.lockDeadline) {
-            revert InferenceMarketRequestLocked(requestId, lockedBy);
+        // The holder is read only for a lock still active: an unlocked request reads no lock word.
+        if (block.timestamp <= _lockDeadlineIn(state)) {
+            address lockedBy = request.lockedBy;
+            if (lockedBy != msg.sender) revert InferenceMarketRequestLocked(requestId, lockedBy);
         }
     }
 
@@ -622,7 +741,7 @@ contract InferenceMarket is ReentrancyGuard {
     ///      (the slot and the instance count are checked by the caller).
     function _checkSlotInputs(
         uint256 requestId,
-        Request storage request,
+        StoredRequest storage request,
         uint256 start,
         uint256 count,
         uint256[] calldata instances
@@ -632,9 +751,25 @@ contract InferenceMarket is ReentrancyGuard {
         }
     }
 
-    /// @dev Every check of `fulfillBatch` before the proof: see its NatSpec.
+    /// @dev The registration of a batch (its first request's, open) and its index; reverts on an
+    ///      empty batch or lists of different lengths.
+    function _batchRegistration(uint256[] calldata requestIds, uint256[] calldata slots)
+        private
+        view
+        returns (bytes32 registrationId, uint256 index)
+    {
+        uint256 count = requestIds.length;
+        if (count == 0) revert InferenceMarketEmptyBatch();
+        if (slots.length != count) revert InferenceMarketBatchLengthMismatch(count, slots.length);
+        (, uint256 state) = _openRequest(requestIds[0]);
+        index = _indexIn(state);
+        registrationId = _registrationAt[index];
+    }
+
+    /// @dev Every check of `fulfillBatch` before the proof: see its NatSpec. `index` is the
+    ///      registration index of the batch's first request.
     function _checkBatch(
-        bytes32 registrationId,
+        uint256 index,
         ModelConfig storage config,
         uint256[] calldata requestIds,
         uint256[] calldata slots,
@@ -648,11 +783,11 @@ contract InferenceMarket is ReentrancyGuard {
         uint256[] memory used = new uint256[]((batchSize + 255) >> 8);
         for (uint256 i; i < requestIds.length; ++i) {
             uint256 requestId = requestIds[i];
-            Request storage request = _openRequest(requestId);
-            if (request.registrationId != registrationId) {
-                revert InferenceMarketModelMismatch(requestId, request.registrationId);
+            (StoredRequest storage request, uint256 state) = _openRequest(requestId);
+            if (_indexIn(state) != index) {
+                revert InferenceMarketModelMismatch(requestId, _registrationAt[_indexIn(state)]);
             }
-            _checkTerms(requestId, request);
+            _checkTerms(requestId, request, state);
             uint256 slot = slots[i];
             _claimSlot(used, slot, batchSize);
             _checkSlotInputs(requestId, request, inputOffset + slot * inputCount, inputCount, instances);
@@ -669,7 +804,7 @@ contract InferenceMarket is ReentrancyGuard {
         used[slot >> 8] = word | bit;
     }
 
-    /// @dev The effects of `fulfillBatch`: settles each request (`_settleInBatch`), then credits the
+    /// @dev The effects of `fulfillBatch`: settles each request (`_settle`), then credits the
     ///      caller and moves the escrow in one write each.
     function _settleBatch(
         bytes32 registrationId,
@@ -685,7 +820,7 @@ contract InferenceMarket is ReentrancyGuard {
         uint256 released; // rewards and every stake leaving escrow
         for (uint256 i; i < requestIds.length; ++i) {
             (uint256 credited, uint256 freed, int256[] memory slotOutputs) =
-                _settleInBatch(region, requestIds[i], slots[i], instances);
+                _settle(region, requestIds[i], slots[i], instances);
             payout += credited;
             released += freed;
             outputs[i] = slotOutputs;
@@ -695,25 +830,24 @@ contract InferenceMarket is ReentrancyGuard {
         totalOwed += released;
     }
 
-    /// @dev Marks one request of a batch fulfilled (re-checking it is still open, so an id listed
-    ///      twice reverts), releases its lock, stores and emits its outputs. Returns what the caller
-    ///      is to be credited and what leaves escrow; a lapsed foreign lock's stake goes to the
-    ///      requester here.
-    function _settleInBatch(OutputRegion memory region, uint256 requestId, uint256 slot, uint256[] calldata instances)
+    /// @dev Marks one request fulfilled as slot `slot` (re-checking it is still open, so an id
+    ///      listed twice in a batch reverts), releases its lock, stores and emits its outputs, all
+    ///      in one write of its state word when the outputs fit there. Returns what the caller is
+    ///      to be credited (the reward, plus the stake of its own lock) and what leaves escrow; a
+    ///      lapsed foreign lock's stake goes to the requester here.
+    function _settle(OutputRegion memory region, uint256 requestId, uint256 slot, uint256[] calldata instances)
         private
         returns (uint256 credited, uint256 released, int256[] memory outputs)
     {
-        Request storage request = _openRequest(requestId);
-        request.status = Status.Fulfilled;
-        uint256 reward = request.reward;
+        (StoredRequest storage request, uint256 state) = _openRequest(requestId);
+        uint256 reward = _rewardIn(state);
         credited = reward;
         released = reward;
-        address lockedBy = request.lockedBy;
-        if (lockedBy != address(0)) {
+        if (_lockDeadlineIn(state) != 0) {
+            address lockedBy = request.lockedBy;
             uint256 stake = request.lockStake;
-            delete request.lockedBy;
-            delete request.lockDeadline;
-            delete request.lockStake;
+            request.lockedBy = address(0);
+            request.lockStake = 0;
             released += stake;
             if (lockedBy == msg.sender) {
                 credited += stake;
@@ -723,22 +857,14 @@ contract InferenceMarket is ReentrancyGuard {
             }
         }
         uint256 outputCount = region.outputCount;
-        outputs = _storeOutputs(requestId, request, region.outputOffset + slot * outputCount, outputCount, instances);
+        uint256 format;
+        uint256 inlined;
+        (outputs, format, inlined) = _decodeOutputs(region.outputOffset + slot * outputCount, outputCount, instances);
+        // The status, the outputs' format and any inline outputs in one write; the lock deadline goes.
+        request.state = (state & _KEEP_AT_SETTLEMENT) | uint256(Status.Fulfilled) | (format << _FORMAT_SHIFT)
+            | (inlined << _LOCK_SHIFT);
+        if (format != _OUTPUTS_INLINE) _storeOutputWords(requestId, outputs, format);
         emit InferenceFulfilled(requestId, region.registrationId, msg.sender, reward, outputs);
-    }
-
-    /// @dev Marks the request fulfilled and credits the caller the reward, plus its own lock stake;
-    ///      a lapsed lock held by someone else is slashed to the requester instead.
-    function _settle(uint256 requestId, Request storage request) private returns (uint256 reward) {
-        request.status = Status.Fulfilled;
-        reward = request.reward;
-        uint256 payout = reward;
-        address lockedBy = request.lockedBy;
-        if (lockedBy == msg.sender) payout += _releaseLock(request);
-        else if (lockedBy != address(0)) _slash(requestId, request);
-        _owed[msg.sender] += payout;
-        totalEscrowed -= reward;
-        totalOwed += reward;
     }
 
     function _verify(uint256 requestId, Model storage model, bytes calldata proof, uint256[] calldata instances)
@@ -754,22 +880,28 @@ contract InferenceMarket is ReentrancyGuard {
         assembly ("memory-safe") {
             let success := staticcall(gas(), verifier, add(data, 0x20), mload(data), 0, 0x20)
             valid := and(success, and(iszero(lt(returndatasize(), 0x20)), eq(mload(0), 1)))
+            // Free the encoded call (nothing refers to it now): the memory the settlement
+            // allocates next reuses it rather than growing memory past proof and instances.
+            mstore(0x40, data)
         }
         if (!valid) revert InferenceMarketProofRejected(requestId);
     }
 
-    /// @dev Decodes `count` output instances from `offset` as signed numbers and stores them for
-    ///      `outputsOf`: packed two per slot when all fit in int128 (and then sets
-    ///      `request.outputsPacked`), one per slot otherwise.
-    function _storeOutputs(
-        uint256 requestId,
-        Request storage request,
-        uint256 offset,
-        uint256 count,
-        uint256[] calldata instances
-    ) private returns (int256[] memory outputs) {
+    /// @dev Decodes `count` output instances from `offset` as signed numbers, and chooses how
+    ///      they are stored: inline in the state word (`inlined`, `_INLINE_BITS / count` bits
+    ///      each, two's complement) when every output fits that width; else two int128 per word
+    ///      when all fit in int128; else one int256 per word.
+    function _decodeOutputs(uint256 offset, uint256 count, uint256[] calldata instances)
+        private
+        pure
+        returns (int256[] memory outputs, uint256 format, uint256 inlined)
+    {
         outputs = new int256[](count);
-        bool packed = true;
+        uint256 width = _INLINE_BITS / count; // count >= 1 (`_checkLayout`); 0 when more than 80
+        // forge-lint: disable-next-line(unsafe-typecast, incorrect-shift) width <= 80
+        int256 inlineMax = width == 0 ? -1 : int256((1 << (width - 1)) - 1);
+        bool fitsInline = width != 0;
+        bool pairs = true;
         for (uint256 i; i < count; ++i) {
             // The verifier checked every instance is below FIELD_MODULUS; the upper half of the
             // field encodes negative numbers.
@@ -777,15 +909,27 @@ contract InferenceMarket is ReentrancyGuard {
             // forge-lint: disable-next-line(unsafe-typecast) both operands are below 2**254
             int256 value = felt > (FIELD_MODULUS - 1) / 2 ? -int256(FIELD_MODULUS - felt) : int256(felt);
             outputs[i] = value;
-            if (value > type(int128).max || value < type(int128).min) packed = false;
+            if (value > inlineMax || value < -inlineMax - 1) {
+                fitsInline = false;
+            } else {
+                // forge-lint: disable-next-line(unsafe-typecast, incorrect-shift) two's complement, masked to width
+                inlined |= (uint256(value) & ((1 << width) - 1)) << (i * width);
+            }
+            if (value > type(int128).max || value < type(int128).min) pairs = false;
         }
+        if (fitsInline) return (outputs, _OUTPUTS_INLINE, inlined);
+        return (outputs, pairs ? _OUTPUTS_PAIRS : _OUTPUTS_WORDS, 0);
+    }
+
+    /// @dev Stores outputs that do not fit in the state word in `_outputs`, as `format` says.
+    function _storeOutputWords(uint256 requestId, int256[] memory outputs, uint256 format) private {
         mapping(uint256 => uint256) storage stored = _outputs[requestId];
-        if (packed) {
-            request.outputsPacked = true;
+        uint256 count = outputs.length;
+        if (format == _OUTPUTS_PAIRS) {
             for (uint256 i; i < count; i += 2) {
-                // forge-lint: disable-next-line(unsafe-typecast) packed: every output fits in int128
+                // forge-lint: disable-next-line(unsafe-typecast) pairs: every output fits in int128
                 uint256 word = uint128(int128(outputs[i]));
-                // forge-lint: disable-next-line(unsafe-typecast) packed: every output fits in int128
+                // forge-lint: disable-next-line(unsafe-typecast) pairs: every output fits in int128
                 if (i + 1 < count) word |= uint256(uint128(int128(outputs[i + 1]))) << 128;
                 // A zero word costs no fresh slot.
                 if (word != 0) stored[i >> 1] = word;
@@ -806,8 +950,11 @@ contract InferenceMarket is ReentrancyGuard {
     ) private {
         for (uint256 i; i < requestIds.length; ++i) {
             uint256 requestId = requestIds[i];
-            address consumer = _requests[requestId].consumer;
-            if (consumer != address(0)) _callConsumer(requestId, consumer, registrationId, outputs[i], outputScale);
+            StoredRequest storage request = _requests[requestId];
+            // The state word is warm (settled above); the consumer is read only when there is one.
+            if (request.state & _HAS_CONSUMER != 0) {
+                _callConsumer(requestId, request.consumer, registrationId, outputs[i], outputScale);
+            }
         }
     }
 

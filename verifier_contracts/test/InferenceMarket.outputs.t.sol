@@ -6,16 +6,21 @@ import {MarketTest} from "./utils/MarketTest.sol";
 import {MockVerifier} from "./utils/Mocks.sol";
 import {Vm} from "./utils/Vm.sol";
 
-/// @notice How settled outputs are stored: two int128 per storage slot when every output of a
-///         request fits in int128, one int256 per slot otherwise; `outputsOf` returns the same
-///         signed values as the `InferenceFulfilled` event either way. A 2-slot model with 3 outputs
-///         per slot (an odd count: the last word is half used) and an accept-all verifier.
+/// @notice How settled outputs are stored: in the request's own state word (80 bits: 26 per
+///         output here) when every output of a request fits that width, else two int128 per
+///         storage slot when every output fits in int128, one int256 per slot otherwise;
+///         `outputsOf` returns the same signed values as the `InferenceFulfilled` event either way.
+///         A 2-slot model with 3 outputs per slot (an odd count: the last word is half used) and an
+///         accept-all verifier.
 contract InferenceMarketOutputsTest is MarketTest {
     uint32 internal constant SLOTS = 2;
     uint32 internal constant OUT = 3; // output instances per slot; one input instance per slot
     uint256 internal constant P = 21888242871839275222246405745257275088548364400416034343698204186575808495617;
     int256 internal constant MAX = type(int128).max;
     int256 internal constant MIN = type(int128).min;
+    // 80 / OUT = 26 bits per output in the request's state word.
+    int256 internal constant INLINE_MAX = 2 ** 25 - 1;
+    int256 internal constant INLINE_MIN = -(2 ** 25);
 
     bytes32 internal model;
 
@@ -57,6 +62,7 @@ contract InferenceMarketOutputsTest is MarketTest {
             slots[s] = s;
         }
         vm.recordLogs();
+        vm.record(); // storage accesses of the settlement alone (`distinctWrites`)
         vm.prank(provider);
         market.fulfillBatch(ids, slots, "", instances);
     }
@@ -129,6 +135,42 @@ contract InferenceMarketOutputsTest is MarketTest {
         assertEq(market.outputsOf(ids[1])[1], -int256((P - 1) / 2));
     }
 
+    function test_Outputs_InlineBoundsAndOneBeyond() public {
+        // Slot 0: the 26-bit bounds (inline); slot 1: one just past them in either direction (pairs).
+        uint256[OUT][SLOTS] memory outputs =
+            [triple(INLINE_MAX, INLINE_MIN, -1), triple(INLINE_MAX + 1, 0, INLINE_MIN - 1)];
+        uint256[] memory ids = settleBoth(outputs);
+        int256[][] memory emitted = emittedOutputs();
+        for (uint256 s; s < SLOTS; ++s) {
+            assertTrue(packedFlag(ids[s]));
+            assertEq(market.outputsOf(ids[s]), expected(outputs[s]));
+            assertEq(market.outputsOf(ids[s]), emitted[s]);
+        }
+        assertEq(market.outputsOf(ids[0])[1], INLINE_MIN);
+        assertEq(market.outputsOf(ids[1])[2], INLINE_MIN - 1);
+    }
+
+    /// @dev Outputs that fit in the state word cost no storage write of their own: settling two
+    ///      such requests writes their two state words, the caller's credit and the two totals.
+    function test_Outputs_InlineWritesNoOutputSlot() public {
+        settleBoth([triple(INLINE_MAX, INLINE_MIN, 0), triple(-1, 1, 0)]);
+        assertEq(distinctWrites(), SLOTS + 3);
+        // Pairs: 3 outputs need 2 more words per request.
+        settleBoth([triple(INLINE_MAX + 1, 1, 1), triple(1, 1, INLINE_MIN - 1)]);
+        assertEq(distinctWrites(), SLOTS + 3 + 2 * SLOTS);
+    }
+
+    function distinctWrites() internal returns (uint256 n) {
+        (, bytes32[] memory writes) = vm.accesses(address(market));
+        for (uint256 i; i < writes.length; ++i) {
+            bool seen;
+            for (uint256 j; j < i; ++j) {
+                seen = seen || writes[j] == writes[i];
+            }
+            if (!seen) ++n;
+        }
+    }
+
     function test_Outputs_ZerosReadBackAsZeros() public {
         uint256[OUT][SLOTS] memory outputs = [triple(0, 0, 0), triple(0, 0, 7)];
         uint256[] memory ids = settleBoth(outputs);
@@ -154,12 +196,19 @@ contract InferenceMarketOutputsTest is MarketTest {
     }
 
     /// forge-config: default.fuzz.runs = 512
-    function testFuzz_Outputs_OutputsOfEqualsEvent(uint256[OUT][SLOTS] memory outputs, uint8 nearBound) public {
+    function testFuzz_Outputs_OutputsOfEqualsEvent(
+        uint256[OUT][SLOTS] memory outputs,
+        uint8 nearBound,
+        uint8 nearInline
+    ) public {
         for (uint256 s; s < SLOTS; ++s) {
             for (uint256 i; i < OUT; ++i) {
                 uint256 v = bound(outputs[s][i], 0, P - 1);
-                // Steer some elements to within a few units of the int128 bounds, both signs.
-                if ((nearBound >> (s * OUT + i)) & 1 == 1) {
+                // Steer some elements to within a few units of the 26-bit inline bounds or the
+                // int128 bounds, both signs.
+                if ((nearInline >> (s * OUT + i)) & 1 == 1) {
+                    v = (v & 1 == 0 ? 2 ** 25 - 2 + (v % 4) : P - 2 ** 25 - 1 + (v % 4));
+                } else if ((nearBound >> (s * OUT + i)) & 1 == 1) {
                     v = (v & 1 == 0 ? 2 ** 127 - 2 + (v % 4) : P - 2 ** 127 - 1 + (v % 4));
                 }
                 outputs[s][i] = v;

@@ -275,6 +275,30 @@ contract InferenceMarketTest is MarketTest {
         market.requestInference{value: REWARD}(MLP, bytes32(0), "", deadline, address(0));
     }
 
+    function test_RevertWhen_DeadlineBeyondUint40() public {
+        // Deadlines are stored in 40 bits (year 36812): the largest is accepted and read back.
+        uint64 last = type(uint40).max;
+        vm.prank(requester);
+        uint256 id = market.requestInference{value: REWARD}(MLP, bytes32(0), "", last, address(0));
+        assertEq(market.getRequest(id).deadline, last);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketBadDeadline.selector, last + 1));
+        vm.prank(requester);
+        market.requestInference{value: REWARD}(MLP, bytes32(0), "", last + 1, address(0));
+    }
+
+    function test_RevertWhen_RewardBeyondUint96() public {
+        // Rewards are stored in 96 bits (about 7.9e10 ether): the largest is accepted and read back.
+        uint256 largest = type(uint96).max;
+        vm.deal(requester, 2 * largest + 1);
+        vm.prank(requester);
+        uint256 id =
+            market.requestInference{value: largest}(MLP, bytes32(0), "", uint64(block.timestamp + TTL), address(0));
+        assertEq(market.getRequest(id).reward, largest);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketAmountTooLarge.selector, largest + 1));
+        vm.prank(requester);
+        market.requestInference{value: largest + 1}(MLP, bytes32(0), "", uint64(block.timestamp + TTL), address(0));
+    }
+
     function testFuzz_RequestInference_Escrows(uint256 reward, uint64 ttl, uint8 count) public {
         reward = bound(reward, 1, 1_000 ether);
         ttl = uint64(bound(ttl, 1, 365 days));
@@ -381,6 +405,21 @@ contract InferenceMarketTest is MarketTest {
         );
         vm.prank(provider);
         market.lockRequest{value: MIN_STAKE - 1}(id);
+    }
+
+    function test_RevertWhen_StakeBeyondUint96() public {
+        uint256 id = requestMlp(address(0));
+        uint256 largest = type(uint96).max;
+        vm.deal(provider, largest + 1);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InferenceMarketAmountTooLarge.selector, largest + 1));
+        vm.prank(provider);
+        market.lockRequest{value: largest + 1}(id);
+        vm.prank(provider);
+        market.lockRequest{value: largest}(id);
+        assertEq(market.getRequest(id).lockStake, largest);
+        fulfillMlpAs(provider, id);
+        assertEq(market.owed(provider), REWARD + largest);
+        assertSolvent();
     }
 
     function test_RevertWhen_DeadlinePassed_Lock() public {
@@ -711,6 +750,47 @@ contract InferenceMarketTest is MarketTest {
         vm.warp(block.timestamp + TTL + 1);
         market.refund(id);
         assertEq(market.owed(requester), REWARD);
+    }
+
+    /// @dev A request packs its status, deadline, registration and lock deadline in one word, and
+    ///      reuses the lock's bits for its outputs once fulfilled: `getRequest` still reads every
+    ///      field back, with the lock cleared, after a fulfil and after a refund.
+    function test_GetRequest_AfterSettlement() public {
+        uint64 deadline = uint64(block.timestamp + TTL);
+        uint256 fulfilled = requestMlp(address(0));
+        lockAs(provider, fulfilled);
+        uint256 refunded = requestMlp(address(this));
+        lockAs(copier, refunded);
+        fulfillMlpAs(provider, fulfilled);
+        vm.warp(deadline + 1);
+        market.refund(refunded);
+
+        InferenceMarket.Request memory request = market.getRequest(fulfilled);
+        assertEq(request.registrationId, MLP);
+        assertEq(request.requester, requester);
+        assertEq(request.consumer, address(0));
+        assertEq(request.deadline, deadline);
+        assertTrue(request.status == InferenceMarket.Status.Fulfilled);
+        assertTrue(request.outputsPacked);
+        assertEq(request.reward, REWARD);
+        assertEq(request.inputCommitment, mlpCommitment(MlpFixture.instances()));
+        assertEq(request.lockedBy, address(0));
+        assertEq(request.lockDeadline, 0);
+        assertEq(request.lockStake, 0);
+
+        request = market.getRequest(refunded);
+        assertEq(request.registrationId, MLP);
+        assertEq(request.consumer, address(this));
+        assertEq(request.deadline, deadline);
+        assertTrue(request.status == InferenceMarket.Status.Refunded);
+        assertFalse(request.outputsPacked);
+        assertEq(request.reward, REWARD);
+        assertEq(request.lockedBy, address(0));
+        assertEq(request.lockDeadline, 0);
+        assertEq(request.lockStake, 0);
+        assertEq(market.outputsOf(refunded).length, 0);
+        assertEq(market.owed(requester), REWARD + MIN_STAKE);
+        assertSolvent();
     }
 
     function test_RevertWhen_DeadlineNotReached() public {
