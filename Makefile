@@ -41,7 +41,7 @@ typecheck: install
 # package ships (they must match a fresh build of the sources).
 contracts: install
 	cd verifier_contracts && scripts/forge.sh fmt --check
-	cd verifier_contracts && scripts/forge.sh build --sizes
+	cd verifier_contracts && scripts/forge.sh build src --sizes
 	cd verifier_contracts && scripts/forge.sh test
 	cd verifier_contracts && scripts/forge.sh snapshot --check
 	$(PY) scripts/export_contract_artifacts.py --check

@@ -4,8 +4,15 @@
 #   scripts/forge.sh build --sizes | scripts/forge.sh test | scripts/forge.sh snapshot --check
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -x node_modules/.bin/forge ]; then
-  echo "forge.sh: node_modules/.bin/forge is missing; run \`npm ci\` in verifier_contracts/" >&2
+# The platform binary that npm installed, not the node launcher node_modules/.bin/forge: that
+# launcher (@foundry-rs/forge 1.7.1) does not pass forge's exit status on, so a failing
+# `forge test` or `snapshot --check` would exit 0 (tests/test_forge_exit.py).
+forge=""
+for candidate in node_modules/@foundry-rs/forge-*/bin/forge; do
+  if [ -x "$candidate" ]; then forge=$candidate; break; fi
+done
+if [ -z "$forge" ]; then
+  echo "forge.sh: node_modules/@foundry-rs/forge-<platform>/bin/forge is missing; run \`npm ci\` in verifier_contracts/" >&2
   exit 3
 fi
 if [ "${1:-}" = "lint" ]; then
@@ -13,7 +20,7 @@ if [ "${1:-}" = "lint" ]; then
   # later `forge test` silently skips those suites: lint in a throw-away out/ and cache instead.
   scratch=$(mktemp -d)
   trap 'rm -rf "$scratch"' EXIT
-  FOUNDRY_OUT="$scratch/out" FOUNDRY_CACHE_PATH="$scratch/cache" node_modules/.bin/forge "$@"
+  FOUNDRY_OUT="$scratch/out" FOUNDRY_CACHE_PATH="$scratch/cache" "$forge" "$@"
   exit
 fi
-exec node_modules/.bin/forge "$@"
+exec "$forge" "$@"
