@@ -38,6 +38,7 @@ __all__ = [
     "INSTALLED_EZKL_VERSION",
     "RunArgs",
     "calibrate",
+    "calibrated_run_args",
     "check_ezkl_version",
     "compile_circuit",
     "float_to_felts",
@@ -80,6 +81,9 @@ class RunArgs:
     output_visibility: str = "public"
     param_visibility: str = "fixed"
     variables: tuple[tuple[str, int], ...] = (("batch_size", 1),)
+    #: Further ``PyRunArgs`` attributes, set after those above: ``disable_freivalds``, or every
+    #: choice of a calibrated circuit with another ``logrows`` (see :func:`calibrated_run_args`).
+    extra: tuple[tuple[str, Any], ...] = ()
 
     def to_py(self) -> Any:
         """ezkl's ``PyRunArgs`` with every visibility set explicitly."""
@@ -88,7 +92,31 @@ class RunArgs:
         ra.output_visibility = self.output_visibility
         ra.param_visibility = self.param_visibility
         ra.variables = list(self.variables)
+        for name, value in self.extra:
+            setattr(ra, name, tuple(value) if isinstance(value, list) else value)
         return ra
+
+
+#: ``settings.json`` run arguments that :class:`RunArgs` sets itself, or that ``PyRunArgs`` lacks.
+_NOT_EXTRA = frozenset(
+    {"input_visibility", "output_visibility", "param_visibility", "variables", "rebase_scale"}
+)
+
+
+def calibrated_run_args(settings: dict[str, Any], **changes: Any) -> tuple[tuple[str, Any], ...]:
+    """The run arguments of a calibrated ``settings.json`` (scales, lookup range, logrows...) as
+    :attr:`RunArgs.extra`, with ``changes`` applied: ezkl's ``gen_settings`` given them lays the
+    circuit out again as calibration would have with those choices."""
+    known = set(dir(ezkl.PyRunArgs()))
+    chosen = {
+        name: value
+        for name, value in settings["run_args"].items()
+        if name in known and name not in _NOT_EXTRA and value is not None
+    }
+    if isinstance(chosen.get("check_mode"), str):
+        chosen["check_mode"] = chosen["check_mode"].lower()
+    chosen.update(changes)
+    return tuple(sorted(chosen.items()))
 
 
 class _ListHandler(logging.Handler):
@@ -201,6 +229,7 @@ def gen_settings(model: Path, settings: Path, run_args: RunArgs) -> str:
         "output_visibility": run_args.output_visibility,
         "param_visibility": run_args.param_visibility,
         "variables": [list(v) for v in run_args.variables],
+        "extra": [list(pair) for pair in run_args.extra],
     }
     return str(_heavy("gen_settings", model=str(model), settings=str(settings), run_args=args))
 
@@ -211,6 +240,7 @@ def _gen_settings(model: str, settings: str, run_args: dict[str, Any]) -> str:
         output_visibility=run_args["output_visibility"],
         param_visibility=run_args["param_visibility"],
         variables=tuple((str(k), int(v)) for k, v in run_args["variables"]),
+        extra=tuple((str(k), v) for k, v in run_args.get("extra", [])),
     )
     try:
         _, log = _call(
