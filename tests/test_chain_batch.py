@@ -34,7 +34,12 @@ from prover.errors import InputError, UsageError
 from tests.conftest import Compiled
 from tests.helpers import write_json
 from tests.helpers.chain import OTHER, PROVIDER, REQUESTER, Anvil
-from tests.helpers.tiny import TINY_MAX_LOGROWS, tiny_input, write_tiny_model
+from tests.helpers.tiny import (
+    TINY_HASHED_VERIFIER_LIMIT,
+    TINY_MAX_LOGROWS,
+    tiny_input,
+    write_tiny_model,
+)
 
 pytestmark = pytest.mark.anvil
 
@@ -101,7 +106,11 @@ def test_a_batch_with_hashed_inputs_registers_one_hash_per_slot(tmp_path: Path) 
     that slot's hash instance in a real proof of the batch."""
     onnx, sample, cal = write_tiny_model(tmp_path / "m", batch=2)
     options = CompileOptions(
-        dev_srs=True, max_logrows=TINY_MAX_LOGROWS, batch_size=2, input_visibility="hashed"
+        dev_srs=True,
+        max_logrows=TINY_MAX_LOGROWS,
+        batch_size=2,
+        input_visibility="hashed",
+        verifier_limit=TINY_HASHED_VERIFIER_LIMIT,
     )
     compile_model(onnx, sample, tmp_path / "bundle", calibration=cal, options=options)
     bundle = b.load_bundle(tmp_path / "bundle")
