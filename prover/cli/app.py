@@ -95,21 +95,15 @@ def compile_cmd(
         bool, typer.Option("--dev-srs", help="Generate a local, UNSAFE development SRS.")
     ] = False,
     batch: Annotated[int, typer.Option(help="Inputs per proof (the batch dimension).")] = 1,
-    max_logrows: Annotated[
-        int | None,
-        typer.Option(
-            help="Upper bound for calibration, and for the logrows tried to fit the verifier "
-            "(default: 2 above calibration's choice)."
-        ),
-    ] = None,
+    max_logrows: Annotated[int | None, typer.Option(help="Upper bound for calibration.")] = None,
     verifier_limit: Annotated[
         int,
         typer.Option(
             metavar="BYTES",
             help="Largest verifier runtime code to accept: a larger verifier makes compile lay "
-            "the circuit out again with fewer columns (no Freivalds' argument, then more "
-            "logrows), and fail if none fits. Default: EIP-170's limit on deployed code "
-            "(Ethereum mainnet). 0: keep what ezkl renders, for a chain without the limit.",
+            "the circuit out again with fewer columns (without Freivalds' argument for matrix "
+            "products), and fail if it is still larger. Default: EIP-170's limit on deployed "
+            "code (Ethereum mainnet). 0: keep what ezkl renders, for a chain without the limit.",
         ),
     ] = EIP170_LIMIT,
     force: Annotated[bool, typer.Option(help="Replace an existing, different bundle.")] = False,

@@ -325,11 +325,6 @@ def compile_model(
     return CompileResult(bundle=b.load_bundle(out), reused=False, timings=manifest["timings"])
 
 
-#: Logrows steps above calibration's choice that compile tries to make the verifier fit when no
-#: ``max_logrows`` bounds it: each step doubles the proving time and the proving key.
-_RAISE_STEPS = 2
-
-
 def _limit_words(options: CompileOptions) -> str:
     if options.verifier_limit == EIP170_LIMIT:
         return f"EIP-170's limit of {EIP170_LIMIT:,} bytes on deployed code"
@@ -448,81 +443,53 @@ def _same_layout(a: dict[str, Any], b_: dict[str, Any]) -> bool:
 
 
 def _fit_verifier(w: _Work, base: ezkl_backend.RunArgs, first: _Circuit) -> _Circuit:
-    """Lay the circuit out again until its verifier fits ``verifier_limit``; raise
-    :class:`CircuitError` naming the way out when no layout within ``max_logrows`` does.
+    """Lay the circuit out again so that its verifier fits ``verifier_limit``; raise
+    :class:`CircuitError` naming the ways out when it does not.
 
     Each advice, fixed or lookup column adds a commitment, evaluations and their code to the
-    verifier. Two changes cut columns: Freivalds' argument off (ezkl checks a matrix product with
-    both sides wider than one row by a random linear combination, with columns and a challenge
-    of their own: batch circuits get them, one-row circuits do not), then more rows per column
-    (a larger logrows: a circuit whose cells fill more than one column of 2^logrows rows gets
-    another set of columns per wrap, ezkl's "advice blocks"). Each layout is tried for real:
+    verifier. ezkl checks a matrix product with both sides wider than one row (a batch's rows
+    times the weights) by Freivalds' argument: an einsum chip of six more advice column groups,
+    half of them in a second phase, and a challenge per output axis. Batch circuits get it,
+    one-row circuits do not; laid out without it (more rows, fewer columns) the MLP's batch
+    verifiers are the size of its one-row verifier. A larger logrows than calibration's does not
+    help: calibration already picks one where every column group fits one column of rows, so the
+    columns stay; only a ``max_logrows`` that held calibration back can leave lookup tables split
+    over several columns, and the error then says to raise it. The layout is tried for real:
     setup and render, no estimate.
     """
-    options, note = w.options, w.timer.progress.note
+    options = w.options
     limit = options.verifier_limit
-    tried = [f"{first.size:,} bytes at logrows {first.logrows}"]
-    best = first
-
-    note(
+    w.timer.progress.note(
         f"the verifier is {first.size:,} bytes, over {_limit_words(options)}: laying the circuit "
         "out again without Freivalds' argument for matrix products (fewer columns)"
     )
+    tried = [f"{first.size:,} bytes at logrows {first.logrows}"]
     plain = replace(base, extra=(("disable_freivalds", True),))
     _lay_out(w, plain, calibrate=True, again="without Freivalds' argument")
     laid_out = json.loads((w.work / b.SETTINGS).read_text())
-    if not _same_layout(laid_out, first.settings):
+    best = first
+    if _same_layout(laid_out, first.settings):
+        w.timer.progress.note("the circuit uses no Freivalds' argument: its layout is the same")
+    else:
         made = _build_circuit(w, "without Freivalds' argument")
         tried.append(f"{made.size:,} bytes at logrows {made.logrows} without Freivalds' argument")
         if made.size <= limit:
             return made
-        best = made if made.size < best.size else best
-        current = made
-    else:
-        note("the circuit uses no Freivalds' argument: the layout is unchanged")
-        current = replace(first, settings=laid_out)
-
-    cap = options.max_logrows if options.max_logrows is not None else current.logrows + _RAISE_STEPS
-    capped = True
-    while current.logrows < cap:
-        k = current.logrows + 1
-        note(
-            f"the verifier is {current.size:,} bytes at logrows {current.logrows}: laying the "
-            f"circuit out at logrows {k} (fewer columns; proving takes about twice as long)"
-        )
-        again = f"logrows {k}"
-        raised = replace(plain, extra=ezkl_backend.calibrated_run_args(current.settings, logrows=k))
-        _lay_out(w, raised, calibrate=False, again=again)
-        try:
-            made = _build_circuit(w, again)
-        except SrsError as exc:
-            raise SrsError(
-                f"{exc.message} (compile raised logrows to {k} to fit the verifier under "
-                f"{_limit_words(options)})",
-                field=exc.field,
-                hint=(exc.hint_template + "; " if exc.hint_template else "")
-                + "or pass {verifier_limit} 0 to keep the larger verifier",
-            ) from None
-        tried.append(f"{made.size:,} bytes at logrows {k}")
-        if made.size <= limit:
-            return made
-        if made.size >= current.size:  # more rows no longer cut columns
-            capped = False
-            break
-        best = made if made.size < best.size else best
-        current = made
-
-    more = (
-        f"pass {{max_logrows}} above {cap} to try larger circuits (each step doubles the proving "
-        "time), or "
-        if capped and cap < 26
-        else ""
-    )
+        best = made if made.size < first.size else first
+    logrows = int(laid_out["run_args"]["logrows"])
+    capped = options.max_logrows is not None and logrows >= options.max_logrows
+    capped = capped and logrows < 26  # ezkl's largest
     raise CircuitError(
         f"the Solidity verifier is {best.size:,} bytes of runtime code at its smallest "
         f"({'; '.join(tried)}), over {_limit_words(options)}: it cannot be deployed where that "
         "limit holds",
-        hint=more + "pass {verifier_limit} 0 to keep it for a chain without the limit",
+        hint=(
+            f"pass {{max_logrows}} above {logrows} (calibration stopped there: more rows per "
+            "column can mean fewer lookup columns; each step doubles the proving time), or "
+            if capped
+            else ""
+        )
+        + "pass {verifier_limit} 0 to keep it for a chain without the limit",
     )
 
 

@@ -38,7 +38,6 @@ __all__ = [
     "INSTALLED_EZKL_VERSION",
     "RunArgs",
     "calibrate",
-    "calibrated_run_args",
     "check_ezkl_version",
     "compile_circuit",
     "float_to_felts",
@@ -81,8 +80,7 @@ class RunArgs:
     output_visibility: str = "public"
     param_visibility: str = "fixed"
     variables: tuple[tuple[str, int], ...] = (("batch_size", 1),)
-    #: Further ``PyRunArgs`` attributes, set after those above: ``disable_freivalds``, or every
-    #: choice of a calibrated circuit with another ``logrows`` (see :func:`calibrated_run_args`).
+    #: Further ``PyRunArgs`` attributes, set after those above (``disable_freivalds``).
     extra: tuple[tuple[str, Any], ...] = ()
 
     def to_py(self) -> Any:
@@ -95,28 +93,6 @@ class RunArgs:
         for name, value in self.extra:
             setattr(ra, name, tuple(value) if isinstance(value, list) else value)
         return ra
-
-
-#: ``settings.json`` run arguments that :class:`RunArgs` sets itself, or that ``PyRunArgs`` lacks.
-_NOT_EXTRA = frozenset(
-    {"input_visibility", "output_visibility", "param_visibility", "variables", "rebase_scale"}
-)
-
-
-def calibrated_run_args(settings: dict[str, Any], **changes: Any) -> tuple[tuple[str, Any], ...]:
-    """The run arguments of a calibrated ``settings.json`` (scales, lookup range, logrows...) as
-    :attr:`RunArgs.extra`, with ``changes`` applied: ezkl's ``gen_settings`` given them lays the
-    circuit out again as calibration would have with those choices."""
-    known = set(dir(ezkl.PyRunArgs()))
-    chosen = {
-        name: value
-        for name, value in settings["run_args"].items()
-        if name in known and name not in _NOT_EXTRA and value is not None
-    }
-    if isinstance(chosen.get("check_mode"), str):
-        chosen["check_mode"] = chosen["check_mode"].lower()
-    chosen.update(changes)
-    return tuple(sorted(chosen.items()))
 
 
 class _ListHandler(logging.Handler):
