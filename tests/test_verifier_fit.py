@@ -3,9 +3,9 @@
 ezkl checks a matrix product whose both sides are wider than one row (a batch's rows times the
 weights) with Freivalds' argument, whose columns and challenge make the verifier larger: the batch
 circuits' verifiers passed the limit where the one-row circuits' did not. compile lays such a
-circuit out again without it (then at a larger logrows, within ``max_logrows``) until the verifier
-fits; ``--verifier-limit 0`` keeps ezkl's first layout for a chain without the limit, and a limit
-that no layout meets is an error naming both ways out. Real ezkl on the tiny model throughout.
+circuit out again without it; ``--verifier-limit 0`` keeps ezkl's first layout for a chain without
+the limit, and a verifier still over the limit is an error naming the ways out. Real ezkl on the
+tiny model throughout.
 """
 
 from __future__ import annotations
@@ -13,8 +13,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from prover import CompileOptions, compile_model
 from prover.core import bundle as b
 from prover.core.solidity import EIP170_LIMIT
+from prover.errors import CircuitError
 from tests.conftest import Compiled
 from tests.helpers import zkinfer
 from tests.helpers.tiny import TINY_BATCH, TINY_MAX_LOGROWS, write_tiny_model
@@ -81,3 +85,20 @@ def test_a_limit_no_layout_meets_is_an_error_naming_the_ways_out(tmp_path: Path)
     assert "over the limit of 4,000 bytes asked for" in result.stderr
     assert "--verifier-limit 0" in result.stderr
     assert not out.exists()  # nothing half-written
+
+
+def test_a_max_logrows_that_holds_calibration_back_is_named(tmp_path: Path) -> None:
+    """With hashed inputs at logrows 12 the tiny batch's range checks take 5 lookup columns:
+    its verifier is over the limit even without Freivalds' argument, and the error says that a
+    larger max_logrows (fewer, longer columns) or no limit is the way out."""
+    onnx, sample, calibration = write_tiny_model(tmp_path / "model", batch=2)
+    options = CompileOptions(
+        dev_srs=True, max_logrows=TINY_MAX_LOGROWS, batch_size=2, input_visibility="hashed"
+    )
+    out = tmp_path / "bundle"
+    with pytest.raises(CircuitError) as caught:
+        compile_model(onnx, sample, out, calibration=calibration, options=options)
+    assert "without Freivalds' argument" in caught.value.message
+    assert f"above {TINY_MAX_LOGROWS}" in str(caught.value.hint)
+    assert caught.value.hint_fields == ("max_logrows", "verifier_limit")
+    assert not out.exists()
