@@ -3,7 +3,6 @@ registration by slots, one-slot requests, ``fulfillBatch`` and the chain worker'
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,8 +33,13 @@ from prover.core.solidity import EIP170_LIMIT
 from prover.errors import InputError, UsageError
 from tests.conftest import Compiled
 from tests.helpers import write_json
-from tests.helpers.chain import OTHER, PROVIDER, REQUESTER, Anvil, run_anvil
-from tests.helpers.tiny import TINY_MAX_LOGROWS, tiny_input, write_tiny_model
+from tests.helpers.chain import OTHER, PROVIDER, REQUESTER, Anvil
+from tests.helpers.tiny import (
+    TINY_HASHED_VERIFIER_LIMIT,
+    TINY_MAX_LOGROWS,
+    tiny_input,
+    write_tiny_model,
+)
 
 pytestmark = pytest.mark.anvil
 
@@ -53,19 +57,11 @@ class BatchMarket:
     other: ChainClient
 
 
-@pytest.fixture(scope="module")
-def big_anvil(tiny_batch: Compiled) -> Iterator[Anvil]:
-    """An anvil that deploys code over EIP-170's 24,576 bytes: ezkl's verifier of the tiny batch
-    circuit is larger than that (more columns than the batch-1 circuit at the same logrows), so
-    no public chain would take it. What is tested here is the market and the worker."""
-    assert tiny_batch.bundle.manifest.verifier.runtime_size > EIP170_LIMIT  # else use `anvil`
-    with run_anvil(unlimited_code_size=True) as node:
-        yield node
-
-
 @pytest.fixture
-def batch_market(big_anvil: Anvil, tiny_batch: Compiled) -> BatchMarket:
-    anvil = big_anvil
+def batch_market(anvil: Anvil, tiny_batch: Compiled) -> BatchMarket:
+    """A fresh market on the session's anvil, which keeps EIP-170's limit on deployed code: the
+    batch bundle's verifier deploys as it would on Ethereum mainnet."""
+    assert tiny_batch.bundle.manifest.verifier.runtime_size <= EIP170_LIMIT
     owner = anvil.client()
     fresh = owner.deploy(load_artifact("InferenceMarket"), "deploy market")
     address = str(fresh.contract_address)
@@ -110,7 +106,11 @@ def test_a_batch_with_hashed_inputs_registers_one_hash_per_slot(tmp_path: Path) 
     that slot's hash instance in a real proof of the batch."""
     onnx, sample, cal = write_tiny_model(tmp_path / "m", batch=2)
     options = CompileOptions(
-        dev_srs=True, max_logrows=TINY_MAX_LOGROWS, batch_size=2, input_visibility="hashed"
+        dev_srs=True,
+        max_logrows=TINY_MAX_LOGROWS,
+        batch_size=2,
+        input_visibility="hashed",
+        verifier_limit=TINY_HASHED_VERIFIER_LIMIT,
     )
     compile_model(onnx, sample, tmp_path / "bundle", calibration=cal, options=options)
     bundle = b.load_bundle(tmp_path / "bundle")

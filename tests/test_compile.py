@@ -103,6 +103,7 @@ def test_unsupported_operator_is_named(tmp_path: Path) -> None:
         (["--input-visibility", "secret"], "--input-visibility 'secret'"),
         (["--target", "speed"], "--target 'speed'"),
         (["--batch", "0"], "--batch 0"),
+        (["--verifier-limit", "-1"], "--verifier-limit -1"),
         (["--srs", "x.srs", "--dev-srs"], "exclude each other"),
     ],
 )

@@ -22,10 +22,12 @@ from prover.core import bundle as b
 from prover.core.dtypes import check_kinds
 from prover.core.expected import expected_input_instances, load_bundle_inputs
 from prover.core.onnx_model import run_onnxruntime
+from prover.core.solidity import EIP170_LIMIT
 from prover.core.witness import decode_inputs
 from prover.errors import InputError
 from tests.helpers import write_json, zkinfer
 from tests.helpers.onnx_models import EMBED, VOCAB, token_model
+from tests.helpers.tiny import TINY_HASHED_VERIFIER_LIMIT
 
 X = [0.1, 0.2, 0.3, -0.1, -0.2, 0.5]
 SAMPLE = {"input_data": [X, [3, 7]]}
@@ -53,7 +55,11 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
 
 def _compile(files: tuple[Path, Path, Path], out: Path, visibility: str) -> b.Bundle:
     model, sample, calibration = files
-    options = CompileOptions(dev_srs=True, max_logrows=12, input_visibility=visibility)
+    # not deployed here: with hashed inputs at logrows 12 the verifier is over EIP-170's limit
+    limit = TINY_HASHED_VERIFIER_LIMIT if visibility == "hashed" else EIP170_LIMIT
+    options = CompileOptions(
+        dev_srs=True, max_logrows=12, input_visibility=visibility, verifier_limit=limit
+    )
     return compile_model(model, sample, out, calibration=calibration, options=options).bundle
 
 

@@ -31,7 +31,13 @@ from prover.core.slot_layout import Segment
 from prover.core.slots import check_slot_inputs, padding_values
 from prover.errors import ArtifactError, ModelError
 from tests.helpers import write_json, zkinfer
-from tests.helpers.tiny import TINY_BATCH, TINY_MAX_LOGROWS, tiny_input, write_tiny_model
+from tests.helpers.tiny import (
+    TINY_BATCH,
+    TINY_HASHED_VERIFIER_LIMIT,
+    TINY_MAX_LOGROWS,
+    tiny_input,
+    write_tiny_model,
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +49,11 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
 def _compile(model: tuple[Path, Path, Path], out: Path, batch: int = TINY_BATCH) -> b.Bundle:
     onnx_path, sample, cal = model
     options = CompileOptions(
-        dev_srs=True, max_logrows=TINY_MAX_LOGROWS, batch_size=batch, input_visibility="hashed"
+        dev_srs=True,
+        max_logrows=TINY_MAX_LOGROWS,
+        batch_size=batch,
+        input_visibility="hashed",
+        verifier_limit=TINY_HASHED_VERIFIER_LIMIT,
     )
     return compile_model(onnx_path, sample, out, calibration=cal, options=options).bundle
 
@@ -141,7 +151,10 @@ def test_a_slots_hash_equals_a_batch_1_hashed_proof_of_the_same_input(
         tmp_path / "bundle",
         calibration=cal,
         options=CompileOptions(
-            dev_srs=True, max_logrows=TINY_MAX_LOGROWS, input_visibility="hashed"
+            dev_srs=True,
+            max_logrows=TINY_MAX_LOGROWS,
+            input_visibility="hashed",
+            verifier_limit=TINY_HASHED_VERIFIER_LIMIT,
         ),
     ).bundle
     assert single.manifest.circuit.input_scales == hashed_batch.manifest.circuit.input_scales
@@ -270,6 +283,7 @@ def test_the_bundle_records_the_models_own_onnx_and_is_reused_for_it(
             max_logrows=TINY_MAX_LOGROWS,
             batch_size=TINY_BATCH,
             input_visibility="hashed",
+            verifier_limit=TINY_HASHED_VERIFIER_LIMIT,
         ),
     )
     assert again.reused and again.bundle.model_id == hashed_batch.model_id

@@ -7,9 +7,10 @@ largest N whose ``fulfillBatch`` stays under the per-transaction cap of 16,777,2
 extrapolated from a straight line through the measured batches (the cost per slot is constant:
 calldata, one commitment check and one stored result per request) and reported as such.
 
-Batch verifiers grow with the public instances and soon pass EIP-170's 24,576-byte limit on
-deployed code; the anvil here lifts that limit so their gas can be measured, and each row gives
-the verifier's runtime size so that the report can say which would not deploy on a public chain.
+compile keeps verifiers under EIP-170's 24,576-byte limit on deployed code by default (batch
+circuits are laid out without Freivalds' argument); the anvil here lifts that limit all the same,
+so that bundles compiled with ``--verifier-limit 0`` can be measured, and each row gives the
+verifier's runtime size so that the report can say which would not deploy on a public chain.
 
 The measurement runs in its own process (``python -m prover.bench.gas``) with ``ZKINFER_HOME``
 in the bench's scratch folder, so the addresses recorded by ``deploy`` never touch the user's.
@@ -165,7 +166,8 @@ def _settle(spec: dict[int, tuple[Path, Path]], work: Path) -> dict[str, Any]:
     market_art = load_artifact(MARKET)
     rows: list[GasRow] = []
     not_measured = None if market_settles_batches() else _NO_BATCH
-    # batch verifiers outgrow EIP-170's 24,576 bytes (the report says which): measured all the same
+    # a verifier over EIP-170's 24,576 bytes (--verifier-limit 0) is measured all the same;
+    # the report says which
     with temporary_anvil(unlimited_code_size=True) as url:
         owner, provider = (
             ChainClient.connect(url, signer=Account.from_key(k), known_errors=[market_art])

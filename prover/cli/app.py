@@ -21,6 +21,7 @@ from prover.cli.output import (
     run_command,
     stderr_console,
 )
+from prover.core.solidity import EIP170_LIMIT
 from prover.errors import EXIT_INVALID, UsageError, ZkinferError
 
 if TYPE_CHECKING:
@@ -95,6 +96,16 @@ def compile_cmd(
     ] = False,
     batch: Annotated[int, typer.Option(help="Inputs per proof (the batch dimension).")] = 1,
     max_logrows: Annotated[int | None, typer.Option(help="Upper bound for calibration.")] = None,
+    verifier_limit: Annotated[
+        int,
+        typer.Option(
+            metavar="BYTES",
+            help="Largest verifier runtime code to accept: a larger verifier makes compile lay "
+            "the circuit out again with fewer columns (without Freivalds' argument for matrix "
+            "products), and fail if it is still larger. Default: EIP-170's limit on deployed "
+            "code (Ethereum mainnet). 0: keep what ezkl renders, for a chain without the limit.",
+        ),
+    ] = EIP170_LIMIT,
     force: Annotated[bool, typer.Option(help="Replace an existing, different bundle.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -112,6 +123,7 @@ def compile_cmd(
             dev_srs=dev_srs,
             max_logrows=max_logrows,
             force=force,
+            verifier_limit=verifier_limit,
         )
         result = compile_model(
             model,

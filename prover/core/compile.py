@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +31,9 @@ from prover.core.onnx_convert import reference_plan
 from prover.core.onnx_limits import check_tensor_sizes
 from prover.core.onnx_model import OnnxInfo, inspect_onnx
 from prover.core.progress import Progress, StepTimer
-from prover.core.slot_graph import SLOTTED_ONNX, circuit_graph
-from prover.core.solidity import EIP170_LIMIT, compile_solidity
-from prover.core.srs import CEREMONY, cached_ceremony_srs, resolve_srs
+from prover.core.slot_graph import SLOTTED_ONNX, CircuitGraph, circuit_graph
+from prover.core.solidity import EIP170_LIMIT, CompiledContract, compile_solidity
+from prover.core.srs import CEREMONY, SrsChoice, cached_ceremony_srs, resolve_srs
 from prover.core.verifier_check import check_verifier_matches_keys
 from prover.core.witness import check_against_onnxruntime, fidelity_problem, instance_layout
 from prover.errors import ArtifactError, CircuitError, InputError, SrsError, UsageError
@@ -62,6 +62,10 @@ class CompileOptions:
     dev_srs: bool = False
     max_logrows: int | None = None
     force: bool = False
+    #: The largest verifier runtime code to accept, in bytes (0: any size, for a chain without
+    #: EIP-170's limit): a larger verifier makes compile lay the circuit out again with fewer
+    #: columns (see :func:`_fit_verifier`), and fail when no layout fits.
+    verifier_limit: int = EIP170_LIMIT
 
     def validate(self) -> None:
         """Raise :class:`UsageError` for unknown or unsafe choices."""
@@ -85,6 +89,11 @@ class CompileOptions:
             raise UsageError(f"{self.batch_size}: must be at least 1", field="batch_size")
         if self.max_logrows is not None and not 1 <= self.max_logrows <= 26:
             raise UsageError(f"{self.max_logrows}: must be between 1 and 26", field="max_logrows")
+        if self.verifier_limit < 0:
+            raise UsageError(
+                f"{self.verifier_limit}: must be a number of bytes, or 0 for no limit",
+                field="verifier_limit",
+            )
         if self.srs is not None and self.dev_srs:
             raise UsageError(
                 f"{self.srs} and a development SRS exclude each other",
@@ -102,6 +111,7 @@ class CompileOptions:
             target=self.target,
             batch_size=self.batch_size,
             max_logrows=self.max_logrows,
+            verifier_limit=self.verifier_limit,
         ).to_json()
 
 
@@ -160,6 +170,9 @@ def _reusable(
     differs = source_difference(existing.manifest, *source)
     if differs is not None:
         return None, differs
+    size = existing.manifest.verifier.runtime_size
+    if 0 < options.verifier_limit < size:
+        return None, f"this model with a verifier of {size:,} bytes, over {_limit_words(options)}"
     srs = existing.manifest.srs
     other_srs = f"this model built on another SRS ({srs.provenance})"
     if options.srs is not None:
@@ -312,39 +325,68 @@ def compile_model(
     return CompileResult(bundle=b.load_bundle(out), reused=False, timings=manifest["timings"])
 
 
-def _build(
-    work: Path,
-    info: OnnxInfo,
-    variables: tuple[tuple[str, int], ...],
-    shapes: list[tuple[int, ...]],
-    sample_values: list[list[float]],
-    calib_values: list[list[float]],
-    options: CompileOptions,
-    timer: StepTimer,
-) -> dict[str, Any]:
-    """Run every ezkl step inside ``work`` and return the manifest (without digests)."""
-    onnx_path, settings = work / b.ONNX, work / b.SETTINGS
-    compiled, vk, pk, srs_path = work / b.COMPILED, work / b.VK, work / b.PK, work / b.SRS
-    onnx_path.write_bytes(info.data)
-    names = [s.name for s in info.inputs]
-    hashed_batch = options.batch_size > 1 and options.input_visibility == "hashed"
-    graph = circuit_graph(work, info.data, names, shapes, options.batch_size, slotted=hashed_batch)
-    calib_file = work / "calibration.json"
-    _write_calibration(calib_file, graph.values(calib_values))
-    run_args = ezkl_backend.RunArgs(
-        input_visibility=options.input_visibility,
-        output_visibility=options.output_visibility,
-        param_visibility=options.param_visibility,
-        variables=variables,
-    )
-    with timer.step("settings"):
-        ezkl_backend.gen_settings(graph.path, settings, run_args)
-    with timer.step("calibrate", f"target={options.target}"):
-        ezkl_backend.calibrate(
-            calib_file, graph.path, settings, options.target, options.max_logrows
-        )
-    with timer.step("compile circuit"):
-        ezkl_backend.compile_circuit(graph.path, compiled, settings)
+def _limit_words(options: CompileOptions) -> str:
+    if options.verifier_limit == EIP170_LIMIT:
+        return f"EIP-170's limit of {EIP170_LIMIT:,} bytes on deployed code"
+    return f"the limit of {options.verifier_limit:,} bytes asked for"
+
+
+@dataclass(frozen=True)
+class _Circuit:
+    """One layout of the circuit, built in the work folder: its settings, SRS, sample witness and
+    compiled verifier (a later layout overwrites the files of an earlier one)."""
+
+    settings: dict[str, Any]
+    srs: SrsChoice
+    witness: Any
+    fidelity: dict[str, Any]
+    contract: CompiledContract
+
+    @property
+    def logrows(self) -> int:
+        return int(self.settings["run_args"]["logrows"])
+
+    @property
+    def size(self) -> int:
+        return self.contract.runtime_size
+
+
+@dataclass(frozen=True)
+class _Work:
+    """What every layout of one compile shares."""
+
+    work: Path
+    graph: CircuitGraph
+    info: OnnxInfo
+    shapes: list[tuple[int, ...]]
+    sample_values: list[list[float]]
+    calib_file: Path
+    options: CompileOptions
+    timer: StepTimer
+
+
+def _lay_out(w: _Work, run_args: ezkl_backend.RunArgs, *, calibrate: bool, again: str) -> None:
+    """Write ``settings.json``: ezkl's settings for ``run_args``, calibrated unless they already
+    carry a calibrated circuit's choices."""
+    settings = w.work / b.SETTINGS
+    with w.timer.step("settings", again):
+        ezkl_backend.gen_settings(w.graph.path, settings, run_args)
+    if calibrate:
+        with w.timer.step("calibrate", f"target={w.options.target}{again and ', ' + again}"):
+            ezkl_backend.calibrate(
+                w.calib_file, w.graph.path, settings, w.options.target, w.options.max_logrows
+            )
+
+
+def _build_circuit(w: _Work, again: str) -> _Circuit:
+    """From ``settings.json``: compiled circuit, SRS, sample witness (checked against ONNX
+    Runtime), keys, and the Solidity verifier rendered by ezkl and compiled with solc-js."""
+    work, options, timer = w.work, w.options, w.timer
+    settings, compiled = work / b.SETTINGS, work / b.COMPILED
+    vk, pk, srs_path = work / b.VK, work / b.PK, work / b.SRS
+    names = [s.name for s in w.info.inputs]
+    with timer.step("compile circuit", again):
+        ezkl_backend.compile_circuit(w.graph.path, compiled, settings)
     circuit = json.loads(settings.read_text())
     logrows = int(circuit["run_args"]["logrows"])
 
@@ -353,16 +395,22 @@ def _build(
     if sha256_file(srs_path) != srs.sha256:  # provenance must describe the bytes in the bundle
         raise SrsError(f"{srs.path}: the file changed while it was copied into the bundle")
 
+    sample_values = w.sample_values
     sample_file = work / "sample.json"
-    sample_file.write_text(json.dumps({"input_data": graph.values(sample_values)}))
+    sample_file.write_text(json.dumps({"input_data": w.graph.values(sample_values)}))
     with timer.step("witness", "sample input, checked against ONNX Runtime"):
         witness = ezkl_backend.gen_witness(sample_file, compiled, work / "witness.json", None, None)
         fidelity = check_against_onnxruntime(
-            onnx_path, names, shapes, sample_values, witness, circuit
+            work / b.ONNX, names, w.shapes, sample_values, witness, circuit
         )
-        if graph.slotted:  # the circuit's graph, run as ezkl ran it, must give the same
+        if w.graph.slotted:  # the circuit's graph, run as ezkl ran it, must give the same
             rewritten = check_against_onnxruntime(
-                graph.path, graph.names, graph.shapes, graph.values(sample_values), witness, circuit
+                w.graph.path,
+                w.graph.names,
+                w.graph.shapes,
+                w.graph.values(sample_values),
+                witness,
+                circuit,
             )
             if rewritten["onnxruntime"] != fidelity["onnxruntime"]:
                 raise CircuitError(
@@ -376,34 +424,135 @@ def _build(
             hint="recompile with {target} accuracy or with calibration data that covers the "
             "inputs you will prove",
         )
-    layout = instance_layout(witness, options.input_visibility, options.output_visibility)
-
     with timer.step("setup", f"proving and verifying keys, logrows {logrows}"):
         ezkl_backend.setup(compiled, vk, pk, srs_path)
+    with timer.step("solidity verifier", "render with ezkl, compile with solc-js"):
+        ezkl_backend.render_evm_verifier(vk, settings, work / b.SOLIDITY, srs_path)
+        contract = compile_solidity(work / b.SOLIDITY, "Halo2Verifier")
+    return _Circuit(circuit, srs, witness, fidelity, contract)
+
+
+def _same_layout(a: dict[str, Any], b_: dict[str, Any]) -> bool:
+    """Whether two ``settings.json`` describe the same circuit but for Freivalds' flag."""
+
+    def core(settings: dict[str, Any]) -> dict[str, Any]:
+        run_args = {k: v for k, v in settings["run_args"].items() if k != "disable_freivalds"}
+        return {**settings, "run_args": run_args, "timestamp": None}
+
+    return core(a) == core(b_)
+
+
+def _fit_verifier(w: _Work, base: ezkl_backend.RunArgs, first: _Circuit) -> _Circuit:
+    """Lay the circuit out again so that its verifier fits ``verifier_limit``; raise
+    :class:`CircuitError` naming the ways out when it does not.
+
+    Each advice, fixed or lookup column adds a commitment, evaluations and their code to the
+    verifier. ezkl checks a matrix product with both sides wider than one row (a batch's rows
+    times the weights) by Freivalds' argument: an einsum chip of six more advice column groups,
+    half of them in a second phase, and a challenge per output axis. Batch circuits get it,
+    one-row circuits do not; laid out without it (more rows, fewer columns) the MLP's batch
+    verifiers are the size of its one-row verifier. A larger logrows than calibration's does not
+    help: calibration already picks one where every column group fits one column of rows, so the
+    columns stay; only a ``max_logrows`` that held calibration back can leave lookup tables split
+    over several columns, and the error then says to raise it. The layout is tried for real:
+    setup and render, no estimate.
+    """
+    options = w.options
+    limit = options.verifier_limit
+    w.timer.progress.note(
+        f"the verifier is {first.size:,} bytes, over {_limit_words(options)}: laying the circuit "
+        "out again without Freivalds' argument for matrix products (fewer columns)"
+    )
+    tried = [f"{first.size:,} bytes at logrows {first.logrows}"]
+    plain = replace(base, extra=(("disable_freivalds", True),))
+    _lay_out(w, plain, calibrate=True, again="without Freivalds' argument")
+    laid_out = json.loads((w.work / b.SETTINGS).read_text())
+    best = first
+    if _same_layout(laid_out, first.settings):
+        w.timer.progress.note("the circuit uses no Freivalds' argument: its layout is the same")
+    else:
+        made = _build_circuit(w, "without Freivalds' argument")
+        tried.append(f"{made.size:,} bytes at logrows {made.logrows} without Freivalds' argument")
+        if made.size <= limit:
+            return made
+        best = made if made.size < first.size else first
+    logrows = int(laid_out["run_args"]["logrows"])
+    capped = options.max_logrows is not None and logrows >= options.max_logrows
+    capped = capped and logrows < 26  # ezkl's largest
+    raise CircuitError(
+        f"the Solidity verifier is {best.size:,} bytes of runtime code at its smallest "
+        f"({'; '.join(tried)}), over {_limit_words(options)}: it cannot be deployed where that "
+        "limit holds",
+        hint=(
+            f"pass {{max_logrows}} above {logrows} (calibration stopped there: more rows per "
+            "column can mean fewer lookup columns; each step doubles the proving time), or "
+            if capped
+            else ""
+        )
+        + "pass {verifier_limit} 0 to keep it for a chain without the limit",
+    )
+
+
+def _build(
+    work: Path,
+    info: OnnxInfo,
+    variables: tuple[tuple[str, int], ...],
+    shapes: list[tuple[int, ...]],
+    sample_values: list[list[float]],
+    calib_values: list[list[float]],
+    options: CompileOptions,
+    timer: StepTimer,
+) -> dict[str, Any]:
+    """Run every ezkl step inside ``work`` and return the manifest (without digests)."""
+    onnx_path = work / b.ONNX
+    compiled, pk, srs_path = work / b.COMPILED, work / b.PK, work / b.SRS
+    onnx_path.write_bytes(info.data)
+    names = [s.name for s in info.inputs]
+    hashed_batch = options.batch_size > 1 and options.input_visibility == "hashed"
+    graph = circuit_graph(work, info.data, names, shapes, options.batch_size, slotted=hashed_batch)
+    calib_file = work / "calibration.json"
+    _write_calibration(calib_file, graph.values(calib_values))
+    run_args = ezkl_backend.RunArgs(
+        input_visibility=options.input_visibility,
+        output_visibility=options.output_visibility,
+        param_visibility=options.param_visibility,
+        variables=variables,
+    )
+    w = _Work(work, graph, info, shapes, sample_values, calib_file, options, timer)
+    _lay_out(w, run_args, calibrate=True, again="")
+    made = _build_circuit(w, "")
+    if 0 < options.verifier_limit < made.size:
+        made = _fit_verifier(w, run_args, made)
+    circuit, srs, witness, fidelity, contract = (
+        made.settings,
+        made.srs,
+        made.witness,
+        made.fidelity,
+        made.contract,
+    )
+    logrows = made.logrows
+    layout = instance_layout(witness, options.input_visibility, options.output_visibility)
+
     with timer.step("self-test proof", "prove and verify the sample"):
         proof = ezkl_backend.prove(
             work / "witness.json", compiled, pk, work / "proof.json", srs_path
         )
-        ok, why = ezkl_backend.verify(work / "proof.json", settings, vk, srs_path)
+        ok, why = ezkl_backend.verify(work / "proof.json", work / b.SETTINGS, work / b.VK, srs_path)
         if not ok:
             raise CircuitError(f"the self-test proof of the sample did not verify: {why}")
         if len(proof["instances"][0]) != layout["total"]:
             raise CircuitError("the self-test proof's instance count differs from the witness")
-    with timer.step("solidity verifier", "render with ezkl, compile with solc-js"):
-        ezkl_backend.render_evm_verifier(vk, settings, work / b.SOLIDITY, srs_path)
-        contract = compile_solidity(work / b.SOLIDITY, "Halo2Verifier")
         accepts = verifier_proof_length((work / b.SOLIDITY).read_text())
         if accepts != len(proof["proof"]):  # verify derives the proof length from the verifier
             raise CircuitError(
                 f"the rendered verifier accepts proofs of {accepts} bytes, but the self-test "
                 f"proof has {len(proof['proof'])}"
             )
-        (work / b.VERIFIER_JSON).write_text(json.dumps(contract.to_json(), indent=1) + "\n")
+    (work / b.VERIFIER_JSON).write_text(json.dumps(contract.to_json(), indent=1) + "\n")
     if contract.runtime_size > EIP170_LIMIT:
         timer.progress.note(
-            f"warning: verifier runtime bytecode is {contract.runtime_size} bytes, over the "
-            "EIP-170 "
-            f"limit of {EIP170_LIMIT}: it cannot be deployed on Ethereum mainnet"
+            f"warning: verifier runtime bytecode is {contract.runtime_size:,} bytes, over "
+            f"EIP-170's limit of {EIP170_LIMIT:,}: it cannot be deployed on Ethereum mainnet"
         )
     for scratch in ("calibration.json", "sample.json", "witness.json", "proof.json", SLOTTED_ONNX):
         (work / scratch).unlink(missing_ok=True)

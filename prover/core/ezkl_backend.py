@@ -80,6 +80,8 @@ class RunArgs:
     output_visibility: str = "public"
     param_visibility: str = "fixed"
     variables: tuple[tuple[str, int], ...] = (("batch_size", 1),)
+    #: Further ``PyRunArgs`` attributes, set after those above (``disable_freivalds``).
+    extra: tuple[tuple[str, Any], ...] = ()
 
     def to_py(self) -> Any:
         """ezkl's ``PyRunArgs`` with every visibility set explicitly."""
@@ -88,6 +90,8 @@ class RunArgs:
         ra.output_visibility = self.output_visibility
         ra.param_visibility = self.param_visibility
         ra.variables = list(self.variables)
+        for name, value in self.extra:
+            setattr(ra, name, tuple(value) if isinstance(value, list) else value)
         return ra
 
 
@@ -201,6 +205,7 @@ def gen_settings(model: Path, settings: Path, run_args: RunArgs) -> str:
         "output_visibility": run_args.output_visibility,
         "param_visibility": run_args.param_visibility,
         "variables": [list(v) for v in run_args.variables],
+        "extra": [list(pair) for pair in run_args.extra],
     }
     return str(_heavy("gen_settings", model=str(model), settings=str(settings), run_args=args))
 
@@ -211,6 +216,7 @@ def _gen_settings(model: str, settings: str, run_args: dict[str, Any]) -> str:
         output_visibility=run_args["output_visibility"],
         param_visibility=run_args["param_visibility"],
         variables=tuple((str(k), int(v)) for k, v in run_args["variables"]),
+        extra=tuple((str(k), v) for k, v in run_args.get("extra", [])),
     )
     try:
         _, log = _call(

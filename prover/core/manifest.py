@@ -33,6 +33,7 @@ from prover.core.manifest_parts import (
     Visibility,
 )
 from prover.core.slot_layout import SlotLayout, compute_slots, read_slots
+from prover.core.solidity import EIP170_LIMIT
 from prover.errors import ArtifactError
 from prover.version import BUNDLE_FORMAT
 
@@ -256,10 +257,15 @@ def source_difference(
     if m.onnx.sha256 != onnx_sha256:
         return f"another model (ONNX digest {m.onnx.sha256[:16]}...)"
     recorded = m.run_args.to_json()
+
+    def word(args: dict[str, Any], k: str) -> str:  # a key left out is its default
+        return repr(args[k]) if k in args else "the default"
+
+    keys = [*run_args, *(k for k in recorded if k not in run_args)]
     changed = [
-        f"{k} {recorded.get(k)!r} (asked now: {v!r})"
-        for k, v in run_args.items()
-        if recorded.get(k) != v
+        f"{k} {word(recorded, k)} (asked now: {word(run_args, k)})"
+        for k in keys
+        if recorded.get(k) != run_args.get(k)
     ]
     if changed:
         return "this model compiled with other arguments: " + ", ".join(changed)
@@ -438,6 +444,11 @@ class _Reader:
                 target=r("run_args.target", str),
                 batch_size=r("run_args.batch_size", int),
                 max_logrows=r("run_args.max_logrows", int, nullable=True),
+                verifier_limit=(
+                    r("run_args.verifier_limit", int)
+                    if "verifier_limit" in raw["run_args"]
+                    else EIP170_LIMIT
+                ),
             ),
             visibility=Visibility(
                 input=r("visibility.input", str),

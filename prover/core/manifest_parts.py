@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from prover.core.inputs import InputRange
+from prover.core.solidity import EIP170_LIMIT
 
 __all__ = [
     "Circuit",
@@ -38,6 +39,9 @@ class CompileArgs:
     target: str
     batch_size: int
     max_logrows: int | None
+    #: The largest verifier runtime code compile accepted (0: any); recorded only when it is not
+    #: EIP-170's, so that bundles compiled with the default keep their model id.
+    verifier_limit: int = EIP170_LIMIT
 
     def to_json(self) -> dict[str, Any]:
         """The recorded form."""
@@ -48,6 +52,11 @@ class CompileArgs:
             "target": self.target,
             "batch_size": self.batch_size,
             "max_logrows": self.max_logrows,
+            **(
+                {"verifier_limit": self.verifier_limit}
+                if self.verifier_limit != EIP170_LIMIT
+                else {}
+            ),
         }
 
 
