@@ -171,8 +171,8 @@ class Settings(BaseSettings):
     max_queued_per_client: int | None = Field(
         default=1000,
         ge=1,
-        description="most queued requests one client key may have; more get 429 (0 or none: "
-        "no limit)",
+        description="most open requests (queued, proving or verifying, deadline not passed) one "
+        "client key may have; more get 429 (0 or none: no limit)",
     )
     quarantine_after: int = Field(
         default=3, ge=1, description="rejected proofs after which a provider may not lease work"

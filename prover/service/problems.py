@@ -13,11 +13,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from prover.errors import ArtifactError, InputError, ModelError, UsageError, ZkinferError
 from prover.service.leases import IllegalTransition, LeaseLost, RequestGone
-from prover.service.store import IdempotencyConflict, QueueFull, UnknownCursor, UnknownId
+from prover.service.store import (
+    CreatesBusy,
+    IdempotencyConflict,
+    QueueFull,
+    UnknownCursor,
+    UnknownId,
+)
 from prover.service.webhooks import WebhookUrlError
 from prover.settings import env_name
 
 __all__ = [
+    "CREATES_BUSY_RETRY_AFTER_S",
     "QUEUE_FULL_RESPONSE",
     "QUEUE_FULL_RETRY_AFTER_S",
     "ApiProblem",
@@ -64,16 +71,20 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
-#: Retry-After of a 429 for a full queue: a hint only (when a prover takes one of the client's
+#: Retry-After of a 429 for a full queue: a hint only (when a prover finishes one of the client's
 #: requests is not known), so that a client at its limit does not try again in a tight loop.
 QUEUE_FULL_RETRY_AFTER_S = 10
+#: Retry-After of a 429 for too many concurrent creates of one key (their turns last milliseconds).
+CREATES_BUSY_RETRY_AFTER_S = 1
 
 #: The OpenAPI entry of that 429 (on createInference).
 QUEUE_FULL_RESPONSE: dict[int | str, dict[str, Any]] = {
     429: {
-        "description": "the client key already has ZKINFER_MAX_QUEUED_PER_CLIENT queued "
-        "requests: try again once provers have taken some (a problem document; `limit` is the "
-        "limit)",
+        "description": "the client key already has ZKINFER_MAX_QUEUED_PER_CLIENT open requests "
+        "(queued, proving or verifying, deadline not passed): try again once some have finished "
+        "(a problem document, title `Too many queued requests`; `limit` is the limit); or too "
+        "many creates of this key at once (title `Too many concurrent creates`): they take "
+        "turns, send them one after another",
         "headers": {
             "Retry-After": {
                 "description": "seconds to wait before trying again (a hint)",
@@ -176,14 +187,25 @@ def install_problem_handlers(app: FastAPI) -> None:
             request,
             429,
             "Too many queued requests",
-            f"this client key already has {exc.limit} queued requests, the most the service "
-            f"takes ({setting}): try again once provers have taken some of them "
-            "(GET /v1/inferences?status=queued lists them; canceling one makes room too), "
+            f"this client key already has {exc.limit} open requests (queued, proving or "
+            f"verifying, deadline not passed), the most the service takes ({setting}): try "
+            "again once some of them have finished (GET /v1/inferences?status=queued, "
+            "?status=proving and ?status=verifying list them; canceling one makes room too), "
             f"or ask the service's operator to raise {setting}",
             {"Retry-After": str(QUEUE_FULL_RETRY_AFTER_S)},
             limit=exc.limit,
         )
 
+    async def on_creates_busy(request: Request, exc: Exception) -> JSONResponse:
+        return problem_response(
+            request,
+            429,
+            "Too many concurrent creates",
+            str(exc),
+            {"Retry-After": str(CREATES_BUSY_RETRY_AFTER_S)},
+        )
+
     app.add_exception_handler(QueueFull, on_queue_full)
+    app.add_exception_handler(CreatesBusy, on_creates_busy)
     for exc_type, status, title in _MAPPED:
         app.add_exception_handler(exc_type, mapped(status, title))

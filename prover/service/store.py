@@ -26,12 +26,13 @@ from prover.core.hashing import sha256_text
 from prover.service import leases as lm
 from prover.service.catalog import Row, UnknownId
 from prover.service.claims import lock_batch
-from prover.service.inferences import IdempotencyConflict, QueueFull, UnknownCursor
+from prover.service.inferences import CreatesBusy, IdempotencyConflict, QueueFull, UnknownCursor
 from prover.service.rows import close_attempt, gave_up_before, lock, machine, write
 from prover.service.verdicts import Verdicts
 
 __all__ = [
     "Claimed",
+    "CreatesBusy",
     "IdempotencyConflict",
     "QueueFull",
     "Row",

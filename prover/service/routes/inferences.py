@@ -31,7 +31,8 @@ async def create_inference(
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> InferenceAccepted:
     """Queue one proven inference; the same ``Idempotency-Key`` returns the first request; 429
-    when the caller already has ``ZKINFER_MAX_QUEUED_PER_CLIENT`` queued requests."""
+    when the caller already has ``ZKINFER_MAX_QUEUED_PER_CLIENT`` open requests (queued, proving
+    or verifying, deadline not passed), or too many creates at once."""
     model = await ready_model(store, body.model_id)
     values = check_input(model_manifest(model), body.input)
     if body.webhook_url is not None:
@@ -48,6 +49,7 @@ async def create_inference(
         idempotency_key=idempotency_key,
         request_hash=digest,
         max_queued=settings.max_queued_per_client,
+        max_attempts=settings.max_attempts,
     )
     response.headers["Location"] = f"/v1/inferences/{row['id']}"
     return InferenceAccepted(id=row["id"], status=row["status"])
