@@ -7,8 +7,10 @@ oldest of them has waited ``batch_wait``; the slots left over are padding. Any o
 requests are leased one at a time, oldest first, as before. Rows are locked ``FOR UPDATE SKIP
 LOCKED``: concurrent claims never lease one request twice.
 
-A claim reads a window of the oldest ``WINDOW`` requests it may lease (of any model, or of the
-models the provider names), never the whole queue: its cost does not grow with the queue. Queues
+A claim reads a window of the oldest requests it may lease, never the whole queue: the oldest
+``WINDOW`` of any model, or for a provider that names its models the oldest ``WINDOW`` of each
+named model (then the oldest ``WINDOW`` of those); its cost grows with the models named, not with
+the queue. Queues
 are served oldest request first across clients, as if the whole queue were read, except when no
 queue in the window is ready (every one is a batch model's partial batch younger than
 ``batch_wait``): then a ready queue behind the window waits, at most until the oldest of those
