@@ -2,7 +2,8 @@
 processes proving requests of the MLP, one request per proof and (when the service batches a
 model compiled with ``--batch N``) N requests per proof.
 
-The service runs as the real program over an embedded PostgreSQL in the bench's scratch folder;
+The service runs as the real program over an embedded PostgreSQL in the bench's scratch folder,
+with no per-client limit of open requests (every request is posted with one client key);
 the bench's bundles are registered as ready models (what a finished upload records). Workers
 start, take one warm-up request each (so that the bundle download and the prover's start-up
 are not counted), then ``requests`` requests are posted at once. Throughput is requests over the
@@ -184,7 +185,14 @@ def measure_service(
             db = stack.enter_context(_database(work / "pg"))
             _register(db, models)
             url = stack.enter_context(
-                dev_service(work, ZKINFER_DATABASE_URL=db, ZKINFER_HOME=str(work / "home"))
+                dev_service(
+                    work,
+                    ZKINFER_DATABASE_URL=db,
+                    ZKINFER_HOME=str(work / "home"),
+                    # every request is posted with one key: the per-client limit of open
+                    # requests (1000 by default) must not refuse a bench of more
+                    ZKINFER_MAX_QUEUED_PER_CLIENT="0",
+                )
             )
         api = stack.enter_context(
             httpx.Client(
