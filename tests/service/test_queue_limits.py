@@ -21,6 +21,7 @@ from psycopg.types.json import Jsonb
 
 from prover.service.app import create_app
 from prover.service.claims import WINDOW, ready_groups
+from prover.service.db import migrate
 from prover.service.inferences import MAX_WAITING_CREATES, QUEUE_LOCK
 from prover.service.problems import CREATES_BUSY_RETRY_AFTER_S, QUEUE_FULL_RETRY_AFTER_S
 from prover.service.store import CreatesBusy, QueueFull, Row, Store
@@ -417,3 +418,16 @@ def test_a_claim_reads_a_window_of_the_queue_not_the_whole_queue(private_pg_url:
         assert "Seq Scan" not in how, how
         # the window of every model named (or of the whole queue), and the groups' rows
         assert read <= max(1, len(models_named)) * WINDOW + WINDOW, (read, how)
+
+
+def test_migration_0005_finds_indexes_an_operator_built_beforehand(private_pg_url: str) -> None:
+    """An operator may build 0005's indexes with CREATE INDEX CONCURRENTLY before upgrading: the
+    migration then finds them (IF NOT EXISTS) instead of failing."""
+    with psycopg.connect(private_pg_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM schema_migrations WHERE version = 5")
+        conn.execute("DROP INDEX inferences_owner_open")
+        conn.execute(
+            "CREATE INDEX CONCURRENTLY inferences_owner_open ON inferences (owner, deadline)"
+            " WHERE status IN ('queued', 'proving', 'verifying')"
+        )
+    assert migrate(private_pg_url) == ["0005_bounded_queue.sql"]
